@@ -1,0 +1,300 @@
+"""``gradscope.analyze``: the gradient-norm profile of a cell through time, as data."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gradscope._version import __version__
+from gradscope.compiled import CompiledCell, compile_cell
+from gradscope.errors import ConfigError
+from gradscope.params import (
+    INITS,
+    CellParams,
+    as_float_array,
+    check_shape,
+    check_size,
+    init_params,
+    validate_params,
+)
+from gradscope.products import DTYPES, NORMS, norm_profile
+from gradscope.summary import Summary, Thresholds, summarize
+from gradscope.trajectory import Trajectory, run_forward
+
+if TYPE_CHECKING:
+    from gradscope.cells import Cell
+
+SCHEMA = "gradscope.analysis/1"
+DEFAULT_HIDDEN_SIZE = 64
+DEFAULT_INPUT_SIZE = 32
+DEFAULT_STEPS = 200
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The result of :func:`analyze`. Arrays are read-only.
+
+    Attributes:
+        cell: the cell's name.
+        hidden_size, input_size, steps: sizes (``steps`` = T).
+        state: the state vector ``s``, ``"h"`` or ``"[h; c]"``.
+        norm: ``"spectral"`` or ``"frobenius"``.
+        dtype: working precision of the products.
+        lags: ``(T,)`` ints ``1..T``.
+        log10_norm: ``(T,)`` ``log10 ||d s_T / d s_{T-k}||`` (``-inf`` where exactly zero).
+        rate_per_step: least-squares slope of ``ln ||P_k||`` against ``k``.
+        efolding_lag: ``1 / |rate_per_step|``, the steps for the norm to change by a factor e.
+        verdict: ``"vanishing"``, ``"stable"`` or ``"exploding"`` (see :class:`Thresholds`).
+        thresholds: the thresholds the verdict used.
+        config: how the parameters, inputs and initial state were obtained (seed, init, gain, or
+            ``"given"``), everything needed to reproduce the result.
+        svd_fallbacks: lags where the spectral iteration fell back to a dense eigensolver.
+        singular_values: for each requested snapshot lag k, ``log10`` of every singular value of
+            ``P_k`` ``(S,)``, descending.
+    """
+
+    cell: str
+    hidden_size: int
+    input_size: int
+    steps: int
+    state: str
+    norm: str
+    dtype: str
+    lags: np.ndarray
+    log10_norm: np.ndarray
+    rate_per_step: float
+    efolding_lag: float
+    verdict: str
+    thresholds: Thresholds
+    config: Mapping[str, Any] = field(default_factory=dict)
+    svd_fallbacks: int = 0
+    singular_values: Mapping[int, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def final_log10_norm(self) -> float:
+        """``log10 ||d s_T / d s_0||``, the end-to-end gradient norm."""
+        return float(self.log10_norm[-1])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document (schema ``"gradscope.analysis/1"``); ``-inf`` and ``inf`` become ``null``."""
+        return {
+            "schema": SCHEMA,
+            "gradscope_version": __version__,
+            "cell": self.cell,
+            "state": self.state,
+            "hidden_size": self.hidden_size,
+            "input_size": self.input_size,
+            "steps": self.steps,
+            "norm": self.norm,
+            "dtype": self.dtype,
+            "config": dict(self.config),
+            "rate_per_step": _json_float(self.rate_per_step),
+            "efolding_lag": _json_float(self.efolding_lag),
+            "verdict": self.verdict,
+            "thresholds": {
+                "vanishing_rate": self.thresholds.vanishing_rate,
+                "exploding_rate": self.thresholds.exploding_rate,
+            },
+            "final_log10_norm": _json_float(self.final_log10_norm),
+            "lags": [int(k) for k in self.lags],
+            "log10_norm": [_json_float(v) for v in self.log10_norm],
+            "singular_values": {
+                str(k): [_json_float(v) for v in values] for k, values in sorted(self.singular_values.items())
+            },
+        }
+
+
+def _json_float(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A fully specified problem: the compiled cell, validated parameters, inputs and initial state."""
+
+    compiled: CompiledCell
+    params: CellParams
+    inputs: np.ndarray  # (T, input_size)
+    initial_state: np.ndarray  # (C, H)
+    config: Mapping[str, Any]
+
+
+def prepare(
+    cell: str | Cell,
+    *,
+    params: Mapping[str, object] | None = None,
+    inputs: object | None = None,
+    h0: object | None = None,
+    c0: object | None = None,
+    hidden_size: int | None = None,
+    input_size: int | None = None,
+    steps: int | None = None,
+    seed: int = 0,
+    init: str = "pytorch",
+    gain: float = 1.0,
+) -> Problem:
+    """Validate everything :func:`analyze` takes and draw what is not given (see there)."""
+    compiled = compile_cell(cell)
+    cell = compiled.spec
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    if init not in INITS:
+        raise ConfigError(f"unknown init {init!r} (valid: {', '.join(INITS)})")
+    if not isinstance(gain, (int, float, np.number)) or not math.isfinite(gain) or gain < 0:
+        raise ConfigError(f"gain must be a finite number >= 0, got {gain!r}")
+    rng = np.random.default_rng(seed)
+    config: dict[str, Any] = {"seed": int(seed)}
+
+    if params is not None:
+        checked = validate_params(cell, params)
+        for name, given, actual in (
+            ("hidden_size", hidden_size, checked.hidden_size),
+            ("input_size", input_size, checked.input_size),
+        ):
+            if given is not None and check_size(name, given) != actual:
+                raise ConfigError(f"{name}={given} contradicts the parameters, whose shapes give {name}={actual}")
+        config["params"] = "given"
+    else:
+        hidden = check_size("hidden_size", DEFAULT_HIDDEN_SIZE if hidden_size is None else hidden_size)
+        width = check_size("input_size", DEFAULT_INPUT_SIZE if input_size is None else input_size)
+        checked = validate_params(cell, init_params(cell, hidden, width, rng, init, gain))
+        config |= {"params": "random", "init": init, "gain": float(gain)}
+    H, I = checked.hidden_size, checked.input_size
+
+    if inputs is not None:
+        x = as_float_array("inputs", inputs)
+        if x.ndim != 2 or x.shape[1] != I:
+            raise ConfigError(f"inputs: expected shape (T, {I}) (T steps of input_size {I}), got {x.shape}")
+        if x.shape[0] < 1:
+            raise ConfigError("inputs: need at least one time step, got 0")
+        if steps is not None and check_size("steps", steps) != x.shape[0]:
+            raise ConfigError(f"steps={steps} contradicts the inputs, which have {x.shape[0]} time steps")
+        config["inputs"] = "given"
+    else:
+        T = check_size("steps", DEFAULT_STEPS if steps is None else steps)
+        x = rng.standard_normal((T, I))
+        config["inputs"] = "normal(0, 1)"
+
+    initial = np.zeros((len(cell.state), H))
+    for name, value in (("h0", h0), ("c0", c0)):
+        if value is None:
+            continue
+        component = name[0]
+        if component not in cell.state:
+            raise ConfigError(
+                f"{name} given, but the {cell.name} cell has no {component!r} state (state: {cell.state_layout})"
+            )
+        array = as_float_array(name, value)
+        check_shape(name, array.reshape(-1) if array.ndim == 2 and array.shape[0] == 1 else array, (H,))
+        initial[cell.state.index(component)] = array.reshape(-1)
+        config[name] = "given"
+    return Problem(compiled, checked, x, initial, config)
+
+
+def trajectory(problem: Problem) -> Trajectory:
+    """The forward pass of a prepared problem."""
+    return run_forward(problem.compiled, problem.params, problem.inputs, problem.initial_state)
+
+
+def analyze(
+    cell: str | Cell,
+    *,
+    params: Mapping[str, object] | None = None,
+    inputs: object | None = None,
+    h0: object | None = None,
+    c0: object | None = None,
+    hidden_size: int | None = None,
+    input_size: int | None = None,
+    steps: int | None = None,
+    seed: int = 0,
+    init: str = "pytorch",
+    gain: float = 1.0,
+    norm: str = "spectral",
+    dtype: str = "float64",
+    thresholds: Thresholds | None = None,
+    snapshot_lags: Iterable[int] = (),
+    progress: Callable[[int, int], None] | None = None,
+) -> Analysis:
+    """How the gradient norm ``||d s_T / d s_{T-k}||`` changes with the lag ``k = 1..T``.
+
+    Args:
+        cell: ``"rnn"``, ``"rnn-relu"``, ``"lstm"``, ``"gru"`` or a :class:`~gradscope.cells.Cell`.
+        params: PyTorch-named parameters (``weight_ih_l0`` ``(G*H, I)``, ``weight_hh_l0``
+            ``(G*H, H)``, optional ``bias_ih_l0``/``bias_hh_l0`` ``(G*H,)``), e.g. a
+            ``state_dict``; the sizes come from the shapes. Drawn from ``seed`` when not given.
+        inputs: ``(T, input_size)`` input sequence; ``N(0, 1)`` from ``seed`` when not given.
+        h0, c0: initial hidden (and, for the LSTM, cell) state ``(H,)``; zeros by default.
+        hidden_size, input_size: sizes of random parameters (default 64 and 32).
+        steps: T, when ``inputs`` is not given (default 200).
+        seed: seeds every random draw (parameters first, then inputs).
+        init: random parameters: ``"pytorch"`` (``U(-1/sqrt(H), 1/sqrt(H))`` for every weight and
+            bias, times ``gain``), ``"gaussian"`` (recurrent blocks ``N(0, gain^2/H)``) or
+            ``"orthogonal"`` (recurrent blocks ``gain`` times a random orthogonal matrix); see
+            :func:`gradscope.params.init_params`.
+        gain: scale of the random parameters (see ``init``).
+        norm: ``"spectral"`` (default) or ``"frobenius"``.
+        dtype: ``"float64"`` (default) or ``"float32"`` (faster, about 1e-5 relative accuracy).
+        thresholds: verdict thresholds (default :class:`Thresholds()`).
+        snapshot_lags: lags k at which to keep all singular values of ``P_k`` (``singular_values``).
+        progress: called as ``progress(lags_done, T)`` about a hundred times while the products run.
+
+    Returns:
+        An :class:`Analysis`; ``to_dict()`` gives the ``gradscope.analysis/1`` JSON document.
+
+    Raises:
+        GradscopeError: unknown cell, bad parameter names or shapes, non-finite values, sizes or
+            steps below 1, unknown options. The message names the offending thing.
+    """
+    if norm not in NORMS:
+        raise ConfigError(f"unknown norm {norm!r} (valid: {', '.join(NORMS)})")
+    if dtype not in DTYPES:
+        raise ConfigError(f"unknown dtype {dtype!r} (valid: {', '.join(DTYPES)})")
+    thresholds = Thresholds() if thresholds is None else thresholds
+    problem = prepare(
+        cell,
+        params=params,
+        inputs=inputs,
+        h0=h0,
+        c0=c0,
+        hidden_size=hidden_size,
+        input_size=input_size,
+        steps=steps,
+        seed=seed,
+        init=init,
+        gain=gain,
+    )
+    lags_wanted = sorted({int(k) for k in snapshot_lags})
+    steps_total = problem.inputs.shape[0]
+    if any(not 1 <= k <= steps_total for k in lags_wanted):
+        raise ConfigError(f"snapshot lags must lie in 1..{steps_total}, got {lags_wanted}")
+    profile = norm_profile(
+        trajectory(problem), norm=norm, dtype=dtype, seed=seed, snapshot_lags=lags_wanted, progress=progress
+    )
+    for values in profile.singular_values.values():
+        values.setflags(write=False)
+    lags = np.arange(1, problem.inputs.shape[0] + 1)
+    summary: Summary = summarize(lags, profile.log10_norm, thresholds)
+    lags.setflags(write=False)
+    profile.log10_norm.setflags(write=False)
+    return Analysis(
+        cell=problem.compiled.spec.name,
+        hidden_size=problem.params.hidden_size,
+        input_size=problem.params.input_size,
+        steps=int(lags.size),
+        state=problem.compiled.spec.state_layout,
+        norm=norm,
+        dtype=dtype,
+        lags=lags,
+        log10_norm=profile.log10_norm,
+        rate_per_step=summary.rate_per_step,
+        efolding_lag=summary.efolding_lag,
+        verdict=summary.verdict,
+        thresholds=thresholds,
+        config=problem.config,
+        svd_fallbacks=profile.svd_fallbacks,
+        singular_values=profile.singular_values,
+    )

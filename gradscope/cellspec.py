@@ -1,0 +1,62 @@
+"""What the numeric layers need to know about a cell, without SymPy: names, gates, state.
+
+:mod:`gradscope.cells` holds the SymPy equations; this module is the light half that the
+analysis, the reports and the CLI use, so that they start without importing SymPy.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from gradscope.errors import UnknownCellError
+
+#: The built-in cells, in display order.
+CELL_NAMES = ("rnn", "rnn-relu", "lstm", "gru")
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """A cell's interface.
+
+    Attributes:
+        name: registry name, e.g. ``"lstm"``.
+        title: one-line description.
+        gates: gate names in PyTorch's chunk order of ``weight_ih_l0`` / ``weight_hh_l0`` rows.
+        state: state components, ``state[0] == "h"``; the state vector is ``s = [h; c; ...]``.
+        reference: where the equations come from.
+    """
+
+    name: str
+    title: str
+    gates: tuple[str, ...]
+    state: tuple[str, ...]
+    reference: str = ""
+
+    @property
+    def num_gates(self) -> int:
+        return len(self.gates)
+
+    @property
+    def state_layout(self) -> str:
+        """The state vector as text: ``"h"`` or ``"[h; c]"``."""
+        return self.state[0] if len(self.state) == 1 else "[" + "; ".join(self.state) + "]"
+
+    def state_size(self, hidden_size: int) -> int:
+        """Length of ``s`` for hidden size H."""
+        return len(self.state) * hidden_size
+
+
+def resolve_name(name: object) -> str:
+    """The registry name for ``name`` (case and ``_``/``-`` forgiving), or :class:`UnknownCellError`.
+
+    The error lists the valid names and suggests the closest one.
+    """
+    if not isinstance(name, str):
+        raise UnknownCellError(f"cell must be a name or a Cell, got {type(name).__name__}")
+    key = name.strip().lower().replace("_", "-")
+    if key in CELL_NAMES:
+        return key
+    close = difflib.get_close_matches(key, CELL_NAMES, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise UnknownCellError(f"unknown cell {name!r}{hint} (valid cells: {', '.join(CELL_NAMES)})")

@@ -1,0 +1,266 @@
+"""Norms of the Jacobian products through time, ``P_k = d s_T / d s_{T-k}``, at every lag.
+
+``P_k = J_T J_{T-1} ... J_{T-k+1}`` is built from the back, one factor per lag, as its transpose
+``Q_k = P_k^T = J_{T-k+1}^T Q_{k-1}``: then every update is one GEMM ``(H, S) x (S, S)`` for the
+hidden-state rows plus diagonal scalings for the other components' rows (the LSTM's ``c``),
+because ``J_t`` depends on ``c_{t-1}`` only through diagonal blocks. Each factor is divided by the
+previous product's Frobenius norm, so ``Q`` keeps a norm of about 1 and ``log10`` of what was
+divided out is accumulated separately: no overflow, underflow or subnormal arithmetic at any
+``T``. Memory is ``O(S^2 + T*H)``: Jacobians are assembled from their coefficients one step at a
+time, and the coefficients are evaluated in chunks of :data:`CHUNK_STEPS` steps.
+
+Internally the state components are reordered with ``h`` last (norms do not depend on the order
+of coordinates): then the hidden-state rows of ``Q`` and the ``b`` extra rows that give the
+spectral-norm check ``Q^T Y`` for free (see :mod:`gradscope.spectral`) are one contiguous block,
+written by a single GEMM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gradscope.jacobians import StepCoefficients, step_coefficients
+from gradscope.spectral import SpectralNormTracker
+from gradscope.trajectory import Trajectory
+
+NORMS = ("spectral", "frobenius")
+DTYPES = ("float64", "float32")
+
+#: Steps whose coefficients are evaluated in one vectorised call.
+CHUNK_STEPS = 512
+#: Magnitudes below this (relative to the step's largest coefficient, or to ``||Q|| ~ 1``) are
+#: flushed to zero: they cannot change a norm at any reportable precision, and subnormal floats
+#: make arithmetic 10-100x slower.
+FLUSH_RELATIVE = 1e-250
+FLUSH_EVERY = 16
+
+
+@dataclass(frozen=True)
+class NormProfile:
+    """``log10 ||P_k||`` for ``k = 1..T`` (``-inf`` where the product is exactly zero)."""
+
+    log10_norm: np.ndarray  # (T,), entry k-1 is lag k
+    norm: str
+    dtype: str
+    #: Lags where the certified iteration gave up and a dense eigensolver answered (spectral only).
+    svd_fallbacks: int = 0
+    #: ``log10`` of all S singular values of ``P_k``, descending, for each requested snapshot lag k.
+    singular_values: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+class _StepOperator:
+    """``J_t^T / scale`` for one step at a time, in the internal state order (``h`` last).
+
+    Holds ``JhT``, the hidden-state rows of ``J_t^T`` ``(H, S)``, in the first H rows of a buffer
+    with ``extra_rows`` more rows, so that extra row vectors can ride along in the GEMM.
+    """
+
+    def __init__(self, trajectory: Trajectory, dtype: np.dtype, extra_rows: int) -> None:
+        params = trajectory.params
+        self.hidden = H = params.hidden_size
+        self.components = C = len(trajectory.compiled.cell.state)
+        self.size = C * H
+        self.dtype = dtype
+        self.order = [*range(1, C), 0]  # internal position -> cell component; h last
+        # WT[g] = W_hg^T, contiguous: JhT[:, a, :] = sum_g WT[g] * D[a, g] broadcasts over rows.
+        self.weight_t = np.ascontiguousarray(params.recurrent_blocks().transpose(0, 2, 1), dtype=dtype)
+        self.rows = np.zeros((H + extra_rows, self.size), dtype=dtype)
+        self.hidden_rows = self.rows[:H]
+        self.direct = np.zeros((C, C, H), dtype=dtype)
+        # Per internal component b != h: the components a with E[a, b] != 0, as a slice when possible.
+        self.sources: list[slice | list[int]] = [slice(0, 0) for _ in range(C - 1)]
+        self.diagonal = np.arange(H)
+
+    def internal(self, coefficients: StepCoefficients) -> StepCoefficients:
+        """The coefficients of a chunk with components in the internal order (one copy per chunk)."""
+        order = self.order
+        self.sources = [
+            _as_index(np.flatnonzero(coefficients.direct_mask[order, order[b]])) for b in range(self.components - 1)
+        ]
+        recurrent = np.ascontiguousarray(coefficients.recurrent[:, order], dtype=self.dtype)
+        direct = np.ascontiguousarray(coefficients.direct[:, order][:, :, order], dtype=self.dtype)
+        return StepCoefficients(
+            coefficients.start,
+            coefficients.stop,
+            recurrent,
+            direct,
+            coefficients.recurrent_mask[order],
+            coefficients.direct_mask[np.ix_(order, order)],
+        )
+
+    def load(self, coefficients: StepCoefficients, k: int, scale: float) -> None:
+        """Assemble ``J^T / scale`` for step ``t = coefficients.start + k + 1``.
+
+        ``coefficients`` must come from :meth:`internal`.
+        """
+        C, H = self.components, self.hidden
+        inverse = 1.0 / scale
+        recurrent = coefficients.recurrent[k] * inverse
+        self.direct = coefficients.direct[k] * inverse
+        mask = coefficients.direct_mask
+        blocks = self.hidden_rows.reshape(H, C, H)
+        np.einsum("gji,agi->jai", self.weight_t, recurrent, out=blocks)
+        for a in range(C):
+            if mask[a, C - 1]:
+                blocks[self.diagonal, a, self.diagonal] += self.direct[a, C - 1]
+
+    def first(self) -> np.ndarray:
+        """``J^T / scale`` itself, ``(S, S)``: the first lag's ``Q``."""
+        H, S = self.hidden, self.size
+        q = np.zeros((S, S), dtype=self.dtype)
+        q[S - H :] = self.hidden_rows
+        for b, sources in enumerate(self.sources):
+            for a in range(self.components)[sources]:
+                q[b * H + self.diagonal, a * H + self.diagonal] = self.direct[a, b]
+        return q
+
+    def _diagonal_rows(self, x: np.ndarray, out: np.ndarray) -> None:
+        """Rows of ``J^T x`` for the non-hidden components: ``sum_a diag(E[a, b]) x[a]``."""
+        H = self.hidden
+        stacked = x.reshape(self.components, H, -1)
+        for b, sources in enumerate(self.sources):
+            rows = out[b * H : (b + 1) * H]
+            if sources != slice(0, 0):
+                np.einsum("aij,ai->ij", stacked[sources], self.direct[sources, b], out=rows)
+            else:
+                rows[...] = 0.0
+
+    def apply(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``out = (J^T / scale) x`` for ``x`` ``(S, n)``."""
+        np.matmul(self.hidden_rows, x, out=out[self.size - self.hidden : self.size])
+        self._diagonal_rows(x, out)
+        return out
+
+    def load_transposed_rows(self, y: np.ndarray) -> int:
+        """Put ``((J / scale) y)^T`` ``(n, S)`` in the extra rows, for :meth:`advance`; returns n."""
+        H, n = self.hidden, y.shape[1]
+        rows = self.rows[H : H + n]
+        np.matmul(y[self.size - H :].T, self.hidden_rows, out=rows)
+        for b, sources in enumerate(self.sources):
+            for a in range(self.components)[sources]:
+                rows[:, a * H : (a + 1) * H] += y[b * H : (b + 1) * H].T * self.direct[a, b]
+        return n
+
+    def advance(self, q: np.ndarray, out: np.ndarray, extra: int = 0) -> np.ndarray | None:
+        """``out[:S] = (J^T / scale) q``; with ``extra = n`` rows loaded by :meth:`load_transposed_rows`
+        from ``y``, also returns ``((J / scale) y)^T q`` ``(n, S)`` from the same GEMM.
+
+        ``out`` must have ``S + n`` rows: the GEMM writes rows ``S-H .. S+n`` in one go.
+        """
+        H, S = self.hidden, self.size
+        np.matmul(self.rows[: H + extra], q, out=out[S - H : S + extra])
+        self._diagonal_rows(q, out)
+        return out[S : S + extra] if extra else None
+
+
+def _as_index(indices: np.ndarray) -> slice | list[int]:
+    """A slice when ``indices`` are consecutive (a view, no copy, when used to index), else a list."""
+    if indices.size == 0:
+        return slice(0, 0)
+    if np.all(np.diff(indices) == 1):
+        return slice(int(indices[0]), int(indices[-1]) + 1)
+    return [int(i) for i in indices]
+
+
+def _flush_coefficients(coefficients: StepCoefficients) -> None:
+    """Zero coefficients that are negligible against the largest of their step."""
+    for array in (coefficients.recurrent, coefficients.direct):
+        scale = np.abs(array).reshape(array.shape[0], -1).max(axis=1)
+        array[np.abs(array) < (FLUSH_RELATIVE * scale)[:, None, None, None]] = 0.0
+
+
+def norm_profile(
+    trajectory: Trajectory,
+    norm: str = "spectral",
+    dtype: str = "float64",
+    seed: int = 0,
+    snapshot_lags: Iterable[int] = (),
+    progress: Callable[[int, int], None] | None = None,
+) -> NormProfile:
+    """``log10 ||d s_T / d s_{T-k}||`` for every lag ``k = 1..T``.
+
+    Args:
+        trajectory: the forward pass (float64).
+        norm: ``"spectral"`` (largest singular value, certified to 1e-10 relative in float64;
+            see :mod:`gradscope.spectral`) or ``"frobenius"``.
+        dtype: working precision of the products, ``"float64"`` or ``"float32"`` (about twice as
+            fast, about 1e-5 relative accuracy).
+        seed: seeds the spectral iteration's random start (results do not depend on it beyond
+            the tolerance).
+        snapshot_lags: lags k at which to keep every singular value of ``P_k`` (a dense SVD each).
+        progress: called as ``progress(lags_done, T)`` about a hundred times over the run.
+
+    Returns:
+        A :class:`NormProfile`; ``log10_norm[k - 1]`` is ``log10 ||P_k||``.
+    """
+    if norm not in NORMS:
+        raise ValueError(f"unknown norm {norm!r} (valid: {', '.join(NORMS)})")
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r} (valid: {', '.join(DTYPES)})")
+    work = np.dtype(dtype)
+    steps = trajectory.steps
+    snapshots = {int(k) for k in snapshot_lags}
+    if any(not 1 <= k <= steps for k in snapshots):
+        raise ValueError(f"snapshot lags must lie in 1..{steps}, got {sorted(snapshots)}")
+    singular_values: dict[int, np.ndarray] = {}
+    report_every = max(1, steps // 100)
+    size = len(trajectory.compiled.cell.state) * trajectory.params.hidden_size
+    tracker = SpectralNormTracker(size, work, np.random.default_rng(seed)) if norm == "spectral" else None
+    extra = tracker.block if tracker is not None else 0
+    operator = _StepOperator(trajectory, work, extra)
+    log10_norm = np.full(steps, -np.inf)
+    buffers = [np.zeros((size + extra, size), dtype=work) for _ in range(2)]
+
+    log10_scale = 0.0  # log10 of everything divided out of Q so far
+    scale = 1.0  # divides the next factor
+    lag = 0
+    for stop in range(steps, 0, -CHUNK_STEPS):
+        start = max(0, stop - CHUNK_STEPS)
+        coefficients = step_coefficients(trajectory, start, stop)
+        _flush_coefficients(coefficients)
+        coefficients = operator.internal(coefficients)
+        for k in range(stop - start - 1, -1, -1):
+            operator.load(coefficients, k, scale)
+            log10_scale += np.log10(scale)
+            lag += 1
+            z = None
+            if lag == 1:
+                buffers[0][:size] = operator.first()
+            else:
+                image = None
+                if tracker is not None and tracker.image is not None:
+                    image = operator.apply(tracker.image, np.empty_like(tracker.image))
+                extra_rows = 0 if image is None else operator.load_transposed_rows(image)
+                z_rows = operator.advance(buffers[1][:size], buffers[0], extra_rows)
+                z = None if z_rows is None else z_rows.T
+                if tracker is not None:
+                    tracker.image = image
+            q = buffers[0][:size]
+            if lag % FLUSH_EVERY == 0:
+                q[np.abs(q) < FLUSH_RELATIVE] = 0.0
+            frobenius_squared = float(np.vdot(q, q))
+            if not frobenius_squared > 0.0:
+                if not np.isfinite(frobenius_squared):
+                    raise FloatingPointError(f"non-finite Jacobian product at lag {lag}")
+                zero = np.full(size, -np.inf)
+                singular_values |= {k: zero for k in snapshots if k >= lag}
+                if progress is not None:
+                    progress(steps, steps)
+                return NormProfile(log10_norm, norm, dtype, tracker.fallbacks if tracker else 0, singular_values)
+            if tracker is None:
+                value = 0.5 * np.log10(frobenius_squared)
+            else:
+                value = np.log10(tracker.norm(q, frobenius_squared, z))
+            log10_norm[lag - 1] = value + log10_scale
+            if lag in snapshots:
+                with np.errstate(divide="ignore"):
+                    sigma = np.linalg.svd(q.astype(np.float64), compute_uv=False)
+                    singular_values[lag] = np.log10(sigma) + log10_scale
+            if progress is not None and (lag % report_every == 0 or lag == steps):
+                progress(lag, steps)
+            scale = float(np.sqrt(frobenius_squared))
+            buffers.reverse()
+    return NormProfile(log10_norm, norm, dtype, tracker.fallbacks if tracker else 0, singular_values)

@@ -1,0 +1,198 @@
+"""SymPy derivation of the per-step Jacobian ``J_t = d s_t / d s_{t-1}``, block by block.
+
+SymPy's matrix calculus cannot differentiate the Hadamard products of LSTM and GRU cells, and
+the fully expanded per-entry Jacobian grows far too fast with the hidden size H. Every cell here
+is *elementwise functions of linear projections* (see :mod:`gradscope.cells`), so SymPy
+differentiates the scalar per-unit update and the chain rule through the projections gives, for
+the blocks of ``J_t`` (numerator layout, ``J_t[i, j] = d s_t[i] / d s_{t-1}[j]``):
+
+    d a_t / d h_{t-1} = sum_g diag(d a_t / d m_g) W_hg + diag(d a_t / d h_{t-1})
+    d a_t / d b_{t-1} = diag(d a_t / d b_{t-1})                    for b != h,
+
+for state components ``a`` and ``b``. The coefficients are exact SymPy derivatives, valid for any
+H. :func:`expanded_jacobian` keeps the per-entry route for tiny H as an independent check.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import sympy
+
+from gradscope.cells import Cell, get_cell, m, prev, u
+
+
+@dataclass(frozen=True)
+class JacobianBlock:
+    """One block ``d row_t / d col_{t-1}`` of ``J_t`` (each ``H x H``).
+
+    ``block = sum_g diag(projection_terms[g]) W_hg + diag(diagonal)``, where the coefficients are
+    per-unit SymPy expressions written with the cell's named quantities (``f_t``, ``c_t``, ...).
+    Terms that are identically zero are left out; ``diagonal`` is ``0`` when there is none.
+    """
+
+    row: str
+    col: str
+    projection_terms: tuple[tuple[str, sympy.Expr], ...]
+    diagonal: sympy.Expr
+
+    @property
+    def is_zero(self) -> bool:
+        return not self.projection_terms and self.diagonal == 0
+
+    def _parts(self, diag: str, weight: str, printer: object) -> list[str]:
+        parts = [diag.format(printer(coefficient)) + weight.format(gate) for gate, coefficient in self.projection_terms]
+        if self.diagonal != 0:
+            parts.append(diag.format(printer(self.diagonal)))
+        return parts or ["0"]
+
+    def latex(self) -> str:
+        """The block as a LaTeX equation.
+
+        For example ``\\frac{\\partial c_t}{\\partial c_{t-1}} = \\operatorname{diag}\\left(f_{t}\\right)``.
+        """
+        parts = self._parts(r"\operatorname{{diag}}\left({}\right)", " W_{{h{}}}", sympy.latex)
+        return rf"\frac{{\partial {self.row}_t}}{{\partial {self.col}_{{t-1}}}} = " + " + ".join(parts)
+
+    def text(self) -> str:
+        """The block as one line of plain text (``sympy.sstr`` coefficients)."""
+        parts = self._parts("diag({})", " W_h{}", sympy.sstr)
+        return f"d{self.row}_t/d{self.col}_{{t-1}} = " + " + ".join(parts)
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """Everything SymPy derives for one cell; build it with :func:`derive` (cached).
+
+    Expressions in the ``*_partials`` and ``new_state`` fields are *expanded*: written only in the
+    :attr:`arguments` symbols, ready for ``lambdify``. :attr:`blocks` holds the same derivatives
+    rewritten with the cell's named quantities for people to read.
+    """
+
+    cell: Cell
+    #: The per-unit arguments in a fixed order: ``u_g`` for each gate, ``m_g`` for each gate, then
+    #: the previous state components.
+    arguments: tuple[sympy.Symbol, ...]
+    #: New value of each state component (expanded).
+    new_state: tuple[sympy.Expr, ...]
+    #: ``d row_t / d m_g`` for each (row, gate) pair that is not identically zero.
+    recurrent_partials: dict[tuple[str, str], sympy.Expr]
+    #: ``d row_t / d u_g`` for each (row, gate) pair that is not identically zero.
+    input_partials: dict[tuple[str, str], sympy.Expr]
+    #: ``d row_t / d col_{t-1}`` (direct, per unit) for each (row, col) pair not identically zero.
+    state_partials: dict[tuple[str, str], sympy.Expr]
+    #: The Jacobian blocks in row-major order of the state components, readable form.
+    blocks: tuple[JacobianBlock, ...]
+
+    def block(self, row: str, col: str) -> JacobianBlock:
+        """The block ``d row_t / d col_{t-1}``."""
+        for candidate in self.blocks:
+            if (candidate.row, candidate.col) == (row, col):
+                return candidate
+        raise KeyError(f"cell {self.cell.name!r} has no block d{row}/d{col}; state is {self.cell.state}")
+
+    def latex(self) -> str:
+        """All blocks as a LaTeX ``aligned`` environment."""
+        lines = [block.latex().replace(" = ", " &= ", 1) for block in self.blocks]
+        return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+
+
+def _expand(cell: Cell, expression: sympy.Expr) -> sympy.Expr:
+    """Replace the named quantities by their definitions, latest first, so only arguments remain."""
+    for symbol, definition in reversed(cell.definitions):
+        expression = expression.subs(symbol, definition)
+    return expression
+
+
+def _readable(cell: Cell, expression: sympy.Expr) -> sympy.Expr:
+    """Rewrite an expanded expression with the cell's named quantities (``f_t`` for ``sigmoid(u_f + m_f)``)."""
+    for symbol, definition in cell.definitions:
+        # Earlier quantities are already replaced, so match the definition as written.
+        expression = expression.subs(definition, symbol)
+    return sympy.factor_terms(expression)
+
+
+def derive(cell: str | Cell) -> Derivation:
+    """Differentiate a cell's per-unit update with SymPy (once per cell; the result is cached).
+
+    ``cell`` is a built-in cell's name or a :class:`~gradscope.cells.Cell`. Cost is independent of
+    the hidden size: a few hundredths of a second for the LSTM.
+
+    >>> derive("lstm").block("c", "c").text()
+    'dc_t/dc_{t-1} = diag(f_t)'
+    """
+    return _derive(get_cell(cell))
+
+
+@functools.cache
+def _derive(cell: Cell) -> Derivation:
+    gates, state = cell.gates, cell.state
+    arguments = tuple(u(g) for g in gates) + tuple(m(g) for g in gates) + tuple(prev(c) for c in state)
+    new_state = tuple(_expand(cell, update) for update in cell.updates)
+
+    recurrent: dict[tuple[str, str], sympy.Expr] = {}
+    inputs: dict[tuple[str, str], sympy.Expr] = {}
+    direct: dict[tuple[str, str], sympy.Expr] = {}
+    for row, expression in zip(state, new_state, strict=True):
+        for gate in gates:
+            if (d := expression.diff(m(gate))) != 0:
+                recurrent[row, gate] = d
+            if (d := expression.diff(u(gate))) != 0:
+                inputs[row, gate] = d
+        for col in state:
+            if (d := expression.diff(prev(col))) != 0:
+                direct[row, col] = d
+
+    hidden = state[0]
+    blocks = []
+    for row in state:
+        for col in state:
+            terms = ()
+            if col == hidden:
+                terms = tuple((g, _readable(cell, recurrent[row, g])) for g in gates if (row, g) in recurrent)
+            diagonal = _readable(cell, direct[row, col]) if (row, col) in direct else sympy.Integer(0)
+            blocks.append(JacobianBlock(row, col, terms, diagonal))
+
+    return Derivation(cell, arguments, new_state, recurrent, inputs, direct, tuple(blocks))
+
+
+def expanded_jacobian(cell: Cell, hidden_size: int, input_size: int) -> tuple[sympy.Matrix, dict[str, sympy.Matrix]]:
+    """The fully expanded ``J_t`` (numerator layout) by ``Matrix.jacobian``, entry by entry.
+
+    Independent of the structured route in :func:`derive`: every entry of the state update is
+    written out with explicit weight symbols and differentiated directly. Its size explodes with H,
+    so it is meant for ``hidden_size <= 3``, as a cross-check.
+
+    Returns:
+        ``(J, symbols)``: ``J`` is ``(S, S)`` with ``S = len(cell.state) * hidden_size``;
+        ``symbols`` maps ``"weight_ih"`` ``(G*H, I)``, ``"weight_hh"`` ``(G*H, H)``, ``"bias_ih"``,
+        ``"bias_hh"`` ``(G*H, 1)``, ``"x"`` ``(I, 1)`` and ``"s"`` ``(S, 1)`` (the previous state)
+        to matrices of the symbols ``J`` is written in.
+    """
+    if hidden_size > 3:
+        raise ValueError(f"expanded_jacobian is for hidden_size <= 3 (it grows too fast), got {hidden_size}")
+    H, I, G = hidden_size, input_size, cell.num_gates
+    w_ih = sympy.Matrix(G * H, I, lambda i, j: sympy.Symbol(f"Wih_{i}_{j}"))
+    w_hh = sympy.Matrix(G * H, H, lambda i, j: sympy.Symbol(f"Whh_{i}_{j}"))
+    b_ih = sympy.Matrix(G * H, 1, lambda i, _: sympy.Symbol(f"bih_{i}"))
+    b_hh = sympy.Matrix(G * H, 1, lambda i, _: sympy.Symbol(f"bhh_{i}"))
+    x = sympy.Matrix(I, 1, lambda i, _: sympy.Symbol(f"x_{i}"))
+    s = sympy.Matrix(len(cell.state) * H, 1, lambda i, _: sympy.Symbol(f"s_{i}"))
+    input_projection = w_ih * x + b_ih
+    recurrent_projection = w_hh * s[:H, :] + b_hh
+
+    entries = []
+    for update in cell.updates:
+        expression = _expand(cell, update)
+        for unit in range(H):
+            substitution = {u(g): input_projection[k * H + unit] for k, g in enumerate(cell.gates)}
+            substitution |= {m(g): recurrent_projection[k * H + unit] for k, g in enumerate(cell.gates)}
+            substitution |= {prev(c): s[k * H + unit] for k, c in enumerate(cell.state)}
+            entries.append(expression.xreplace(substitution))
+    jacobian = sympy.Matrix(entries).jacobian(s)
+    symbols = {"weight_ih": w_ih, "weight_hh": w_hh, "bias_ih": b_ih, "bias_hh": b_hh, "x": x, "s": s}
+    return jacobian, symbols
