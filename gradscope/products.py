@@ -214,7 +214,8 @@ def norm_profile(
     log10_norm = np.full(steps, -np.inf)
     buffers = [np.zeros((size + extra, size), dtype=work) for _ in range(2)]
 
-    log10_scale = 0.0  # log10 of everything divided out of Q so far
+    log10_scale = 0.0  # log10 of everything divided out of Q so far (Kahan-summed: T can be 1e5+)
+    compensation = 0.0
     scale = 1.0  # divides the next factor
     lag = 0
     for stop in range(steps, 0, -CHUNK_STEPS):
@@ -224,7 +225,10 @@ def norm_profile(
         coefficients = operator.internal(coefficients)
         for k in range(stop - start - 1, -1, -1):
             operator.load(coefficients, k, scale)
-            log10_scale += np.log10(scale)
+            term = float(np.log10(scale)) - compensation
+            total = log10_scale + term
+            compensation = (total - log10_scale) - term
+            log10_scale = total
             lag += 1
             z = None
             if lag == 1:

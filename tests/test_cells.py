@@ -1,0 +1,116 @@
+"""Cells as data: the registry, validation of user cells, and a new cell that is only data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy
+
+import gradscope
+from gradscope.activations import sigmoid
+from gradscope.cells import CELLS, Cell, get_cell, m, now, prev, u
+from gradscope.cellspec import CELL_NAMES
+from gradscope.compiled import compile_cell
+from gradscope.errors import UnknownCellError
+from gradscope.jacobians import dense_jacobians
+from gradscope.params import init_params, validate_params
+from gradscope.trajectory import run_forward
+
+
+def test_registry_matches_the_light_list_of_names() -> None:
+    assert tuple(CELLS) == CELL_NAMES
+    for name in CELL_NAMES:
+        cell = get_cell(name)
+        assert cell.name == name
+        assert cell.spec == compile_cell(name).spec
+
+
+@pytest.mark.parametrize(("given", "expected"), [("LSTM", "lstm"), ("rnn_relu", "rnn-relu"), (" gru ", "gru")])
+def test_names_are_forgiving(given: str, expected: str) -> None:
+    assert get_cell(given).name == expected
+
+
+def test_unknown_cell_suggests_the_closest_and_lists_all() -> None:
+    with pytest.raises(UnknownCellError) as error:
+        get_cell("lstn")
+    message = str(error.value)
+    assert "'lstn'" in message and "did you mean 'lstm'" in message
+    for name in CELL_NAMES:
+        assert name in message
+    with pytest.raises(gradscope.GradscopeError):
+        gradscope.analyze("transformer")
+
+
+def test_gate_order_and_state_follow_pytorch() -> None:
+    assert get_cell("lstm").gates == ("i", "f", "g", "o")
+    assert get_cell("gru").gates == ("r", "z", "n")
+    assert get_cell("lstm").state == ("h", "c") and get_cell("lstm").state_layout == "[h; c]"
+    assert get_cell("rnn").state_layout == "h"
+
+
+def test_cell_validation_names_the_problem() -> None:
+    with pytest.raises(ValueError, match="undefined symbols"):
+        Cell("bad", "bad", ("a",), ("h",), (), (sympy.tanh(u("a") + sympy.Symbol("q")),))
+    with pytest.raises(ValueError, match="first state component must be 'h'"):
+        Cell("bad", "bad", ("a",), ("c",), (), (u("a"),))
+    with pytest.raises(ValueError, match="2 state components"):
+        Cell("bad", "bad", ("a",), ("h", "c"), (), (u("a"),))
+
+
+def minimal_gated_unit() -> Cell:
+    """A minimal gated unit (one gate shared for forgetting and resetting), written only as data.
+
+    ``f = sigmoid(u_f + m_f)``, ``n = tanh(u_n + f * m_n)``, ``h' = (1 - f) h + f n``.
+    """
+    f_t, n_t, h_t = now("f"), now("n"), now("h")
+    return Cell(
+        name="mgu",
+        title="minimal gated unit",
+        gates=("f", "n"),
+        state=("h",),
+        definitions=(
+            (f_t, sigmoid(u("f") + m("f"))),
+            (n_t, sympy.tanh(u("n") + f_t * m("n"))),
+            (h_t, (1 - f_t) * prev("h") + f_t * n_t),
+        ),
+        updates=(h_t,),
+    )
+
+
+def mgu_step(params: dict[str, np.ndarray], h: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The same cell written by hand in NumPy (independent of SymPy and of gradscope's code)."""
+    H = h.shape[0]
+    gi = params["weight_ih_l0"] @ x + params["bias_ih_l0"]
+    gh = params["weight_hh_l0"] @ h + params["bias_hh_l0"]
+    f = 1.0 / (1.0 + np.exp(-(gi[:H] + gh[:H])))
+    n = np.tanh(gi[H:] + f * gh[H:])
+    return (1 - f) * h + f * n
+
+
+def test_a_new_cell_is_only_data_and_gets_correct_jacobians(rng: np.random.Generator) -> None:
+    cell = minimal_gated_unit()
+    compiled = compile_cell(cell)
+    assert compiled.origin == "live"
+    H, I, T = 5, 3, 6
+    raw = init_params(cell.spec, H, I, rng, gain=2.0)
+    params = validate_params(cell.spec, raw)
+    inputs = rng.standard_normal((T, I))
+    h0 = rng.standard_normal((1, H))
+    trajectory = run_forward(compiled, params, inputs, h0)
+    jacobians = dense_jacobians(trajectory)
+
+    h = h0[0]
+    eps = 1e-6
+    for t in range(T):
+        expected_next = mgu_step(raw, h, inputs[t])
+        np.testing.assert_allclose(trajectory.states[t + 1, 0], expected_next, rtol=0, atol=1e-14)
+        numeric = np.empty((H, H))
+        for j in range(H):
+            step = np.zeros(H)
+            step[j] = eps
+            numeric[:, j] = (mgu_step(raw, h + step, inputs[t]) - mgu_step(raw, h - step, inputs[t])) / (2 * eps)
+        np.testing.assert_allclose(jacobians[t], numeric, rtol=1e-7, atol=1e-9)
+        h = expected_next
+
+    result = gradscope.analyze(cell, params=raw, inputs=inputs)
+    assert result.cell == "mgu" and result.steps == T

@@ -1,0 +1,95 @@
+"""PyTorch (float64) twins of gradscope's cells: the second source for Jacobians and profiles.
+
+Only imported by tests that have already called ``pytest.importorskip("torch")``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+
+torch.set_default_dtype(torch.float64)
+
+
+def module_for(cell: str, params: Mapping[str, np.ndarray]) -> torch.nn.Module:
+    """A real ``torch.nn.RNN``/``LSTM``/``GRU`` (float64) loaded with ``params`` (PyTorch names)."""
+    hidden, width = params["weight_hh_l0"].shape[1], params["weight_ih_l0"].shape[1]
+    bias = "bias_ih_l0" in params
+    if cell in ("rnn", "rnn-relu"):
+        nonlinearity = "relu" if cell == "rnn-relu" else "tanh"
+        module = torch.nn.RNN(width, hidden, nonlinearity=nonlinearity, bias=bias)
+    else:
+        module = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](width, hidden, bias=bias)
+    module = module.double()
+    with torch.no_grad():
+        for name, value in params.items():
+            getattr(module, name).copy_(torch.as_tensor(np.asarray(value, dtype=np.float64)))
+    return module
+
+
+def step_function(cell: str, module: torch.nn.Module, hidden: int):
+    """``s_t = step(s_{t-1}, x_t)`` on the state vector (``[h; c]`` for the LSTM) through the torch module."""
+
+    def step(state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if cell == "lstm":
+            _, (h, c) = module(x[None], (state[None, :hidden], state[None, hidden:]))
+            return torch.cat([h.reshape(-1), c.reshape(-1)])
+        _, h = module(x[None], state[None])
+        return h.reshape(-1)
+
+    return step
+
+
+def states(cell: str, params: Mapping[str, np.ndarray], inputs: np.ndarray, initial: np.ndarray) -> np.ndarray:
+    """The states ``s_0 .. s_T`` as ``(T + 1, S)`` from the torch module."""
+    hidden = params["weight_hh_l0"].shape[1]
+    step = step_function(cell, module_for(cell, params), hidden)
+    state = torch.as_tensor(initial)
+    out = [state]
+    with torch.no_grad():
+        for x in inputs:
+            state = step(state, torch.as_tensor(x))
+            out.append(state)
+    return torch.stack(out).numpy()
+
+
+def step_jacobians(cell: str, params: Mapping[str, np.ndarray], inputs: np.ndarray, initial: np.ndarray) -> np.ndarray:
+    """``J_t = d s_t / d s_{t-1}`` for ``t = 1..T`` by autograd, ``(T, S, S)``."""
+    hidden = params["weight_hh_l0"].shape[1]
+    step = step_function(cell, module_for(cell, params), hidden)
+    trajectory = states(cell, params, inputs, initial)
+
+    def jacobian(state: np.ndarray, x: np.ndarray) -> np.ndarray:
+        x_t = torch.as_tensor(x)
+        return torch.autograd.functional.jacobian(lambda s: step(s, x_t), torch.as_tensor(state)).numpy()
+
+    return np.stack([jacobian(s, x) for s, x in zip(trajectory[:-1], inputs, strict=True)])
+
+
+def lag_products(cell: str, params: Mapping[str, np.ndarray], inputs: np.ndarray, initial: np.ndarray) -> np.ndarray:
+    """``P_k = d s_T / d s_{T-k}`` for ``k = 1..T`` by autograd through the whole tail of the sequence.
+
+    Each ``P_k`` is the Jacobian of ``s_T`` with respect to ``s_{T-k}``, re-running the module from
+    ``s_{T-k}``: independent of gradscope's chained products.
+    """
+    hidden = params["weight_hh_l0"].shape[1]
+    step = step_function(cell, module_for(cell, params), hidden)
+    trajectory = states(cell, params, inputs, initial)
+    steps = len(inputs)
+    xs = [torch.as_tensor(x) for x in inputs]
+
+    def tail(state: torch.Tensor, start: int) -> torch.Tensor:
+        for t in range(start, steps):
+            state = step(state, xs[t])
+        return state
+
+    return np.stack(
+        [
+            torch.autograd.functional.jacobian(
+                lambda s, k=k: tail(s, steps - k), torch.as_tensor(trajectory[steps - k])
+            ).numpy()
+            for k in range(1, steps + 1)
+        ]
+    )
