@@ -22,6 +22,15 @@ from gradscope.params import (
     validate_params,
 )
 from gradscope.products import DTYPES, NORMS, norm_profile
+from gradscope.stacked import (
+    DepthProfile,
+    StackedParams,
+    depth_profiles,
+    initial_states,
+    is_stacked,
+    stacked_forward,
+    validate_stacked,
+)
 from gradscope.summary import Summary, Thresholds, summarize
 from gradscope.trajectory import Trajectory, run_forward
 
@@ -55,6 +64,13 @@ class Analysis:
         svd_fallbacks: lags where the spectral iteration fell back to a dense eigensolver.
         singular_values: for each requested snapshot lag k, ``log10`` of every singular value of
             ``P_k`` ``(S,)``, descending.
+        num_layers, bidirectional: the network's structure (from the parameter names).
+        depth_profiles: for stacked or bidirectional networks (or on request), one
+            :class:`~gradscope.stacked.DepthProfile` per layer and direction:
+            ``log10 ||d y_T / d s^{(l,d)}_t||`` at every position t.
+
+    For a stacked network, ``log10_norm`` and the summary describe the top layer's forward
+    direction (its own recurrence); ``depth_profiles`` follow the gradient through every layer.
     """
 
     cell: str
@@ -73,6 +89,9 @@ class Analysis:
     config: Mapping[str, Any] = field(default_factory=dict)
     svd_fallbacks: int = 0
     singular_values: Mapping[int, np.ndarray] = field(default_factory=dict)
+    num_layers: int = 1
+    bidirectional: bool = False
+    depth_profiles: tuple[DepthProfile, ...] = ()
 
     @property
     def final_log10_norm(self) -> float:
@@ -102,6 +121,9 @@ class Analysis:
             "final_log10_norm": _json_float(self.final_log10_norm),
             "lags": [int(k) for k in self.lags],
             "log10_norm": [_json_float(v) for v in self.log10_norm],
+            "num_layers": self.num_layers,
+            "bidirectional": self.bidirectional,
+            "depth_profiles": [profile.to_dict() for profile in self.depth_profiles],
             "singular_values": {
                 str(k): [_json_float(v) for v in values] for k, values in sorted(self.singular_values.items())
             },
@@ -117,10 +139,11 @@ class Problem:
     """A fully specified problem: the compiled cell, validated parameters, inputs and initial state."""
 
     compiled: CompiledCell
-    params: CellParams
+    params: CellParams  # layer 0, forward direction
     inputs: np.ndarray  # (T, input_size)
-    initial_state: np.ndarray  # (C, H)
+    initial_state: np.ndarray  # (C, H); (L*D, C, H) for a stacked network
     config: Mapping[str, Any]
+    stacked: StackedParams | None = None
 
 
 def prepare(
@@ -149,8 +172,19 @@ def prepare(
     rng = np.random.default_rng(seed)
     config: dict[str, Any] = {"seed": int(seed)}
 
-    if params is not None:
-        checked = validate_params(cell, params)
+    stacked = None
+    if params is None:
+        hidden = check_size("hidden_size", DEFAULT_HIDDEN_SIZE if hidden_size is None else hidden_size)
+        width = check_size("input_size", DEFAULT_INPUT_SIZE if input_size is None else input_size)
+        checked = validate_params(cell, init_params(cell, hidden, width, rng, init, gain))
+        config |= {"params": "random", "init": init, "gain": float(gain)}
+    else:
+        if isinstance(params, Mapping) and is_stacked(params):
+            stacked = validate_stacked(cell, params)
+            checked = stacked.layers[0][0]
+            config |= {"num_layers": stacked.num_layers, "bidirectional": stacked.bidirectional}
+        else:
+            checked = validate_params(cell, params)
         for name, given, actual in (
             ("hidden_size", hidden_size, checked.hidden_size),
             ("input_size", input_size, checked.input_size),
@@ -158,11 +192,6 @@ def prepare(
             if given is not None and check_size(name, given) != actual:
                 raise ConfigError(f"{name}={given} contradicts the parameters, whose shapes give {name}={actual}")
         config["params"] = "given"
-    else:
-        hidden = check_size("hidden_size", DEFAULT_HIDDEN_SIZE if hidden_size is None else hidden_size)
-        width = check_size("input_size", DEFAULT_INPUT_SIZE if input_size is None else input_size)
-        checked = validate_params(cell, init_params(cell, hidden, width, rng, init, gain))
-        config |= {"params": "random", "init": init, "gain": float(gain)}
     H, I = checked.hidden_size, checked.input_size
 
     if inputs is not None:
@@ -179,6 +208,10 @@ def prepare(
         x = rng.standard_normal((T, I))
         config["inputs"] = "normal(0, 1)"
 
+    if stacked is not None:
+        initial = initial_states(cell, stacked, h0, c0)
+        config |= {name: "given" for name, value in (("h0", h0), ("c0", c0)) if value is not None}
+        return Problem(compiled, checked, x, initial, config, stacked)
     initial = np.zeros((len(cell.state), H))
     for name, value in (("h0", h0), ("c0", c0)):
         if value is None:
@@ -197,6 +230,8 @@ def prepare(
 
 def trajectory(problem: Problem) -> Trajectory:
     """The forward pass of a prepared problem."""
+    if problem.stacked is not None:
+        return stacked_forward(problem.compiled, problem.stacked, problem.inputs, problem.initial_state)[-1][0]
     return run_forward(problem.compiled, problem.params, problem.inputs, problem.initial_state)
 
 
@@ -218,6 +253,7 @@ def analyze(
     thresholds: Thresholds | None = None,
     snapshot_lags: Iterable[int] = (),
     progress: Callable[[int, int], None] | None = None,
+    depth_flow: bool = False,
 ) -> Analysis:
     """How the gradient norm ``||d s_T / d s_{T-k}||`` changes with the lag ``k = 1..T``.
 
@@ -241,6 +277,9 @@ def analyze(
         thresholds: verdict thresholds (default :class:`Thresholds()`).
         snapshot_lags: lags k at which to keep all singular values of ``P_k`` (``singular_values``).
         progress: called as ``progress(lags_done, T)`` about a hundred times while the products run.
+        depth_flow: also compute ``depth_profiles`` for a single-layer cell (always done for
+            stacked or bidirectional parameters, detected from names like ``weight_ih_l1`` and
+            ``weight_hh_l0_reverse``; ``h0``/``c0`` then have PyTorch's shape ``(L*D, H)``).
 
     Returns:
         An :class:`Analysis`; ``to_dict()`` gives the ``gradscope.analysis/1`` JSON document.
@@ -271,9 +310,16 @@ def analyze(
     steps_total = problem.inputs.shape[0]
     if any(not 1 <= k <= steps_total for k in lags_wanted):
         raise ConfigError(f"snapshot lags must lie in 1..{steps_total}, got {lags_wanted}")
-    profile = norm_profile(
-        trajectory(problem), norm=norm, dtype=dtype, seed=seed, snapshot_lags=lags_wanted, progress=progress
-    )
+    if problem.stacked is not None:
+        runs = stacked_forward(problem.compiled, problem.stacked, problem.inputs, problem.initial_state)
+        top = runs[-1][0]
+    else:
+        top = trajectory(problem)
+    profile = norm_profile(top, norm=norm, dtype=dtype, seed=seed, snapshot_lags=lags_wanted, progress=progress)
+    depth: tuple[DepthProfile, ...] = ()
+    if problem.stacked is not None or depth_flow:
+        structure = problem.stacked or StackedParams(((problem.params,),), bidirectional=False)
+        depth = tuple(depth_profiles(problem.compiled, structure, runs if problem.stacked is not None else [[top]]))
     for values in profile.singular_values.values():
         values.setflags(write=False)
     lags = np.arange(1, problem.inputs.shape[0] + 1)
@@ -297,4 +343,7 @@ def analyze(
         config=problem.config,
         svd_fallbacks=profile.svd_fallbacks,
         singular_values=profile.singular_values,
+        num_layers=problem.stacked.num_layers if problem.stacked is not None else 1,
+        bidirectional=problem.stacked.bidirectional if problem.stacked is not None else False,
+        depth_profiles=depth,
     )

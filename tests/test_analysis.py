@@ -140,9 +140,12 @@ def test_parameter_name_errors(rng: np.random.Generator) -> None:
     half_bias = {k: v for k, v in params.items() if k != "bias_hh_l0"}
     with pytest.raises(ParameterError, match="missing bias_hh_l0"):
         gradscope.analyze("lstm", params=half_bias)
-    extra = params | {"weight_ih_l1": params["weight_ih_l0"], "foo": np.zeros(1)}
-    with pytest.raises(ParameterError, match="unexpected foo, weight_ih_l1; only single-layer"):
-        gradscope.analyze("lstm", params=extra)
+    with pytest.raises(ParameterError, match="unexpected foo"):
+        gradscope.analyze("lstm", params=params | {"foo": np.zeros(1)})
+    with pytest.raises(ParameterError, match="unexpected parameter names: foo"):
+        gradscope.analyze("lstm", params=params | {"weight_hh_l0_reverse": params["weight_hh_l0"], "foo": np.zeros(1)})
+    with pytest.raises(ParameterError, match=r"missing weight_hh_l1, bias_hh_l1 \(got bias_ih_l1, weight_ih_l1\)"):
+        gradscope.analyze("lstm", params={k.replace("_l0", "_l1"): v for k, v in params.items() if "ih" in k} | params)
 
 
 def test_parameter_shape_and_value_errors(rng: np.random.Generator) -> None:

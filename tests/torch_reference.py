@@ -93,3 +93,72 @@ def lag_products(cell: str, params: Mapping[str, np.ndarray], inputs: np.ndarray
             for k in range(1, steps + 1)
         ]
     )
+
+
+def stacked_module(
+    cell: str, params: Mapping[str, np.ndarray], num_layers: int, bidirectional: bool
+) -> torch.nn.Module:
+    """A real multi-layer (bidirectional) ``torch.nn.RNN``/``LSTM``/``GRU`` loaded with ``params``."""
+    hidden, width = params["weight_hh_l0"].shape[1], params["weight_ih_l0"].shape[1]
+    options = {"num_layers": num_layers, "bidirectional": bidirectional}
+    if cell in ("rnn", "rnn-relu"):
+        module = torch.nn.RNN(width, hidden, nonlinearity="relu" if cell == "rnn-relu" else "tanh", **options)
+    else:
+        module = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](width, hidden, **options)
+    module = module.double()
+    with torch.no_grad():
+        for name, value in params.items():
+            getattr(module, name).copy_(torch.as_tensor(value))
+    return module
+
+
+def depth_jacobian_norms(
+    cell: str, params: Mapping[str, np.ndarray], inputs: np.ndarray, num_layers: int, bidirectional: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """``||d y_T / d s^{(l,d)}_t||_2`` as ``(L, D, T)`` and the real module's ``output`` ``(T, D*H)``.
+
+    The network is unrolled by hand from single-step calls of one-layer torch modules holding the
+    real module's weights; an additive zero perturbation on every state makes each state a leaf
+    whose Jacobian autograd returns. The hand-unrolled output is checked against the real module.
+    """
+    hidden = params["weight_hh_l0"].shape[1]
+    directions = 2 if bidirectional else 1
+    real = stacked_module(cell, params, num_layers, bidirectional)
+    xs = torch.as_tensor(inputs)
+    steps = xs.shape[0]
+    size = 2 * hidden if cell == "lstm" else hidden
+    steppers = []
+    for layer in range(num_layers):
+        row = []
+        for direction in range(directions):
+            suffix = f"_l{layer}" + ("_reverse" if direction else "")
+            single = {k.replace(suffix, "_l0"): v for k, v in params.items() if k.endswith(suffix)}
+            row.append(step_function(cell, module_for(cell, single), hidden))
+        steppers.append(row)
+
+    def unrolled(perturbation: torch.Tensor) -> torch.Tensor:
+        layer_input = xs
+        for layer in range(num_layers):
+            outputs = []
+            for direction in range(directions):
+                state = torch.zeros(size)
+                hs = [None] * steps
+                order = range(steps) if direction == 0 else range(steps - 1, -1, -1)
+                for position in order:
+                    state = (
+                        steppers[layer][direction](state, layer_input[position])
+                        + perturbation[layer, direction, position]
+                    )
+                    hs[position] = state[:hidden]
+                outputs.append(torch.stack(hs))
+            layer_input = torch.cat(outputs, dim=1)
+        return layer_input
+
+    zero = torch.zeros(num_layers, directions, steps, size)
+    with torch.no_grad():
+        output = unrolled(zero)
+        expected, _ = real(xs)
+    assert torch.allclose(output, expected, atol=1e-12), "hand-unrolled network differs from the real module"
+    jacobian = torch.autograd.functional.jacobian(lambda p: unrolled(p)[-1], zero)  # (Y, L, D, T, S)
+    norms = torch.linalg.matrix_norm(jacobian.permute(1, 2, 3, 0, 4), ord=2)
+    return norms.numpy(), expected.detach().numpy()

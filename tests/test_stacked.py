@@ -1,0 +1,127 @@
+"""Stacked and bidirectional networks against real multi-layer PyTorch modules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gradscope.compiled import compile_cell
+from gradscope.errors import ParameterError, ShapeError
+from gradscope.stacked import (
+    depth_profiles,
+    initial_states,
+    is_stacked,
+    model_output,
+    stacked_forward,
+    validate_stacked,
+)
+
+torch = pytest.importorskip("torch")
+import torch_reference  # noqa: E402
+
+
+def torch_params(
+    cell: str, width: int, hidden: int, layers: int, bidirectional: bool, gain: float
+) -> dict[str, np.ndarray]:
+    torch.manual_seed(layers * 10 + bidirectional)
+    kind = {"rnn": torch.nn.RNN, "rnn-relu": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
+    options = {"nonlinearity": "relu"} if cell == "rnn-relu" else {}
+    module = kind(width, hidden, num_layers=layers, bidirectional=bidirectional, **options).double()
+    return {k: gain * v.detach().numpy() for k, v in module.state_dict().items()}
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize(("layers", "bidirectional"), [(2, False), (2, True), (3, True)])
+def test_depth_profiles_match_torch(cell: str, layers: int, bidirectional: bool) -> None:
+    width, hidden, steps = 3, 4, 7
+    params = torch_params(cell, width, hidden, layers, bidirectional, gain=2.0)
+    assert is_stacked(params)
+    spec = compile_cell(cell).spec
+    stacked = validate_stacked(spec, params)
+    assert (stacked.num_layers, stacked.bidirectional) == (layers, bidirectional)
+    inputs = np.random.default_rng(layers).standard_normal((steps, width))
+    compiled = compile_cell(cell)
+    runs = stacked_forward(compiled, stacked, inputs, initial_states(spec, stacked, None, None))
+    expected_norms, expected_output = torch_reference.depth_jacobian_norms(cell, params, inputs, layers, bidirectional)
+    np.testing.assert_allclose(model_output(runs), expected_output, rtol=1e-12, atol=1e-13)
+    profiles = depth_profiles(compiled, stacked, runs)
+    assert [(p.layer, p.direction) for p in profiles] == [
+        (layer, direction)
+        for layer in range(layers)
+        for direction in (["forward", "reverse"] if bidirectional else ["forward"])
+    ]
+    for profile in profiles:
+        expected = expected_norms[profile.layer, ["forward", "reverse"].index(profile.direction)]
+        zero = expected == 0
+        assert np.all(np.isneginf(profile.log10_norm[zero]))
+        np.testing.assert_allclose(profile.log10_norm[~zero], np.log10(expected[~zero]), rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(profile.time, np.arange(1, steps + 1))
+
+
+def test_top_reverse_direction_only_reaches_the_last_position() -> None:
+    params = torch_params("lstm", 2, 3, 1, True, gain=1.0)
+    compiled = compile_cell("lstm")
+    stacked = validate_stacked(compiled.spec, params)
+    runs = stacked_forward(compiled, stacked, np.ones((5, 2)), initial_states(compiled.spec, stacked, None, None))
+    reverse = depth_profiles(compiled, stacked, runs)[1]
+    assert reverse.direction == "reverse"
+    assert np.all(np.isneginf(reverse.log10_norm[:-1])) and np.isfinite(reverse.log10_norm[-1])
+    assert reverse.to_dict()["log10_norm"][:-1] == [None] * 4
+
+
+def test_long_deep_sequences_do_not_overflow() -> None:
+    params = torch_params("rnn", 2, 8, 2, True, gain=6.0)
+    compiled = compile_cell("rnn")
+    stacked = validate_stacked(compiled.spec, params)
+    inputs = np.zeros((4000, 2))
+    h0 = np.random.default_rng(0).standard_normal((4, 8))
+    runs = stacked_forward(compiled, stacked, inputs, initial_states(compiled.spec, stacked, h0, None))
+    profiles = depth_profiles(compiled, stacked, runs)
+    forward_bottom = profiles[0].log10_norm
+    assert np.all(np.isfinite(forward_bottom))
+    assert abs(forward_bottom[0] - forward_bottom[-1]) > 310  # beyond float64's range without the exponents
+
+
+def test_structure_errors() -> None:
+    params = torch_params("lstm", 2, 3, 2, True, gain=1.0)
+    spec = compile_cell("lstm").spec
+    with pytest.raises(ParameterError, match="missing parameters for layer 1 reverse"):
+        validate_stacked(spec, {k: v for k, v in params.items() if not k.endswith("_l1_reverse")})
+    with pytest.raises(ParameterError, match="layers must be numbered"):
+        validate_stacked(spec, {k: v for k, v in params.items() if "_l0" not in k})
+    with pytest.raises(ShapeError, match=r"weight_ih_l1: expected input width 6"):
+        validate_stacked(spec, params | {"weight_ih_l1": np.zeros((12, 5))})
+    with pytest.raises(ParameterError, match="proj_size > 0 is not supported"):
+        validate_stacked(spec, params | {"weight_hr_l0": np.zeros((2, 3))})
+    with pytest.raises(ParameterError, match="unexpected parameter names: extra"):
+        validate_stacked(spec, params | {"extra": np.zeros(1)})
+    with pytest.raises(ShapeError, match=r"h0: expected shape \(4, 3\)"):
+        initial_states(spec, validate_stacked(spec, params), np.zeros((2, 3)), None)
+
+
+def test_analyze_reports_structure_and_depth_profiles_in_json() -> None:
+    import json
+
+    import gradscope
+
+    params = torch_params("gru", 3, 4, 2, True, gain=1.0)
+    inputs = np.random.default_rng(1).standard_normal((6, 3))
+    result = gradscope.analyze("gru", params=params, inputs=inputs)
+    document = json.loads(json.dumps(result.to_dict(), allow_nan=False))
+    assert (document["num_layers"], document["bidirectional"]) == (2, True)
+    assert [(p["layer"], p["direction"]) for p in document["depth_profiles"]] == [
+        (0, "forward"),
+        (0, "reverse"),
+        (1, "forward"),
+        (1, "reverse"),
+    ]
+    expected_norms, _ = torch_reference.depth_jacobian_norms("gru", params, inputs, 2, True)
+    for entry in document["depth_profiles"]:
+        expected = expected_norms[entry["layer"], ["forward", "reverse"].index(entry["direction"])]
+        actual = np.array([-np.inf if v is None else v for v in entry["log10_norm"]])
+        zero = expected == 0
+        assert np.all(np.isneginf(actual[zero]))
+        np.testing.assert_allclose(actual[~zero], np.log10(expected[~zero]), atol=1e-6)
+        assert entry["time"] == list(range(1, 7))
+    single = gradscope.analyze("gru", hidden_size=4, steps=5).to_dict()
+    assert (single["num_layers"], single["bidirectional"], single["depth_profiles"]) == (1, False, [])
