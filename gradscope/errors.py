@@ -31,3 +31,7 @@ class NonFiniteError(GradscopeError, ValueError):
 
 class ConfigError(GradscopeError, ValueError):
     """An invalid option value (sizes, steps, norm, dtype, init, ...)."""
+
+
+class CheckpointError(GradscopeError, ValueError):
+    """A checkpoint file that cannot be read, or that holds no (or several) recurrent modules."""

@@ -19,6 +19,16 @@ from gradscope.errors import ConfigError, NonFiniteError, ParameterError, ShapeE
 INITS = ("pytorch", "gaussian", "orthogonal")
 
 WEIGHT_NAMES = ("weight_ih_l0", "weight_hh_l0")
+
+
+def projection_error(name: str) -> ParameterError:
+    """The error for LSTM projection weights (``weight_hr_l*``, PyTorch's ``proj_size > 0``)."""
+    return ParameterError(
+        f"{name}: LSTM with proj_size > 0 is not supported (the projected hidden state changes the "
+        "Jacobian's shape); export a model built with proj_size=0"
+    )
+
+
 BIAS_NAMES = ("bias_ih_l0", "bias_hh_l0")
 
 
@@ -109,6 +119,9 @@ def validate_params(cell: Cell, params: Mapping[str, object]) -> CellParams:
             f"{cell.name} parameters: missing {', '.join(missing)} (got {', '.join(sorted(names)) or 'nothing'})"
         )
     unexpected = sorted(names - set(WEIGHT_NAMES) - set(BIAS_NAMES))
+    for name in unexpected:
+        if name.startswith("weight_hr_l"):
+            raise projection_error(name)
     if unexpected:
         hint = ""
         if any(n.endswith("_reverse") or "_l1" in n for n in unexpected):

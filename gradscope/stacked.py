@@ -25,7 +25,7 @@ import numpy as np
 from gradscope.compiled import CompiledCell
 from gradscope.errors import ConfigError, ParameterError, ShapeError
 from gradscope.jacobians import assemble, step_coefficients
-from gradscope.params import CellParams, as_float_array, validate_params
+from gradscope.params import CellParams, as_float_array, projection_error, validate_params
 from gradscope.trajectory import Trajectory, run_forward
 
 DIRECTIONS = ("forward", "reverse")
@@ -83,10 +83,7 @@ def validate_stacked(spec: object, params: Mapping[str, object]) -> StackedParam
             continue
         kind, layer, reverse = match.group(1), int(match.group(2)), bool(match.group(3))
         if kind == "weight_hr":
-            raise ParameterError(
-                f"{name}: LSTM with proj_size > 0 is not supported (the projected hidden state changes the "
-                "Jacobian's shape); export a model built with proj_size=0"
-            )
+            raise projection_error(name)
         groups.setdefault((layer, int(reverse)), {})[f"{kind}_l0"] = value
     if unknown:
         raise ParameterError(f"unexpected parameter names: {', '.join(sorted(unknown))}")
