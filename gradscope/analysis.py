@@ -169,7 +169,10 @@ def prepare(
         raise ConfigError(f"unknown init {init!r} (valid: {', '.join(INITS)})")
     if not isinstance(gain, (int, float, np.number)) or not math.isfinite(gain) or gain < 0:
         raise ConfigError(f"gain must be a finite number >= 0, got {gain!r}")
-    rng = np.random.default_rng(seed)
+    # Independent streams for parameters and inputs: cells of different sizes compared with the
+    # same seed then see the same input sequence.
+    params_seed, inputs_seed = np.random.SeedSequence(int(seed)).spawn(2)
+    rng = np.random.default_rng(params_seed)
     config: dict[str, Any] = {"seed": int(seed)}
 
     stacked = None
@@ -205,7 +208,7 @@ def prepare(
         config["inputs"] = "given"
     else:
         T = check_size("steps", DEFAULT_STEPS if steps is None else steps)
-        x = rng.standard_normal((T, I))
+        x = np.random.default_rng(inputs_seed).standard_normal((T, I))
         config["inputs"] = "normal(0, 1)"
 
     if stacked is not None:
@@ -266,7 +269,8 @@ def analyze(
         h0, c0: initial hidden (and, for the LSTM, cell) state ``(H,)``; zeros by default.
         hidden_size, input_size: sizes of random parameters (default 64 and 32).
         steps: T, when ``inputs`` is not given (default 200).
-        seed: seeds every random draw (parameters first, then inputs).
+        seed: seeds every random draw; parameters and inputs come from independent streams, so
+            different cells with the same seed and input size see the same inputs.
         init: random parameters: ``"pytorch"`` (``U(-1/sqrt(H), 1/sqrt(H))`` for every weight and
             bias, times ``gain``), ``"gaussian"`` (recurrent blocks ``N(0, gain^2/H)``) or
             ``"orthogonal"`` (recurrent blocks ``gain`` times a random orthogonal matrix); see

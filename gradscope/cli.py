@@ -1,15 +1,566 @@
-"""Command-line interface (placeholder until the CLI issue lands: prints the version)."""
+"""The ``gradscope`` command line: thin typer commands over :mod:`gradscope`'s Python API.
 
-from __future__ import annotations
+Layout, for whoever adds the next command or option:
 
+* **Options** shared between commands are module-level ``Annotated`` aliases (``HiddenSize``,
+  ``Seed``, ``JsonPath``, ...); a new command reuses them, a new shared option is one new alias.
+* **Errors** are handled in exactly one place, :func:`error_boundary`, which the application's
+  group class (:class:`GradscopeGroup`) wraps around every command: a
+  :class:`~gradscope.errors.GradscopeError` (bad input, bad files) becomes one line on stderr and
+  exit code 2, anything unexpected one line and exit code 1 (``--debug`` or ``GRADSCOPE_DEBUG=1``
+  re-raises it with its traceback). Usage errors are typer's, also exit code 2. Commands just raise.
+* **Output** goes through :class:`Output`: ``--json PATH`` (atomic write), ``--json -`` (only
+  JSON on stdout), ``--quiet``, and the rich report built by :mod:`gradscope.report`.
+* **Imports**: this module, ``gradscope --help`` and ``gradscope analyze`` never import SymPy,
+  matplotlib or torch; ``derive`` imports SymPy when it runs. Keep heavy imports inside the
+  command that needs them.
+"""
+
+import contextlib
+import os
 import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
+import typer
+from rich.console import Console, RenderableType
+from rich.text import Text
+from typer.core import TyperGroup
+
+import gradscope
+from gradscope import io, report
 from gradscope._version import __version__
+from gradscope.cellspec import CELL_NAMES, CellSpec, resolve_name
+from gradscope.compiled import compile_cell
+from gradscope.errors import ConfigError, GradscopeError
+
+#: Set to 1 to let unexpected errors propagate with their traceback (same as ``--debug``).
+DEBUG_ENV = "GRADSCOPE_DEBUG"
+#: Exit statuses.
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+
+# typer's own control flow (usage errors, --help, exits) and interruptions pass through untouched.
+_PASSTHROUGH = (typer.Exit, typer.Abort, typer.TyperException, BrokenPipeError)
 
 
-def main(argv: list[str] | None = None) -> int:
-    print(f"gradscope {__version__}")
-    return 0
+# ---------------------------------------------------------------------------------------------
+# Consoles and errors
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A console on stdout (or stderr) that honours ``NO_COLOR`` strictly: no ANSI escapes at all."""
+    no_color = os.environ.get("NO_COLOR", "") != ""
+    return Console(stderr=stderr, highlight=False, color_system=None if no_color else "auto")
+
+
+def print_error(message: str, kind: str = "error") -> None:
+    """``gradscope: <kind>: <message>`` on stderr, on one line whatever the terminal width."""
+    make_console(stderr=True).print(Text.assemble((f"gradscope: {kind}: ", "bold red"), message), soft_wrap=True)
+
+
+@contextlib.contextmanager
+def error_boundary(debug: bool = False) -> Iterator[None]:
+    """Turn exceptions into clean exits: bad input -> exit 2, anything unexpected -> exit 1.
+
+    A :class:`~gradscope.errors.GradscopeError` is the user's mistake and its message names the
+    offending thing, so it is printed as it is. Any other exception is a bug in gradscope: one line
+    with its type and message, and a hint to rerun with ``--debug``; with ``debug`` it propagates.
+    """
+    try:
+        yield
+    except _PASSTHROUGH:
+        raise
+    except GradscopeError as error:
+        print_error(str(error))
+        raise typer.Exit(EXIT_BAD_INPUT) from error
+    except Exception as error:
+        if debug:
+            raise
+        print_error(f"{type(error).__name__}: {error} (rerun with --debug for the traceback)", kind="internal error")
+        raise typer.Exit(EXIT_INTERNAL) from error
+
+
+def _debug_requested(params: dict[str, Any]) -> bool:
+    return bool(params.get("debug")) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+class GradscopeGroup(TyperGroup):
+    """The application's command group: every command runs inside :func:`error_boundary`."""
+
+    def invoke(self, ctx: Any) -> Any:
+        with error_boundary(debug=_debug_requested(ctx.params)):
+            return super().invoke(ctx)
+
+
+app = typer.Typer(
+    name="gradscope",
+    cls=GradscopeGroup,
+    help=(
+        "See, with exact math, how gradients vanish or explode through time in RNN, LSTM and GRU cells.\n\n"
+        "SymPy derives each cell's per-step Jacobian J_t = d s_t / d s_{t-1}; NumPy multiplies the Jacobians "
+        "through time and measures ||d s_T / d s_{T-k}|| at every lag k."
+    ),
+    epilog=(
+        "Examples:\n"
+        "  gradscope analyze --cell lstm\n"
+        "  gradscope compare --cells rnn,lstm,gru --steps 500\n"
+        "  gradscope derive --cell gru --format latex\n"
+        "  gradscope cells"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared options (reuse these aliases in new commands)
+
+_CELL_PANEL = "Cell and sizes"
+_DRAW_PANEL = "Random parameters and inputs"
+_FILE_PANEL = "Data files (NumPy, never unpickled)"
+_OUTPUT_PANEL = "Output"
+
+InitName = Literal["pytorch", "gaussian", "orthogonal"]
+NormName = Literal["spectral", "frobenius"]
+DtypeName = Literal["float64", "float32"]
+DeriveFormat = Literal["pretty", "latex", "markdown"]
+
+
+def _complete_cell(incomplete: str) -> list[str]:
+    return [name for name in CELL_NAMES if name.startswith(incomplete)]
+
+
+CellName = Annotated[
+    str,
+    typer.Option(
+        "--cell",
+        "-c",
+        help=f"The recurrent cell: {', '.join(CELL_NAMES)} (see 'gradscope cells').",
+        autocompletion=_complete_cell,
+        rich_help_panel=_CELL_PANEL,
+    ),
+]
+HiddenSize = Annotated[
+    int | None,
+    typer.Option(
+        "--hidden-size",
+        "-H",
+        help="Hidden size H (default 64; taken from --weights, or from --h0, when given).",
+        show_default=False,
+        rich_help_panel=_CELL_PANEL,
+    ),
+]
+InputSize = Annotated[
+    int | None,
+    typer.Option(
+        "--input-size",
+        "-I",
+        help="Input size (default 32; taken from --weights, or from the width of --inputs, when given).",
+        show_default=False,
+        rich_help_panel=_CELL_PANEL,
+    ),
+]
+Steps = Annotated[
+    int | None,
+    typer.Option(
+        "--steps",
+        "-T",
+        help="Sequence length T, the largest lag (default 200; taken from --inputs when given).",
+        show_default=False,
+        rich_help_panel=_CELL_PANEL,
+    ),
+]
+Seed = Annotated[
+    int,
+    typer.Option("--seed", help="Seeds every random draw: parameters first, then inputs.", rich_help_panel=_DRAW_PANEL),
+]
+Init = Annotated[
+    InitName,
+    typer.Option(
+        "--init",
+        help=(
+            "Random parameters: pytorch = U(-1/sqrt(H), 1/sqrt(H)) times the gain; gaussian = recurrent blocks "
+            "N(0, gain^2/H); orthogonal = recurrent blocks gain times a random orthogonal matrix."
+        ),
+        rich_help_panel=_DRAW_PANEL,
+    ),
+]
+Gain = Annotated[float, typer.Option("--gain", help="Scale of the random parameters.", rich_help_panel=_DRAW_PANEL)]
+Norm = Annotated[
+    NormName, typer.Option("--norm", help="Matrix norm of d s_T / d s_{T-k}.", rich_help_panel=_CELL_PANEL)
+]
+Dtype = Annotated[
+    DtypeName,
+    typer.Option(
+        "--dtype", help="Precision of the products (float32: faster, about 1e-5 relative).", rich_help_panel=_CELL_PANEL
+    ),
+]
+Weights = Annotated[
+    Path | None,
+    typer.Option(
+        "--weights",
+        metavar="FILE.npz",
+        help=(
+            "Parameters under PyTorch state_dict names (weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0), as "
+            "written by np.savez(f, **{k: v.numpy() for k, v in model.state_dict().items()}); sizes come from the "
+            "shapes. Single-layer, unidirectional."
+        ),
+        show_default=False,
+        rich_help_panel=_FILE_PANEL,
+    ),
+]
+Inputs = Annotated[
+    Path | None,
+    typer.Option(
+        "--inputs",
+        metavar="FILE.npy",
+        help="Input sequence, shape (T, input_size) (default: N(0, 1) draws).",
+        show_default=False,
+        rich_help_panel=_FILE_PANEL,
+    ),
+]
+H0 = Annotated[
+    Path | None,
+    typer.Option(
+        "--h0",
+        metavar="FILE.npy",
+        help="Initial hidden state, shape (H,) or PyTorch's (1, H) (default: zeros).",
+        show_default=False,
+        rich_help_panel=_FILE_PANEL,
+    ),
+]
+C0 = Annotated[
+    Path | None,
+    typer.Option(
+        "--c0",
+        metavar="FILE.npy",
+        help="Initial LSTM cell state, shape (H,) or (1, H) (default: zeros).",
+        show_default=False,
+        rich_help_panel=_FILE_PANEL,
+    ),
+]
+JsonPath = Annotated[
+    str | None,
+    typer.Option(
+        "--json",
+        metavar="PATH",
+        help="Write the result as JSON to PATH (atomically); '-' prints only the JSON on stdout.",
+        show_default=False,
+        rich_help_panel=_OUTPUT_PANEL,
+    ),
+]
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="No progress bar, and one summary line instead of the report.",
+        rich_help_panel=_OUTPUT_PANEL,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The engine options every analysing command shares (everything but the cell and the files)."""
+
+    steps: int | None = None
+    seed: int = 0
+    init: str = "pytorch"
+    gain: float = 1.0
+    norm: str = "spectral"
+    dtype: str = "float64"
+
+    def engine_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`gradscope.analyze`."""
+        return {
+            "steps": self.steps,
+            "seed": self.seed,
+            "init": self.init,
+            "gain": self.gain,
+            "norm": self.norm,
+            "dtype": self.dtype,
+        }
+
+
+def file_kwargs(files: io.ProblemFiles, spec: CellSpec, strict_c0: bool = True) -> dict[str, Any]:
+    """The loaded files as keyword arguments of :func:`gradscope.analyze` for ``spec``'s cell.
+
+    With ``strict_c0`` false (``compare``), ``c0`` is given only to cells that have a ``c`` state.
+    """
+    c0 = files.c0 if strict_c0 or "c" in spec.state else None
+    return {
+        "params": files.params,
+        "inputs": files.inputs,
+        "h0": files.h0,
+        "c0": c0,
+        "hidden_size": files.hidden_size,
+        "input_size": files.input_size,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where a command's result goes: the terminal report, a JSON file, or JSON alone on stdout.
+
+    Build it with :meth:`create` before any work, so that a bad ``--json`` path fails at once.
+    """
+
+    json_path: Path | None = None
+    json_stdout: bool = False
+    quiet: bool = False
+
+    @classmethod
+    def create(cls, json_target: str | None, quiet: bool) -> "Output":
+        if json_target == "-":
+            return cls(json_stdout=True, quiet=True)
+        path = io.check_output_path(json_target) if json_target is not None else None
+        return cls(json_path=path, quiet=quiet)
+
+    @property
+    def shows_progress(self) -> bool:
+        """A progress bar on stderr: not with ``--quiet`` or ``--json -``, and only on a terminal."""
+        return not self.quiet and make_console(stderr=True).is_terminal
+
+    def finish(self, document: dict[str, Any], full: Callable[[], RenderableType], brief: Callable[[], Any]) -> None:
+        """Write ``document`` where ``--json`` asks, then print the report (``full``) or its summary (``brief``)."""
+        if self.json_stdout:
+            sys.stdout.write(io.to_json(document))
+            return
+        if self.json_path is not None:
+            io.write_text_atomic(self.json_path, io.to_json(document))
+        console = make_console()
+        if self.quiet:
+            console.print(brief(), soft_wrap=True)
+        else:
+            console.print(full())
+        if self.json_path is not None and not self.quiet:
+            make_console(stderr=True).print(Text(f"JSON written to {self.json_path}", style="dim"), soft_wrap=True)
+
+
+@contextlib.contextmanager
+def progress_reporter(
+    enabled: bool, description: str, console: Console | None = None
+) -> Iterator[Callable[[int, int], None] | None]:
+    """A ``progress(done, total)`` callback drawing a transient rich progress bar, or None when disabled."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("lags"))
+    with Progress(*columns, TimeElapsedColumn(), console=console or make_console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def cell_spec(name: str) -> CellSpec:
+    """The spec of a built-in cell, or :class:`~gradscope.errors.UnknownCellError` suggesting the closest name."""
+    return compile_cell(resolve_name(name)).spec
+
+
+def parse_cells(text: str) -> list[CellSpec]:
+    """``"rnn,lstm,gru"`` as cell specs, in order, without repeats."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise ConfigError("--cells: give at least one cell name, e.g. --cells rnn,lstm,gru")
+    specs = [cell_spec(name) for name in names]
+    return list({spec.name: spec for spec in specs}.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"gradscope {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit.", show_default=False
+        ),
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", envvar=DEBUG_ENV, help="Show the traceback of internal errors.", show_default=False),
+    ] = False,
+) -> None:
+    """See, with exact math, how gradients vanish or explode through time in RNN, LSTM and GRU cells.
+
+    ``debug`` is read by :class:`GradscopeGroup` from the context; options given here apply to every command.
+    """
+
+
+@app.command(
+    epilog=(
+        "Examples:\n"
+        "  gradscope analyze --cell lstm\n"
+        "  gradscope analyze --cell rnn --init orthogonal --gain 1.2 --steps 1000\n"
+        "  gradscope analyze --cell gru --weights gru.npz --inputs x.npy --json out.json\n"
+        "  gradscope analyze --cell lstm --json - | jq .verdict"
+    )
+)
+def analyze(
+    cell: CellName,
+    hidden_size: HiddenSize = None,
+    input_size: InputSize = None,
+    steps: Steps = None,
+    seed: Seed = 0,
+    init: Init = "pytorch",
+    gain: Gain = 1.0,
+    norm: Norm = "spectral",
+    dtype: Dtype = "float64",
+    weights: Weights = None,
+    inputs: Inputs = None,
+    h0: H0 = None,
+    c0: C0 = None,
+    json_path: JsonPath = None,
+    quiet: Quiet = False,
+) -> None:
+    """How ||d s_T / d s_{T-k}|| changes with the lag k: table, chart and verdict for one cell."""
+    spec = cell_spec(cell)
+    output = Output.create(json_path, quiet)
+    files = io.load_problem_files(
+        spec, weights=weights, inputs=inputs, h0=h0, c0=c0, hidden_size=hidden_size, input_size=input_size
+    )
+    settings = RunSettings(steps, seed, init, gain, norm, dtype)
+    with progress_reporter(output.shows_progress, f"{spec.name}: Jacobian products") as progress:
+        result = gradscope.analyze(spec.name, **file_kwargs(files, spec), **settings.engine_kwargs(), progress=progress)
+    output.finish(
+        result.to_dict(),
+        full=lambda: report.analysis_report(result, compile_cell(spec.name), files.sources),
+        brief=lambda: report.summary_line(result),
+    )
+
+
+@app.command(
+    epilog=(
+        "Examples:\n"
+        "  gradscope compare\n"
+        "  gradscope compare --cells rnn,lstm,gru --steps 500 --seed 3\n"
+        "  gradscope compare --cells rnn,gru --init orthogonal --json cmp.json"
+    )
+)
+def compare(
+    cells: Annotated[
+        str,
+        typer.Option(
+            "--cells",
+            help="Comma-separated cells to compare (each analysed as 'gradscope analyze' would, same seed and sizes).",
+            rich_help_panel=_CELL_PANEL,
+        ),
+    ] = ",".join(CELL_NAMES),
+    hidden_size: HiddenSize = None,
+    input_size: InputSize = None,
+    steps: Steps = None,
+    seed: Seed = 0,
+    init: Init = "pytorch",
+    gain: Gain = 1.0,
+    norm: Norm = "spectral",
+    dtype: Dtype = "float64",
+    inputs: Inputs = None,
+    h0: H0 = None,
+    c0: Annotated[
+        Path | None,
+        typer.Option(
+            "--c0",
+            metavar="FILE.npy",
+            help="Initial cell state (H,) for the cells that have one (LSTM); default zeros.",
+            show_default=False,
+            rich_help_panel=_FILE_PANEL,
+        ),
+    ] = None,
+    json_path: JsonPath = None,
+    quiet: Quiet = False,
+) -> None:
+    """The cells side by side at the same lags, sizes and seed, with a verdict for each."""
+    specs = parse_cells(cells)
+    output = Output.create(json_path, quiet)
+    anchor = next((spec for spec in specs if "c" in spec.state), specs[0])  # --c0 needs a cell with a c state
+    files = io.load_problem_files(anchor, inputs=inputs, h0=h0, c0=c0, hidden_size=hidden_size, input_size=input_size)
+    settings = RunSettings(steps, seed, init, gain, norm, dtype)
+    results = []
+    for spec in specs:
+        with progress_reporter(output.shows_progress, f"{spec.name}: Jacobian products") as progress:
+            kwargs = file_kwargs(files, spec, strict_c0=False)
+            results.append(gradscope.analyze(spec.name, **kwargs, **settings.engine_kwargs(), progress=progress))
+    output.finish(
+        io.comparison_document(results),
+        full=lambda: report.comparison_report(results),
+        brief=lambda: Text("\n").join(report.summary_line(r) for r in results),
+    )
+
+
+@app.command(
+    epilog=(
+        "Examples:\n"
+        "  gradscope derive --cell lstm\n"
+        "  gradscope derive --cell gru --format latex > gru.tex\n"
+        "  gradscope derive --cell rnn --format markdown"
+    )
+)
+def derive(
+    cell: CellName,
+    format: Annotated[
+        DeriveFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="pretty: SymPy's 2-D text; latex: aligned environments; markdown: lists with $...$ LaTeX.",
+        ),
+    ] = "pretty",
+) -> None:
+    """The cell's equations and its SymPy-derived per-step Jacobian, block by block."""
+    derivation = gradscope.derive(resolve_name(cell))
+    if format == "latex":
+        sys.stdout.write(report.derivation_latex(derivation))
+    elif format == "markdown":
+        sys.stdout.write(report.derivation_markdown(derivation))
+    else:
+        console = make_console()
+        unicode = (console.encoding or "").lower().startswith("utf")
+        console.print(report.derivation_pretty(derivation, unicode=unicode), crop=False)
+
+
+@app.command(epilog="Example:\n  gradscope cells")
+def cells() -> None:
+    """The available cells, one line each: name, state s, gates (PyTorch chunk order) and description."""
+    make_console().print(report.cells_table([compile_cell(name).spec for name in CELL_NAMES]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line on ``argv`` (default ``sys.argv[1:]``) and return the exit status.
+
+    0 success, 2 bad usage or bad input, 1 internal error.
+    """
+    try:
+        app(args=list(argv) if argv is not None else None, prog_name="gradscope")
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else (EXIT_OK if stop.code is None else EXIT_INTERNAL)
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -164,3 +164,8 @@ def test_parameter_shape_and_value_errors(rng: np.random.Generator) -> None:
         gradscope.analyze("lstm", params=params | {"weight_hh_l0": "oops"})
     with pytest.raises(ParameterError, match="params must be a mapping"):
         gradscope.analyze("lstm", params=[1, 2])
+
+
+def test_same_seed_gives_every_cell_the_same_inputs() -> None:
+    inputs = {cell: prepare(cell, hidden_size=h, steps=9, seed=5).inputs for cell, h in (("rnn", 3), ("lstm", 7))}
+    np.testing.assert_array_equal(inputs["rnn"], inputs["lstm"])

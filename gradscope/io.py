@@ -1,0 +1,352 @@
+"""Files in and out of the command line: safe array loading, validation, atomic writes, JSON.
+
+Arrays are read with ``allow_pickle=False`` only: a file can never run code, and one that holds
+Python objects is refused. Every error names the file (and the array inside it), derives from
+:class:`~gradscope.errors.GradscopeError` and so becomes one clean line and exit code 2 at the
+command line. Output files are written to a temporary file in the target's directory and moved
+into place with :func:`os.replace`, so a failure never leaves a partial or empty file behind.
+
+Nothing here prints; SymPy, matplotlib and torch are never imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gradscope._version import __version__
+from gradscope.cellspec import CellSpec
+from gradscope.errors import ConfigError, GradscopeError, ParameterError, ShapeError
+from gradscope.params import CellParams, as_float_array, validate_params
+
+if TYPE_CHECKING:
+    from gradscope.analysis import Analysis
+
+#: Schema of the document ``gradscope compare --json`` writes.
+COMPARISON_SCHEMA = "gradscope.comparison/1"
+
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK"  # local file header PK\x03\x04, or PK\x05\x06 for an empty archive
+#: dtype kinds accepted as numbers: float, signed and unsigned integers.
+_NUMERIC_KINDS = "fiu"
+
+
+class FileError(GradscopeError, ValueError):
+    """A file named on the command line is missing, unreadable, of the wrong kind or not writable."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+@contextlib.contextmanager
+def about_file(path: Path | str) -> Iterator[None]:
+    """Prefix the message of any :class:`GradscopeError` raised inside with ``"<path>: "``.
+
+    The exception keeps its type (``ShapeError`` stays a ``ShapeError``), so callers can still tell
+    kinds of bad input apart.
+    """
+    try:
+        yield
+    except FileError:
+        raise
+    except GradscopeError as error:
+        raise type(error)(f"{path}: {error}") from error
+
+
+def _read_magic(path: Path) -> bytes:
+    """The first bytes of ``path``, or a :class:`FileError` saying why it cannot be read."""
+    if not path.exists():
+        raise FileError(f"{path}: no such file")
+    if path.is_dir():
+        raise FileError(f"{path}: is a directory, not a file")
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(_NPY_MAGIC))
+    except OSError as error:
+        raise FileError(f"{path}: cannot read ({error.strerror or error})") from error
+
+
+def _checked_array(path: Path, name: str, array: np.ndarray) -> np.ndarray:
+    """``array`` as finite float64, with errors naming the file and the array."""
+    if array.dtype.kind not in _NUMERIC_KINDS:
+        raise ParameterError(f"{path}: {name}: expected a numeric array, got dtype {array.dtype}")
+    with about_file(path):
+        return as_float_array(name, array)
+
+
+def _load_error(path: Path, error: Exception) -> FileError:
+    text = str(error)
+    if "allow_pickle" in text or "pickle" in text.lower():
+        return FileError(f"{path}: holds pickled Python objects; refused (arrays are loaded with allow_pickle=False)")
+    return FileError(f"{path}: cannot be read as a NumPy file ({text})")
+
+
+def load_npz(path: Path | str) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` archive (``np.savez`` output), by name, as finite float64.
+
+    Raises:
+        FileError: missing, unreadable, not an ``.npz`` archive, or holding Python objects.
+        ParameterError, NonFiniteError: a non-numeric array, or NaN/inf (the message names it).
+    """
+    path = Path(path)
+    magic = _read_magic(path)
+    if magic.startswith(_NPY_MAGIC):
+        raise FileError(f"{path}: is a single .npy array, not an .npz archive (save the state_dict with np.savez)")
+    if not magic.startswith(_ZIP_MAGIC) or not zipfile.is_zipfile(path):
+        raise FileError(f"{path}: not an .npz archive (save the state_dict with np.savez)")
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            for name in archive.files:
+                arrays[name] = _checked_array(path, name, archive[name])
+    except GradscopeError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
+        raise _load_error(path, error) from error
+    if not arrays:
+        raise FileError(f"{path}: the archive holds no arrays")
+    return arrays
+
+
+def load_npy(path: Path | str, name: str) -> np.ndarray:
+    """The array of a ``.npy`` file as finite float64; ``name`` (e.g. ``"inputs"``) goes into errors.
+
+    Raises:
+        FileError: missing, unreadable, not a ``.npy`` file (an ``.npz`` archive is refused too),
+            or holding Python objects.
+        ParameterError, NonFiniteError: non-numeric values, NaN or inf.
+    """
+    path = Path(path)
+    magic = _read_magic(path)
+    if magic.startswith(_ZIP_MAGIC):
+        raise FileError(f"{path}: is an .npz archive; {name} must be a single .npy array (np.save)")
+    if not magic.startswith(_NPY_MAGIC):
+        raise FileError(f"{path}: not a NumPy .npy file ({name} must be saved with np.save)")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise _load_error(path, error) from error
+    return _checked_array(path, name, array)
+
+
+def load_weights(path: Path | str, spec: CellSpec) -> CellParams:
+    """Parameters of ``spec``'s cell from an ``.npz`` of PyTorch ``state_dict`` names.
+
+    The archive is what ``np.savez(f, **{k: v.numpy() for k, v in model.state_dict().items()})``
+    writes for a single-layer, unidirectional ``torch.nn.RNN``/``LSTM``/``GRU``: ``weight_ih_l0``
+    ``(G*H, I)``, ``weight_hh_l0`` ``(G*H, H)`` and optionally ``bias_ih_l0``, ``bias_hh_l0``
+    ``(G*H,)``. Names, shapes and values are checked by :func:`gradscope.params.validate_params`;
+    every error is prefixed with the file.
+    """
+    arrays = load_npz(path)
+    with about_file(path):
+        return validate_params(spec, arrays)
+
+
+def load_inputs(path: Path | str, input_size: int | None, source: str = "") -> np.ndarray:
+    """The input sequence ``(T, input_size)`` from a ``.npy`` file.
+
+    Args:
+        input_size: the width the inputs must have, or None to accept any width.
+        source: where ``input_size`` comes from, for the error message (e.g. ``"the weights"``).
+    """
+    path = Path(path)
+    array = load_npy(path, "inputs")
+    expected = f"(T, {input_size})" if input_size is not None else "(T, input_size)"
+    origin = f", input_size {input_size} from {source}" if source and input_size is not None else ""
+    if array.ndim != 2 or (input_size is not None and array.shape[1] != input_size):
+        raise ShapeError(f"{path}: inputs: expected shape {expected}{origin}, got {array.shape}")
+    if array.shape[0] < 1:
+        raise ShapeError(f"{path}: inputs: need at least one time step, got shape {array.shape}")
+    return array
+
+
+def load_state(path: Path | str, name: str, hidden_size: int | None, source: str = "") -> np.ndarray:
+    """An initial state component (``h0`` or ``c0``) ``(H,)`` from a ``.npy`` file.
+
+    PyTorch's shapes for one layer and one sequence, ``(1, H)`` and ``(1, 1, H)``, are accepted too.
+    """
+    path = Path(path)
+    array = load_npy(path, name)
+    vector = array.reshape(-1) if array.ndim >= 1 and all(n == 1 for n in array.shape[:-1]) else None
+    size_ok = vector is not None and (hidden_size is None or vector.size == hidden_size)
+    if vector is None or vector.size == 0 or not size_ok:
+        expected = f"({hidden_size},)" if hidden_size is not None else "(H,)"
+        origin = f", hidden_size {hidden_size} from {source}" if source and hidden_size is not None else ""
+        raise ShapeError(f"{path}: {name}: expected shape {expected}{origin}, got {array.shape}")
+    return vector
+
+
+@dataclass(frozen=True)
+class ProblemFiles:
+    """What the data-file options of a command loaded, ready for :func:`gradscope.analyze`.
+
+    ``hidden_size`` and ``input_size`` are the sizes to pass on: the explicit option, else (without
+    weights, whose shapes the engine reads) the width of the inputs / the length of ``h0`` or
+    ``c0``, else None (the engine's default). ``sources`` maps ``"params"``, ``"inputs"``, ``"h0"``
+    and ``"c0"`` to the file each came from.
+    """
+
+    params: Mapping[str, np.ndarray] | None = None
+    inputs: np.ndarray | None = None
+    h0: np.ndarray | None = None
+    c0: np.ndarray | None = None
+    hidden_size: int | None = None
+    input_size: int | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+
+def load_problem_files(
+    spec: CellSpec,
+    *,
+    weights: Path | None = None,
+    inputs: Path | None = None,
+    h0: Path | None = None,
+    c0: Path | None = None,
+    hidden_size: int | None = None,
+    input_size: int | None = None,
+) -> ProblemFiles:
+    """Load and cross-check the files of ``--weights``, ``--inputs``, ``--h0`` and ``--c0``.
+
+    Sizes come from the shapes. The weights fix H and the input size, and the other files must
+    match them. Without weights an explicit size option fixes the size; otherwise it is taken
+    from the width of the inputs (input size) or the length of ``h0`` (then ``c0`` must match).
+    A file that disagrees is reported with its name, the expected shape and where it comes from.
+    Explicit size options are passed on unchanged, so the engine reports any contradiction with
+    the weights.
+    """
+    if c0 is not None and "c" not in spec.state:
+        raise ConfigError(f"--c0 given, but the {spec.name} cell has no c state (its state is s = {spec.state_layout})")
+    sources: dict[str, str] = {}
+    params = None
+    width, width_from = input_size, "--input-size"
+    hidden, hidden_from = hidden_size, "--hidden-size"
+    if weights is not None:
+        checked = load_weights(weights, spec)
+        params = checked.as_dict()
+        sources["params"] = str(weights)
+        width, hidden = checked.input_size, checked.hidden_size
+        width_from = hidden_from = f"the weights {weights}"
+
+    x = None
+    if inputs is not None:
+        x = load_inputs(inputs, width, width_from)
+        sources["inputs"] = str(inputs)
+        if input_size is None and params is None:
+            input_size = x.shape[1]
+
+    states: dict[str, np.ndarray] = {}
+    for name, path in (("h0", h0), ("c0", c0)):
+        if path is None:
+            continue
+        states[name] = load_state(path, name, hidden, hidden_from)
+        sources[name] = str(path)
+        if hidden is None:
+            hidden, hidden_from = states[name].size, f"{name} {path}"
+        if hidden_size is None and params is None:
+            hidden_size = states[name].size
+    return ProblemFiles(params, x, states.get("h0"), states.get("c0"), hidden_size, input_size, sources)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def check_output_path(path: Path | str) -> Path:
+    """``path`` if a file can be created there, else a :class:`FileError` naming it.
+
+    Called before any work, so that a bad ``--json`` path fails fast and writes nothing.
+    """
+    path = Path(path)
+    parent = path.parent
+    if path.is_dir():
+        raise FileError(f"{path}: is a directory; give a file name to write to")
+    if not parent.exists():
+        raise FileError(f"{path}: cannot write: directory {parent} does not exist")
+    if not parent.is_dir():
+        raise FileError(f"{path}: cannot write: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise FileError(f"{path}: cannot write: no permission to create files in {parent}")
+    return path
+
+
+def _new_file_mode(path: Path) -> int:
+    """Permissions for the new file: those of the file it replaces, else the umask's default."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def write_text_atomic(path: Path | str, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically: all of it, or nothing at all.
+
+    The text goes to a temporary file in the same directory, is flushed to disk and then
+    :func:`os.replace` moves it over ``path``. On any failure the temporary file is removed and
+    ``path`` is left as it was.
+    """
+    path = check_output_path(path)
+    mode = _new_file_mode(path)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        if isinstance(error, OSError):
+            raise FileError(f"{path}: cannot write ({error.strerror or error})") from error
+        raise
+    return path
+
+
+def to_json(document: Mapping[str, Any]) -> str:
+    """Strict JSON text (no ``NaN``/``Infinity``), indented, ending in a newline."""
+    try:
+        return json.dumps(document, indent=2, allow_nan=False) + "\n"
+    except ValueError as error:  # a non-finite float slipped through: a bug, not bad input
+        raise RuntimeError(f"document is not valid JSON: {error}") from error
+
+
+def comparison_document(analyses: Sequence[Analysis]) -> dict[str, Any]:
+    """The ``gradscope.comparison/1`` document: one ``gradscope.analysis/1`` document per cell."""
+    return {
+        "schema": COMPARISON_SCHEMA,
+        "gradscope_version": __version__,
+        "cells": [analysis.cell for analysis in analyses],
+        "analyses": [analysis.to_dict() for analysis in analyses],
+    }
+
+
+__all__ = [
+    "COMPARISON_SCHEMA",
+    "FileError",
+    "ProblemFiles",
+    "about_file",
+    "check_output_path",
+    "comparison_document",
+    "load_inputs",
+    "load_npy",
+    "load_npz",
+    "load_problem_files",
+    "load_state",
+    "load_weights",
+    "to_json",
+    "write_text_atomic",
+]

@@ -1,0 +1,626 @@
+"""Terminal reports as rich renderables: built here, printed by the command line.
+
+Every public function takes results (an :class:`~gradscope.analysis.Analysis`, a cell's
+:class:`~gradscope.cellspec.CellSpec`, ...) and returns a rich renderable or a string; nothing
+here prints, reads files or computes gradients. The reports fit an 80-column terminal, adapt to a
+wider one up to :data:`REPORT_WIDTH`, use ASCII characters when the console cannot encode
+Unicode, and carry no meaning in colour alone (the verdict is also a word).
+
+Only :func:`derivation_pretty`, :func:`derivation_latex` and :func:`derivation_markdown` use
+SymPy, imported inside them, so that the ``analyze`` report starts without it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.constrain import Constrain
+from rich.measure import Measurement
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from gradscope.compiled import BlockFormula, CompiledCell, compile_cell
+
+if TYPE_CHECKING:
+    from gradscope.analysis import Analysis
+    from gradscope.cellspec import CellSpec
+    from gradscope.symbolic import Derivation
+
+#: The widest a report gets, whatever the terminal.
+REPORT_WIDTH = 100
+#: Rows of the profile chart of the ``analyze`` report.
+CHART_HEIGHT = 8
+
+VERDICT_STYLES = {"vanishing": "bold cyan", "stable": "bold green", "exploding": "bold red"}
+#: Eighth blocks, empty to full: one character cell of a chart column.
+_BLOCKS = " ▁▂▃▄▅▆▇█"
+_ASCII_BLOCKS = " ..--==##"
+#: Thresholds of the interpretation line: "practically gone" and "huge", in log10.
+_SMALL_LOG10 = -6.0
+_LARGE_LOG10 = 6.0
+_LN10 = math.log(10.0)
+_BLOCK_LEGEND = (
+    "u_g = (W_ig x_t + b_ig) and m_g = (W_hg h_{t-1} + b_hg) are gate g's input and recurrent "
+    "projections; W_hg is gate g's block of rows of weight_hh_l0."
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers
+
+
+def report_lags(steps: int) -> list[int]:
+    """The lags a report tabulates: 1, 2, 5, 10, 20, 50, ... up to ``steps``, and ``steps`` itself."""
+    lags: list[int] = []
+    decade = 1
+    while decade <= steps:
+        lags += [k for k in (decade, 2 * decade, 5 * decade) if k <= steps]
+        decade *= 10
+    if not lags or lags[-1] != steps:
+        lags.append(steps)
+    return lags
+
+
+def format_power(log10_value: float, digits: int = 3) -> str:
+    """``10 ** log10_value`` in scientific notation, like ``f"{x:.2e}"`` but for any exponent.
+
+    Products of Jacobians leave float64's range (1e-308 .. 1e308) after a few thousand steps, so
+    the value is never formed: mantissa and exponent come from the logarithm. ``-inf`` is ``"0"``.
+    """
+    if math.isnan(log10_value):
+        return "nan"
+    if math.isinf(log10_value):
+        return "0" if log10_value < 0 else "inf"
+    exponent = math.floor(log10_value)
+    mantissa = round(10.0 ** (log10_value - exponent), digits - 1)
+    if mantissa >= 10.0:
+        mantissa, exponent = mantissa / 10.0, exponent + 1
+    return f"{mantissa:.{digits - 1}f}e{exponent:+03d}"
+
+
+def format_log10(log10_value: float) -> str:
+    """A ``log10`` norm with two decimals; ``-inf`` (an exactly zero norm) as ``"-inf"``."""
+    return f"{log10_value:.2f}" if math.isfinite(log10_value) else ("-inf" if log10_value < 0 else "inf")
+
+
+def format_rate(rate: float) -> str:
+    """The rate per step of ``ln ||P_k||``, signed, three significant digits."""
+    return f"{rate:+.3g}" if math.isfinite(rate) else ("-inf" if rate < 0 else "+inf")
+
+
+def format_axis(log10_value: float) -> str:
+    """A chart's axis label: ``log10`` with one decimal, never ``"-0.0"``."""
+    text = f"{log10_value:.1f}"
+    return "0.0" if text == "-0.0" else text
+
+
+def format_steps(steps: float) -> str:
+    """A number of steps (an e-folding lag), three significant digits; ``inf`` when it never changes."""
+    return f"{steps:.3g}" if math.isfinite(steps) else "inf"
+
+
+def first_lag(analysis: Analysis, below: float | None = None, above: float | None = None) -> int | None:
+    """The first lag whose ``log10`` norm is below ``below`` (or above ``above``), None if none is."""
+    values = np.asarray(analysis.log10_norm)
+    hits = values < below if below is not None else values > above
+    indices = np.flatnonzero(hits)
+    return int(analysis.lags[indices[0]]) if indices.size else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Charts
+
+
+def profile_columns(log10_norm: Sequence[float] | np.ndarray, width: int) -> np.ndarray:
+    """The profile resampled to ``width`` chart columns, ``(width,)``.
+
+    With more lags than columns, each column is the mean ``log10`` norm over a contiguous bin of
+    lags (ignoring exact zeros; NaN when a bin holds nothing but zeros). With fewer lags, each lag
+    is repeated over ``width // T`` columns, so the result may be shorter than ``width``.
+    """
+    values = np.asarray(log10_norm, dtype=np.float64)
+    steps = values.size
+    if width < 1 or steps == 0:
+        return np.empty(0)
+    if steps <= width:
+        return np.repeat(values, width // steps)
+    edges = (np.arange(width + 1) * steps) // width
+    columns = np.full(width, np.nan)
+    for j in range(width):
+        chunk = values[edges[j] : edges[j + 1]]
+        finite = chunk[np.isfinite(chunk)]
+        if finite.size:
+            columns[j] = finite.mean()
+    return np.where(np.isinf(columns), np.nan, columns)
+
+
+def chart_range(*profiles: Sequence[float] | np.ndarray) -> tuple[float, float]:
+    """``(low, high)`` of the finite values of all profiles, widened so that ``low < high``."""
+    finite = np.concatenate([np.asarray(p, dtype=np.float64).ravel() for p in profiles])
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return -1.0, 0.0
+    low, high = float(finite.min()), float(finite.max())
+    if high - low < 1e-12:
+        low, high = low - 0.5, high + 0.5
+    return low, high
+
+
+def column_levels(columns: np.ndarray, height: int, low: float, high: float) -> np.ndarray:
+    """How many eighths of ``height`` rows each column fills: 0 for NaN, at least 1 otherwise."""
+    full = height * 8
+    scaled = np.clip((columns - low) / (high - low), 0.0, 1.0) * full
+    levels = np.clip(np.rint(np.nan_to_num(scaled, nan=0.0)), 1, full).astype(int)
+    return np.where(np.isnan(columns), 0, levels)
+
+
+def chart_rows(levels: np.ndarray, height: int, ascii_only: bool = False) -> list[str]:
+    """The chart's rows of characters, top first, from :func:`column_levels`."""
+    blocks = _ASCII_BLOCKS if ascii_only else _BLOCKS
+    rows = []
+    for row in range(height):
+        filled = np.clip(levels - (height - 1 - row) * 8, 0, 8)
+        rows.append("".join(blocks[int(n)] for n in filled))
+    return rows
+
+
+@dataclass(frozen=True)
+class ProfileChart:
+    """A block-character area chart of ``log10 ||P_k||`` against the lag ``k = 1..T``.
+
+    A rich renderable: it takes the width it is given (minus its axis labels), at most one column
+    per lag group. ``low``/``high`` fix the vertical range (default: the profile's own range).
+    """
+
+    log10_norm: np.ndarray
+    height: int = CHART_HEIGHT
+    style: str = ""
+    low: float | None = None
+    high: float | None = None
+
+    def _range(self) -> tuple[float, float]:
+        low, high = chart_range(self.log10_norm)
+        return (low if self.low is None else self.low), (high if self.high is None else self.high)
+
+    def _labels(self) -> tuple[str, str]:
+        low, high = (format_axis(v) for v in self._range())
+        width = max(len(low), len(high))
+        return high.rjust(width), low.rjust(width)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        label = len(self._labels()[0]) + 2
+        return Measurement(label + 10, min(options.max_width, label + max(self.log10_norm.size, 10)))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        top_label, bottom_label = self._labels()
+        margin = len(top_label) + 2
+        ascii_only = options.ascii_only
+        columns = profile_columns(self.log10_norm, max(1, options.max_width - margin))
+        low, high = self._range()
+        rows = chart_rows(column_levels(columns, self.height, low, high), self.height, ascii_only)
+        tick, axis, corner, rule = ("|", "|", "+", "-") if ascii_only else ("┤", "│", "└", "─")
+        labels = {0: top_label, self.height - 1: bottom_label}
+        for index, row in enumerate(rows):
+            label = labels.get(index, "")
+            line = Text(f"{label.rjust(len(top_label))} {tick if label else axis}")
+            line.append(row, style=self.style)
+            yield line
+        width = columns.size
+        yield Text(" " * (margin - 1) + corner + rule * width)
+        # x axis: lag 1 under the first column, T under the last, the caption centred when it fits.
+        last, caption = str(self.log10_norm.size), "lag k"
+        gap = max(1, width - 1 - len(last))
+        middle = caption.center(gap) if gap > len(caption) + 2 else " " * gap
+        yield Text(" " * margin + "1" + middle + last)
+
+
+def sparkline(log10_norm: np.ndarray, width: int, low: float, high: float, ascii_only: bool = False) -> str:
+    """A one-row chart of a profile (``width`` characters at most), on a given vertical range."""
+    columns = profile_columns(log10_norm, width)
+    return chart_rows(column_levels(columns, 1, low, high), 1, ascii_only)[0]
+
+
+@dataclass(frozen=True)
+class Sparkline:
+    """:func:`sparkline` as a renderable that fills the width it is given (up to ``max_width``)."""
+
+    log10_norm: np.ndarray
+    low: float
+    high: float
+    style: str = ""
+    max_width: int = 60
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(8, min(options.max_width, self.max_width, max(self.log10_norm.size, 8)))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = min(options.max_width, self.max_width)
+        yield Text(sparkline(self.log10_norm, width, self.low, self.high, options.ascii_only), style=self.style)
+
+
+# ---------------------------------------------------------------------------------------------
+# The analyze report
+
+
+def split_terms(expression: str) -> list[str]:
+    """Split ``"a + f(b + c) + d"`` at its top-level ``" + "`` only: ``["a", "f(b + c)", "d"]``."""
+    terms, depth, start, index = [], 0, 0, 0
+    while index < len(expression):
+        char = expression[index]
+        depth += char in "([{"
+        depth -= char in ")]}"
+        if depth == 0 and expression.startswith(" + ", index):
+            terms.append(expression[start:index])
+            start = index = index + 3
+            continue
+        index += 1
+    terms.append(expression[start:])
+    return terms
+
+
+def jacobian_panel(blocks: Sequence[BlockFormula], state_layout: str) -> Panel:
+    """The derived per-step Jacobian, one block per row and one projection term per line."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    for block in blocks:
+        lhs, _, rhs = block.text.partition(" = ")
+        terms = split_terms(rhs)
+        grid.add_row(Text(f"{lhs} ="), Text("\n".join(("+ " if i else "  ") + t for i, t in enumerate(terms))))
+    header = Text(
+        f"J_t[i, j] = d s_t[i] / d s_{{t-1}}[j] (numerator layout), s = {state_layout}:",
+        style="dim",
+    )
+    return Panel(
+        Group(header, grid, Text(_BLOCK_LEGEND, style="dim")),
+        title="Per-step Jacobian, derived by SymPy",
+        title_align="left",
+    )
+
+
+def _source(sources: Mapping[str, str], key: str, fallback: str) -> str:
+    return f"from {sources[key]}" if key in sources else fallback
+
+
+def configuration_panel(analysis: Analysis, spec: CellSpec, sources: Mapping[str, str] | None = None) -> Panel:
+    """What was analysed: the cell, its state, sizes, where parameters/inputs came from, the norm."""
+    sources = sources or {}
+    config = analysis.config
+    seed = config.get("seed", "?")
+    if config.get("params") == "random":
+        params = f"random, init {config.get('init')}, gain {config.get('gain', 1.0):g}, seed {seed}"
+    else:
+        params = _source(sources, "params", "given")
+    inputs = (
+        _source(sources, "inputs", "given")
+        if config.get("inputs") == "given"
+        else f"{config.get('inputs')}, seed {seed}"
+    )
+    initial = [f"{name} {_source(sources, name, 'given')}" for name in ("h0", "c0") if name in config]
+    size = len(spec.state) * analysis.hidden_size
+    rows = [
+        ("cell", f"{analysis.cell}: {spec.title}"),
+        ("state", f"s = {analysis.state}, {size} numbers (hidden_size H = {analysis.hidden_size})"),
+        ("sizes", f"hidden_size {analysis.hidden_size}, input_size {analysis.input_size}, T = {analysis.steps} steps"),
+        ("parameters", params),
+        ("inputs", inputs),
+        ("initial state", "; ".join(initial) + ("" if len(initial) == len(spec.state) else ", rest zeros")),
+        ("norm", f"{analysis.norm}, {analysis.dtype}"),
+    ]
+    if not initial:
+        rows[5] = ("initial state", "zeros")
+    if analysis.svd_fallbacks:
+        rows.append(("note", f"dense eigensolver fallback at {analysis.svd_fallbacks} lags"))
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    for key, value in rows:
+        grid.add_row(key, Text(value))
+    title = Text.assemble(("gradscope analyze", "bold"), f": {analysis.cell}")
+    return Panel(grid, title=title, title_align="left")
+
+
+def lag_table(analysis: Analysis, lags: Sequence[int] | None = None) -> Table:
+    """``||d s_T / d s_{T-k}||`` at :func:`report_lags`: scientific notation and ``log10``."""
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    table.add_column("lag k", justify="right")
+    table.add_column(f"||d s_T / d s_{{T-k}}|| ({analysis.norm})", justify="right")
+    table.add_column("log10", justify="right")
+    for k in lags or report_lags(analysis.steps):
+        value = float(analysis.log10_norm[k - 1])
+        table.add_row(str(k), format_power(value), format_log10(value))
+    return table
+
+
+def verdict_text(analysis: Analysis) -> Text:
+    """The verdict in colour with the rate per step, the e-folding lag and the end-to-end norm."""
+    rate, efold = analysis.rate_per_step, analysis.efolding_lag
+    text = Text.assemble((analysis.verdict.upper(), VERDICT_STYLES.get(analysis.verdict, "bold")), "  ")
+    text.append(f"rate {format_rate(rate)}/step, e-folding lag {format_steps(efold)} steps")
+    if math.isfinite(rate) and rate != 0.0:
+        text.append(f", x10 every {format_steps(_LN10 / abs(rate))} steps")
+    return text
+
+
+def interpretation(analysis: Analysis) -> str:
+    """One sentence saying what the verdict means for this profile."""
+    steps, rate = analysis.steps, analysis.rate_per_step
+    decade = format_steps(_LN10 / abs(rate)) if math.isfinite(rate) and rate != 0.0 else "inf"
+    zeros = np.flatnonzero(np.isneginf(np.asarray(analysis.log10_norm)))
+    if analysis.verdict == "vanishing" and zeros.size:
+        zero = int(analysis.lags[zeros[0]])
+        return f"The gradient is exactly zero from lag {zero} on: s_T does not depend on states that far back."
+    if analysis.verdict == "vanishing":
+        lag = first_lag(analysis, below=_SMALL_LOG10)
+        tail = (
+            f"it is below 1e-6 from lag {lag} on, so dependencies longer than that get practically no gradient."
+            if lag is not None
+            else f"after all {steps} steps it is still {format_power(analysis.final_log10_norm)}."
+        )
+        return f"The gradient shrinks 10x every {decade} steps on average; {tail}"
+    if analysis.verdict == "exploding":
+        lag = first_lag(analysis, above=_LARGE_LOG10)
+        tail = (
+            f"it exceeds 1e+06 from lag {lag} on: training on sequences this long needs gradient clipping."
+            if lag is not None
+            else f"after all {steps} steps it is {format_power(analysis.final_log10_norm)}."
+        )
+        return f"The gradient grows 10x every {decade} steps on average; {tail}"
+    low, high = analysis.thresholds.vanishing_rate, analysis.thresholds.exploding_rate
+    return (
+        f"The rate lies in the stable band [{low:g}, {high:+g}] per step: over {steps} steps the gradient neither "
+        f"vanishes nor explodes (end to end {format_power(analysis.final_log10_norm)})."
+    )
+
+
+def verdict_panel(analysis: Analysis) -> Panel:
+    """The verdict line and its interpretation, framed in the verdict's colour."""
+    style = VERDICT_STYLES.get(analysis.verdict, "bold").replace("bold ", "")
+    return Panel(
+        Group(verdict_text(analysis), Text(interpretation(analysis))),
+        title="Verdict",
+        title_align="left",
+        border_style=style,
+    )
+
+
+def profile_panel(analysis: Analysis) -> Panel:
+    """The lag table above the chart of the whole profile."""
+    style = VERDICT_STYLES.get(analysis.verdict, "").replace("bold ", "")
+    chart = ProfileChart(np.asarray(analysis.log10_norm), style=style)
+    caption = Text(f"log10 ||d s_T / d s_{{T-k}}|| for every lag k = 1..{analysis.steps}:", style="dim")
+    return Panel(
+        Group(lag_table(analysis), Text(""), caption, chart), title="Gradient norm through time", title_align="left"
+    )
+
+
+def analysis_report(
+    analysis: Analysis, compiled: CompiledCell | None = None, sources: Mapping[str, str] | None = None
+) -> RenderableType:
+    """The full ``analyze`` report: configuration, derived Jacobian, lag table and chart, verdict.
+
+    Args:
+        analysis: the result to report.
+        compiled: the cell (for its title and derived Jacobian blocks); looked up by name if None.
+        sources: file names the parameters, inputs, ``h0``, ``c0`` came from (keys ``"params"``,
+            ``"inputs"``, ``"h0"``, ``"c0"``), shown in the configuration.
+    """
+    compiled = compiled or compile_cell(analysis.cell)
+    return Constrain(
+        Group(
+            configuration_panel(analysis, compiled.spec, sources),
+            jacobian_panel(compiled.blocks, analysis.state),
+            profile_panel(analysis),
+            verdict_panel(analysis),
+        ),
+        width=REPORT_WIDTH,
+    )
+
+
+def summary_line(analysis: Analysis) -> Text:
+    """The result in one line (for ``--quiet``)."""
+    text = Text(f"{analysis.cell}: ")
+    text.append(analysis.verdict, style=VERDICT_STYLES.get(analysis.verdict, "bold"))
+    text.append(
+        f", rate {format_rate(analysis.rate_per_step)}/step, e-folding lag {format_steps(analysis.efolding_lag)} "
+        f"steps, ||d s_T / d s_0|| = {format_power(analysis.final_log10_norm)}"
+    )
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# compare and cells
+
+
+def _shared_settings(analyses: Sequence[Analysis]) -> str:
+    first = analyses[0]
+    config = first.config
+    origin = (
+        f"init {config.get('init')}, gain {config.get('gain', 1.0):g}" if config.get("params") == "random" else "given"
+    )
+    return (
+        f"hidden_size {first.hidden_size}, input_size {first.input_size}, T = {first.steps} steps, "
+        f"seed {config.get('seed')}, {origin}, {first.norm} norm, {first.dtype}"
+    )
+
+
+def comparison_table(analyses: Sequence[Analysis]) -> Table:
+    """``log10 ||d s_T / d s_{T-k}||`` of each cell at the same lags, then each cell's verdict."""
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    table.add_column("lag k", justify="right", no_wrap=True)
+    for analysis in analyses:
+        table.add_column(analysis.cell, justify="right")
+    steps = min(a.steps for a in analyses)
+    for k in report_lags(steps):
+        table.add_row(str(k), *(format_log10(float(a.log10_norm[k - 1])) for a in analyses))
+    table.add_section()
+    table.add_row("verdict", *(Text(a.verdict, style=VERDICT_STYLES.get(a.verdict, "bold")) for a in analyses))
+    table.add_row("rate/step", *(format_rate(a.rate_per_step) for a in analyses))
+    table.add_row("e-fold lag", *(format_steps(a.efolding_lag) for a in analyses))
+    return table
+
+
+def comparison_report(analyses: Sequence[Analysis]) -> RenderableType:
+    """The ``compare`` report: shared settings, the side-by-side table, one sparkline per cell."""
+    if not analyses:
+        raise ValueError("comparison_report needs at least one analysis")
+    low, high = chart_range(*(a.log10_norm for a in analyses))
+    lines = Table.grid(padding=(0, 1))
+    lines.add_column(style="bold", no_wrap=True)
+    lines.add_column()
+    for analysis in analyses:
+        style = VERDICT_STYLES.get(analysis.verdict, "").replace("bold ", "")
+        lines.add_row(analysis.cell, Sparkline(np.asarray(analysis.log10_norm), low, high, style=style))
+    caption = Text(
+        f"log10 norm over k = 1..T, one scale: {format_axis(high)} (full) to {format_axis(low)}", style="dim"
+    )
+    body = Group(
+        Text(_shared_settings(analyses), style="dim"),
+        Text(""),
+        Text("log10 ||d s_T / d s_{T-k}||", style="bold"),
+        comparison_table(analyses),
+        Text(""),
+        caption,
+        lines,
+    )
+    title = Text.assemble(("gradscope compare", "bold"), f": {', '.join(a.cell for a in analyses)}")
+    return Constrain(Panel(body, title=title, title_align="left"), width=REPORT_WIDTH)
+
+
+def cells_table(specs: Sequence[CellSpec]) -> Table:
+    """The available cells, one row each: name, state, gates (PyTorch chunk order), description."""
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    table.add_column("cell", no_wrap=True, style="bold")
+    table.add_column("state s", no_wrap=True)
+    table.add_column("gates", no_wrap=True)
+    table.add_column("description")
+    for spec in specs:
+        table.add_row(spec.name, Text(spec.state_layout), ", ".join(spec.gates), Text(spec.title))
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
+# derive (SymPy, imported on use)
+
+
+def _equations(derivation: Derivation) -> list[tuple[object, object]]:
+    """The cell's named quantities, then each state update that is not just a named quantity."""
+    import sympy
+
+    cell = derivation.cell
+    equations = [(symbol, expression) for symbol, expression in cell.definitions]
+    named = {symbol for symbol, _ in equations}
+    for component, update in zip(cell.state, cell.updates, strict=True):
+        if update not in named:
+            equations.append((sympy.Symbol(f"{component}_t"), update))
+    return equations
+
+
+def _pictures(items: Sequence[tuple[str, object]], unicode: bool) -> list[str]:
+    """SymPy's 2-D pictures of ``prefix + expression``, baselines aligned, one string per item."""
+    from sympy.printing.pretty.pretty import PrettyPrinter
+    from sympy.printing.pretty.pretty_symbology import pretty_use_unicode
+    from sympy.printing.pretty.stringpict import prettyForm, stringPict
+
+    # Symbols consult SymPy's global unicode flag, not the printer's setting (as sympy.pretty does).
+    previous = pretty_use_unicode(unicode)
+    try:
+        printer = PrettyPrinter({"use_unicode": unicode, "wrap_line": False})
+        return [
+            prettyForm(*stringPict.next(prettyForm(prefix), printer._print(expression))).render(wrap_line=False)
+            for prefix, expression in items
+        ]
+    finally:
+        pretty_use_unicode(previous)
+
+
+def derivation_pretty(derivation: Derivation, unicode: bool = True) -> RenderableType:
+    """The cell's equations and Jacobian blocks as SymPy pretty-printed text.
+
+    The 2-D pictures are ``no_wrap`` Text: print with ``crop=False`` so that a narrow terminal
+    wraps them rather than rich cutting them. ``unicode=False`` gives ASCII only.
+    """
+    import sympy
+
+    cell = derivation.cell
+    equations = [("  ", sympy.Eq(symbol, expression, evaluate=False)) for symbol, expression in _equations(derivation)]
+    d = "∂" if unicode else "d"
+    blocks: list[tuple[str, object]] = []
+    for block in derivation.blocks:
+        lhs = f"  {d}{block.row}_t/{d}{block.col}_{{t-1}} = "
+        terms = [
+            sympy.Function("diag")(c) * sympy.Symbol(f"W_h{g}", commutative=False) for g, c in block.projection_terms
+        ]
+        if block.diagonal != 0:
+            terms.append(sympy.Function("diag")(block.diagonal))
+        for index, term in enumerate(terms or [sympy.Integer(0)]):
+            blocks.append((lhs if index == 0 else " " * (len(lhs) - 2) + "+ ", term))
+
+    def pictures(items: list[tuple[str, object]]) -> list[Text]:
+        return [Text(picture, no_wrap=True, overflow="ignore") for picture in _pictures(items, unicode)]
+
+    return Group(
+        Text.assemble((f"{cell.name}", "bold"), f": {cell.title}"),
+        Text(cell.reference, style="dim"),
+        Text(f"state s = {cell.state_layout}, gates {', '.join(cell.gates)}"),
+        Text(""),
+        Text("Equations (one unit):", style="bold"),
+        *pictures(equations),
+        Text(_BLOCK_LEGEND, style="dim"),
+        Text(""),
+        Text("Per-step Jacobian blocks:", style="bold"),
+        *pictures(blocks),
+    )
+
+
+def derivation_latex(derivation: Derivation) -> str:
+    """The equations and the Jacobian blocks as two LaTeX ``aligned`` environments, with ``%`` comments."""
+    import sympy
+
+    cell = derivation.cell
+    equations = " \\\\\n".join(f"{sympy.latex(s)} &= {sympy.latex(e)}" for s, e in _equations(derivation))
+    return (
+        f"% gradscope derive {cell.name}: {cell.title}\n"
+        f"% {cell.reference}\n"
+        "% u_g = W_{ig} x_t + b_{ig}, m_g = W_{hg} h_{t-1} + b_{hg} (gate g's projections)\n"
+        f"% Equations (one unit)\n\\begin{{aligned}}\n{equations}\n\\end{{aligned}}\n\n"
+        f"% Per-step Jacobian, numerator layout, s = {cell.state_layout}\n{derivation.latex()}\n"
+    )
+
+
+def derivation_markdown(derivation: Derivation) -> str:
+    """The cell, its equations and its Jacobian blocks as Markdown with ``$...$`` LaTeX."""
+    import sympy
+
+    cell = derivation.cell
+    lines = [
+        f"# `{cell.name}`: {cell.title}",
+        "",
+        f"{cell.reference}",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| state | $s = {cell.state_layout}$ |",
+        f"| gates | {', '.join(cell.gates)} (PyTorch chunk order) |",
+        "",
+        "## Equations (one unit)",
+        "",
+        "With gate $g$'s projections $u_g = W_{ig} x_t + b_{ig}$ and $m_g = W_{hg} h_{t-1} + b_{hg}$:",
+        "",
+    ]
+    lines += [f"- ${sympy.latex(s)} = {sympy.latex(e)}$" for s, e in _equations(derivation)]
+    lines += [
+        "",
+        r"## Per-step Jacobian $J_t = \partial s_t / \partial s_{t-1}$",
+        "",
+        r"Numerator layout, $J_t[i, j] = \partial s_t[i] / \partial s_{t-1}[j]$, derived by SymPy:",
+        "",
+    ]
+    lines += [f"- ${block.latex()}$" for block in derivation.blocks]
+    return "\n".join(lines) + "\n"
