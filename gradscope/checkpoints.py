@@ -122,17 +122,12 @@ def _flatten(path: Path, value: object, prefix: str = "") -> dict[str, np.ndarra
 
 
 def recurrent_prefixes(state: Mapping[str, object]) -> list[str]:
-    """The module prefixes that hold a recurrent ``weight_hh_l0`` (``""`` for a bare RNN state_dict)."""
-    prefixes = set()
-    for key in state:
-        match = _RECURRENT.match(key)
-        if match and match.group("name") == "weight_hh_l0":
-            prefixes.add(match.group("prefix"))
-    return sorted(prefixes)
+    """The module prefixes that hold recurrent parameters (``""`` for a bare RNN state_dict)."""
+    return sorted({match.group("prefix") for key in state if (match := _RECURRENT.match(key))})
 
 
 def select_recurrent(
-    state: Mapping[str, np.ndarray], prefix: str | None = None, source: str = "checkpoint"
+    state: Mapping[str, np.ndarray], prefix: str | None = None, source: str = ""
 ) -> dict[str, np.ndarray]:
     """The parameters of one recurrent module under PyTorch's own names (``weight_ih_l0``, ...).
 
@@ -140,15 +135,16 @@ def select_recurrent(
         state: a flattened state_dict.
         prefix: the module's key prefix, e.g. ``"encoder.rnn."``; without it the only module
             holding recurrent weights is used, and several are an error listing them.
-        source: how to name the checkpoint in messages (its path).
+        source: how to name the checkpoint in messages (its path), if at all.
     """
+    where = f"{source}: " if source else ""
     candidates = recurrent_prefixes(state)
     if prefix is None:
         if not candidates:
-            raise CheckpointError(f"{source}: no recurrent module found (no key ends in weight_hh_l0)")
+            raise CheckpointError(f"{where}no recurrent module found (no key ends in weight_hh_l0, weight_ih_l0, ...)")
         if len(candidates) > 1:
             listed = ", ".join(repr(c) for c in candidates)
-            raise CheckpointError(f"{source}: several recurrent modules ({listed}); choose one with --prefix")
+            raise CheckpointError(f"{where}several recurrent modules ({listed}); choose one with --prefix")
         prefix = candidates[0]
     selected = {}
     for key, value in state.items():
@@ -159,5 +155,5 @@ def select_recurrent(
             selected[match.group("name")] = value
     if not selected:
         listed = ", ".join(repr(c) for c in candidates) or "none"
-        raise CheckpointError(f"{source}: no recurrent parameters under prefix {prefix!r} (modules found: {listed})")
+        raise CheckpointError(f"{where}no recurrent parameters under prefix {prefix!r} (modules found: {listed})")
     return selected

@@ -204,11 +204,25 @@ Weights = Annotated[
     Path | None,
     typer.Option(
         "--weights",
-        metavar="FILE.npz",
+        metavar="FILE",
         help=(
-            "Parameters under PyTorch state_dict names (weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0), as "
-            "written by np.savez(f, **{k: v.numpy() for k, v in model.state_dict().items()}); sizes come from the "
-            "shapes. Single-layer, unidirectional."
+            "A checkpoint with PyTorch state_dict names (weight_ih_l0, weight_hh_l0, bias_ih_l0, ...): .npz as "
+            "written by np.savez(f, **{k: v.numpy() for k, v in model.state_dict().items()}), .pt/.pth "
+            "(torch.save(model.state_dict()); read with weights_only=True) or .safetensors. Sizes, num_layers and "
+            "bidirectional come from the names and shapes."
+        ),
+        show_default=False,
+        rich_help_panel=_FILE_PANEL,
+    ),
+]
+Prefix = Annotated[
+    str | None,
+    typer.Option(
+        "--prefix",
+        metavar="PREFIX",
+        help=(
+            "Which recurrent module of a larger model's state_dict to analyse, e.g. 'encoder.rnn.'; by default the "
+            "only module holding recurrent weights is used."
         ),
         show_default=False,
         rich_help_panel=_FILE_PANEL,
@@ -430,6 +444,7 @@ def analyze(
     norm: Norm = "spectral",
     dtype: Dtype = "float64",
     weights: Weights = None,
+    prefix: Prefix = None,
     inputs: Inputs = None,
     h0: H0 = None,
     c0: C0 = None,
@@ -439,8 +454,17 @@ def analyze(
     """How ||d s_T / d s_{T-k}|| changes with the lag k: table, chart and verdict for one cell."""
     spec = cell_spec(cell)
     output = Output.create(json_path, quiet)
+    if prefix is not None and weights is None:
+        raise ConfigError("--prefix selects a module inside --weights; give --weights too")
     files = io.load_problem_files(
-        spec, weights=weights, inputs=inputs, h0=h0, c0=c0, hidden_size=hidden_size, input_size=input_size
+        spec,
+        weights=weights,
+        inputs=inputs,
+        h0=h0,
+        c0=c0,
+        hidden_size=hidden_size,
+        input_size=input_size,
+        prefix=prefix,
     )
     settings = RunSettings(steps, seed, init, gain, norm, dtype)
     with progress_reporter(output.shows_progress, f"{spec.name}: Jacobian products") as progress:

@@ -25,8 +25,10 @@ import numpy as np
 
 from gradscope._version import __version__
 from gradscope.cellspec import CellSpec
+from gradscope.checkpoints import load_state_dict, select_recurrent
 from gradscope.errors import ConfigError, GradscopeError, ParameterError, ShapeError
-from gradscope.params import CellParams, as_float_array, validate_params
+from gradscope.params import as_float_array, validate_params
+from gradscope.stacked import is_stacked, validate_stacked
 
 if TYPE_CHECKING:
     from gradscope.analysis import Analysis
@@ -139,18 +141,40 @@ def load_npy(path: Path | str, name: str) -> np.ndarray:
     return _checked_array(path, name, array)
 
 
-def load_weights(path: Path | str, spec: CellSpec) -> CellParams:
-    """Parameters of ``spec``'s cell from an ``.npz`` of PyTorch ``state_dict`` names.
+@dataclass(frozen=True)
+class LoadedWeights:
+    """A recurrent module's validated parameters from a checkpoint, under PyTorch's own names."""
 
-    The archive is what ``np.savez(f, **{k: v.numpy() for k, v in model.state_dict().items()})``
-    writes for a single-layer, unidirectional ``torch.nn.RNN``/``LSTM``/``GRU``: ``weight_ih_l0``
-    ``(G*H, I)``, ``weight_hh_l0`` ``(G*H, H)`` and optionally ``bias_ih_l0``, ``bias_hh_l0``
-    ``(G*H,)``. Names, shapes and values are checked by :func:`gradscope.params.validate_params`;
-    every error is prefixed with the file.
+    params: dict[str, np.ndarray]
+    hidden_size: int
+    input_size: int
+    num_layers: int = 1
+    bidirectional: bool = False
+
+
+def load_weights(path: Path | str, spec: CellSpec, prefix: str | None = None) -> LoadedWeights:
+    """Parameters of ``spec``'s cell from a checkpoint: ``.npz``, ``.pt``/``.pth`` or ``.safetensors``.
+
+    An ``.npz`` is what ``np.savez(f, **{k: v.numpy() for k, v in model.state_dict().items()})``
+    writes; ``.pt``/``.pth`` are read with ``torch.load(weights_only=True)`` (see
+    :mod:`gradscope.checkpoints`). The recurrent module is chosen by ``prefix`` (e.g.
+    ``"encoder.rnn."``) or found automatically when it is the only one. Names, shapes and values
+    are checked (``num_layers`` and ``bidirectional`` come from the names); every error is
+    prefixed with the file.
     """
-    arrays = load_npz(path)
+    path = Path(path)
+    torch_or_safetensors = path.suffix.lower() in (".pt", ".pth", ".safetensors")
+    state = load_state_dict(path) if torch_or_safetensors else load_npz(path)
     with about_file(path):
-        return validate_params(spec, arrays)
+        selected = select_recurrent(state, prefix)
+        if is_stacked(selected):
+            stacked = validate_stacked(spec, selected)
+            first = stacked.layers[0][0]
+            return LoadedWeights(
+                selected, first.hidden_size, first.input_size, stacked.num_layers, stacked.bidirectional
+            )
+        checked = validate_params(spec, selected)
+        return LoadedWeights(checked.as_dict(), checked.hidden_size, checked.input_size)
 
 
 def load_inputs(path: Path | str, input_size: int | None, source: str = "") -> np.ndarray:
@@ -171,13 +195,23 @@ def load_inputs(path: Path | str, input_size: int | None, source: str = "") -> n
     return array
 
 
-def load_state(path: Path | str, name: str, hidden_size: int | None, source: str = "") -> np.ndarray:
+def load_state(path: Path | str, name: str, hidden_size: int | None, source: str = "", layers: int = 1) -> np.ndarray:
     """An initial state component (``h0`` or ``c0``) ``(H,)`` from a ``.npy`` file.
 
     PyTorch's shapes for one layer and one sequence, ``(1, H)`` and ``(1, 1, H)``, are accepted too.
+    For ``layers = num_layers * directions > 1`` the state is ``(layers, H)`` (or PyTorch's
+    ``(layers, 1, H)``).
     """
     path = Path(path)
     array = load_npy(path, name)
+    if layers > 1:
+        matrix = array.reshape(layers, -1) if array.shape in ((layers, hidden_size), (layers, 1, hidden_size)) else None
+        if matrix is None:
+            raise ShapeError(
+                f"{path}: {name}: expected shape ({layers}, {hidden_size}) (num_layers * directions, H), "
+                f"got {array.shape}"
+            )
+        return matrix
     vector = array.reshape(-1) if array.ndim >= 1 and all(n == 1 for n in array.shape[:-1]) else None
     size_ok = vector is not None and (hidden_size is None or vector.size == hidden_size)
     if vector is None or vector.size == 0 or not size_ok:
@@ -215,6 +249,7 @@ def load_problem_files(
     c0: Path | None = None,
     hidden_size: int | None = None,
     input_size: int | None = None,
+    prefix: str | None = None,
 ) -> ProblemFiles:
     """Load and cross-check the files of ``--weights``, ``--inputs``, ``--h0`` and ``--c0``.
 
@@ -231,12 +266,14 @@ def load_problem_files(
     params = None
     width, width_from = input_size, "--input-size"
     hidden, hidden_from = hidden_size, "--hidden-size"
+    layers = 1
     if weights is not None:
-        checked = load_weights(weights, spec)
-        params = checked.as_dict()
+        loaded = load_weights(weights, spec, prefix)
+        params = loaded.params
         sources["params"] = str(weights)
-        width, hidden = checked.input_size, checked.hidden_size
+        width, hidden = loaded.input_size, loaded.hidden_size
         width_from = hidden_from = f"the weights {weights}"
+        layers = loaded.num_layers * (2 if loaded.bidirectional else 1)
 
     x = None
     if inputs is not None:
@@ -249,7 +286,7 @@ def load_problem_files(
     for name, path in (("h0", h0), ("c0", c0)):
         if path is None:
             continue
-        states[name] = load_state(path, name, hidden, hidden_from)
+        states[name] = load_state(path, name, hidden, hidden_from, layers)
         sources[name] = str(path)
         if hidden is None:
             hidden, hidden_from = states[name].size, f"{name} {path}"

@@ -400,6 +400,46 @@ def profile_panel(analysis: Analysis) -> Panel:
     )
 
 
+def depth_panel(analysis: Analysis) -> Panel:
+    """Layer-by-time summary of ``depth_profiles``: log10 ||d y_T / d s^{(l,d)}_t|| at a few positions t.
+
+    One row per layer and direction (top layer first, as the network is drawn), a table at
+    log-spaced distances from the end of the sequence and a sparkline over every position.
+    """
+    steps = analysis.steps
+    positions = sorted({steps + 1 - k for k in report_lags(steps)})
+    profiles = sorted(analysis.depth_profiles, key=lambda p: (-p.layer, p.direction))
+    finite = [p.log10_norm[np.isfinite(p.log10_norm)] for p in profiles]
+    values = np.concatenate([f for f in finite if f.size]) if any(f.size for f in finite) else np.zeros(1)
+    low, high = float(values.min()), float(values.max())
+    table = Table(box=None, padding=(0, 1), show_edge=False)
+    table.add_column("layer", justify="right", no_wrap=True)
+    for t in positions[-6:]:
+        table.add_column(f"t={t}", justify="right", no_wrap=True)
+    for profile in profiles:
+        label = f"{profile.layer} {profile.direction[:3]}"
+        table.add_row(label, *(format_log10(profile.log10_norm[t - 1]) for t in positions[-6:]))
+    lines = Table.grid(padding=(0, 1))
+    lines.add_column(style="bold", no_wrap=True)
+    lines.add_column()
+    for profile in profiles:
+        lines.add_row(f"{profile.layer} {profile.direction[:3]}", Sparkline(np.asarray(profile.log10_norm), low, high))
+    body = Group(
+        Text(
+            f"log10 ||d y_T / d s_t|| for every layer (0 = bottom) and direction; y_T = output[-1], "
+            f"{analysis.num_layers} layer{'s' if analysis.num_layers > 1 else ''}"
+            f"{', bidirectional' if analysis.bidirectional else ''}",
+            style="dim",
+        ),
+        table,
+        Text(
+            f"over t = 1..{steps}, one scale: {format_axis(high)} (full) to {format_axis(low)}; blank = 0", style="dim"
+        ),
+        lines,
+    )
+    return Panel(body, title="Gradient through depth and time", title_align="left")
+
+
 def analysis_report(
     analysis: Analysis, compiled: CompiledCell | None = None, sources: Mapping[str, str] | None = None
 ) -> RenderableType:
@@ -417,6 +457,7 @@ def analysis_report(
             configuration_panel(analysis, compiled.spec, sources),
             jacobian_panel(compiled.blocks, analysis.state),
             profile_panel(analysis),
+            *([depth_panel(analysis)] if analysis.depth_profiles else []),
             verdict_panel(analysis),
         ),
         width=REPORT_WIDTH,

@@ -107,6 +107,17 @@ def validate_stacked(spec: object, params: Mapping[str, object]) -> StackedParam
                 raise type(error)(str(error).replace("_l0", suffix)) from error
         checked.append(tuple(row))
     hidden = checked[0][0].hidden_size
+    biased = {p.has_bias for row in checked for p in row}
+    if len(biased) > 1:
+        missing = [
+            f"bias_ih_l{layer}" + ("_reverse" if direction else "")
+            for layer, row in enumerate(checked)
+            for direction, p in enumerate(row)
+            if not p.has_bias
+        ]
+        raise ParameterError(
+            f"missing {', '.join(missing)} (and bias_hh): PyTorch models have biases in every layer or in none"
+        )
     for layer, row in enumerate(checked):
         for direction, p in enumerate(row):
             suffix = f"_l{layer}" + ("_reverse" if direction else "")

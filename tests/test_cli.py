@@ -383,8 +383,8 @@ def test_bad_option_values(files: dict[str, Path], args: list[str], fragments: l
         ("--weights", "weights.npy", ["weights.npy: is a single .npy array, not an .npz archive"]),
         ("--weights", "text.npz", ["text.npz: not an .npz archive"]),
         ("--weights", "missing.npz", ["missing.npz: lstm parameters: missing weight_hh_l0"]),
-        ("--weights", "layer1.npz", ["layer1.npz:", "unexpected weight_hh_l1, weight_ih_l1", "single-layer"]),
-        ("--weights", "reverse.npz", ["reverse.npz:", "unexpected weight_ih_l0_reverse", "unidirectional"]),
+        ("--weights", "layer1.npz", ["layer1.npz:", "missing bias_ih_l1", "biases in every layer or in none"]),
+        ("--weights", "reverse.npz", ["reverse.npz:", "missing weight_hh_l0_reverse", "(got weight_ih_l0_reverse)"]),
         ("--weights", "shape.npz", ["shape.npz: bias_hh_l0: expected shape (12,), got (11,)"]),
         ("--weights", "nan.npz", ["nan.npz: weight_hh_l0: contains 3 NaN or infinite values"]),
         ("--inputs", "x_nan.npy", ["x_nan.npy: inputs: contains 6 NaN or infinite values"]),
@@ -719,3 +719,27 @@ def test_no_color_means_no_escape_sequences() -> None:
     assert plain.returncode == 0 and not ANSI.search(plain.stdout) and "VANISHING" in plain.stdout
     piped = run(args)  # not a terminal
     assert piped.returncode == 0 and not ANSI.search(piped.stdout + piped.stderr)
+
+
+def test_stacked_checkpoints_and_prefix(tmp_path: Path) -> None:
+    """A .pt of a whole model with a 2-layer bidirectional LSTM inside: same JSON as its .npz export."""
+    torch = pytest.importorskip("torch")
+    model = torch.nn.Module()
+    model.encoder = torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True).double()
+    model.decoder = torch.nn.GRU(8, 4).double()
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    np.savez(tmp_path / "model.npz", **{k: v.numpy() for k, v in model.state_dict().items()})
+    ambiguous = invoke("analyze", "--cell", "lstm", "--weights", str(tmp_path / "model.pt"), "-T", "6", "--json", "-")
+    assert ambiguous.exit_code == 2
+    assert "several recurrent modules ('decoder.', 'encoder.'); choose one with --prefix" in ambiguous.stderr
+    documents = []
+    for name in ("model.pt", "model.npz"):
+        args = ["analyze", "--cell", "lstm", "--weights", str(tmp_path / name), "--prefix", "encoder.", "-T", "6"]
+        result = invoke(*args, "--json", "-")
+        assert result.exit_code == 0, result.stderr
+        documents.append(json.loads(result.stdout))
+    assert documents[0] == documents[1]
+    assert (documents[0]["num_layers"], documents[0]["bidirectional"]) == (2, True)
+    assert len(documents[0]["depth_profiles"]) == 4
+    no_weights = invoke("analyze", "--cell", "lstm", "--prefix", "encoder.")
+    assert no_weights.exit_code == 2 and "give --weights too" in no_weights.stderr

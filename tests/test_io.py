@@ -185,9 +185,10 @@ def test_load_npy_truncated_file(tmp_path: Path) -> None:
 def test_load_weights_sizes_from_shapes(tmp_path: Path) -> None:
     arrays = lstm_arrays(hidden=5, width=7)
     np.savez(tmp_path / "w.npz", **arrays)
-    params = io.load_weights(tmp_path / "w.npz", spec("lstm"))
-    assert (params.hidden_size, params.input_size) == (5, 7)
-    for name, value in params.as_dict().items():
+    loaded = io.load_weights(tmp_path / "w.npz", spec("lstm"))
+    assert (loaded.hidden_size, loaded.input_size, loaded.num_layers, loaded.bidirectional) == (5, 7, 1, False)
+    assert loaded.params.keys() == arrays.keys()
+    for name, value in loaded.params.items():
         np.testing.assert_array_equal(value, arrays[name])
 
 
@@ -200,10 +201,13 @@ def test_load_weights_missing_names(tmp_path: Path) -> None:
     assert isinstance(caught.value, GradscopeError)
 
 
-def test_load_weights_multilayer_names_get_the_engine_hint(tmp_path: Path) -> None:
+def test_load_weights_multilayer_shape_mismatch_names_the_layer(tmp_path: Path) -> None:
     arrays = lstm_arrays() | {"weight_ih_l1": np.zeros((12, 3)), "weight_hh_l1": np.zeros((12, 3))}
     np.savez(tmp_path / "w.npz", **arrays)
-    with pytest.raises(ParameterError, match=r"w\.npz: .*unexpected weight_hh_l1, weight_ih_l1; only single-layer"):
+    arrays["weight_ih_l1"] = np.zeros((12, 5))
+    arrays |= {"bias_ih_l1": np.zeros(12), "bias_hh_l1": np.zeros(12)}
+    np.savez(tmp_path / "w.npz", **arrays)
+    with pytest.raises(ParameterError, match=r"w\.npz: weight_ih_l1: expected input width 3 and hidden size 3"):
         io.load_weights(tmp_path / "w.npz", spec("lstm"))
 
 

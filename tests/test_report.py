@@ -328,3 +328,20 @@ def test_derivation_pretty(cell: str) -> None:
         assert f"∂{block.row}_t/∂{block.col}_{{t-1}}" in text
     plain = render(report.derivation_pretty(derivation, unicode=False), width=200, encoding="ascii")
     assert plain.isascii() and f"d{derivation.blocks[0].row}_t/d" in plain
+
+
+def test_depth_panel_shows_every_layer_and_direction() -> None:
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    module = torch.nn.GRU(3, 4, num_layers=2, bidirectional=True).double()
+    analysis = gradscope.analyze("gru", params=module.state_dict(), steps=20)
+    text = render(report.analysis_report(analysis))
+    assert "Gradient through depth and time" in text and "2 layers, bidirectional" in text
+    for profile in analysis.depth_profiles:
+        label = f"{profile.layer} {profile.direction[:3]}"
+        row = next(line for line in text.splitlines() if line.strip("│ ").startswith(label) and "t=" not in line)
+        shown = re.findall(r"-?\d+\.\d\d|-inf", row)
+        assert shown[-1] == report.format_log10(profile.log10_norm[-1])
+    assert max(len(line) for line in text.splitlines()) <= 80
+    single = render(report.analysis_report(gradscope.analyze("gru", hidden_size=4, steps=5)))
+    assert "Gradient through depth" not in single
