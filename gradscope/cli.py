@@ -122,7 +122,7 @@ app = typer.Typer(
 
 _CELL_PANEL = "Cell and sizes"
 _DRAW_PANEL = "Random parameters and inputs"
-_FILE_PANEL = "Data files (NumPy, never unpickled)"
+_FILE_PANEL = "Data files (loaded without ever running code from them)"
 _OUTPUT_PANEL = "Output"
 
 InitName = Literal["pytorch", "gaussian", "orthogonal"]
@@ -177,7 +177,14 @@ Steps = Annotated[
 ]
 Seed = Annotated[
     int,
-    typer.Option("--seed", help="Seeds every random draw: parameters first, then inputs.", rich_help_panel=_DRAW_PANEL),
+    typer.Option(
+        "--seed",
+        help=(
+            "Seeds every random draw (parameters and inputs come from independent streams, so cells "
+            "compared with one seed see the same inputs)."
+        ),
+        rich_help_panel=_DRAW_PANEL,
+    ),
 ]
 Init = Annotated[
     InitName,
