@@ -1,0 +1,641 @@
+"""Figures: the only module that imports matplotlib (import it only where figures are made).
+
+Every ``*_figure`` function takes result data from :mod:`gradscope.experiments` or
+:mod:`gradscope.ensemble` (and an optional ``ax`` or ``axes``), draws it and returns the
+:class:`~matplotlib.figure.Figure`. They compute nothing, never save and never show: pyplot is not
+used, so no window opens and no global figure list grows. :func:`render` turns a figure into PNG,
+SVG or PDF bytes with the Agg renderer and without dates or version strings in the file, so the same
+figure gives the same bytes on every run.
+
+House style: matplotlib's defaults plus larger fonts, light grid, the Okabe-Ito colour-blind-safe
+palette for lines, ``viridis`` for ordered series and ``RdBu_r`` (diverging, colour-blind safe)
+centred on ``log10 ||.|| = 0`` for heatmaps.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import matplotlib as mpl
+import matplotlib.style
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.figure import Figure
+from matplotlib.layout_engine import PlaceHolderLayoutEngine
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+from gradscope.analysis import Analysis
+from gradscope.ensemble import Ensemble
+from gradscope.errors import ConfigError
+from gradscope.experiments import (
+    LengthStudy,
+    ProfileView,
+    Sweep,
+    cell_title,
+    config_text,
+    init_text,
+    relative_spectrum,
+    resolution_floor,
+)
+
+#: Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision deficiency.
+OKABE_ITO = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky blue": "#56B4E9",
+    "bluish green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish purple": "#CC79A7",
+}
+#: One fixed colour per built-in cell, the same in every figure.
+CELL_COLOURS = {
+    "rnn": OKABE_ITO["vermillion"],
+    "rnn-relu": OKABE_ITO["reddish purple"],
+    "lstm": OKABE_ITO["blue"],
+    "gru": OKABE_ITO["bluish green"],
+}
+#: Colours for series that are not plain built-in cells, in order (yellow is left out: too light on white).
+SERIES_COLOURS = [OKABE_ITO[n] for n in ("blue", "orange", "bluish green", "vermillion", "reddish purple", "sky blue")]
+REFERENCE_COLOUR = "#444444"
+BOUND_COLOUR = OKABE_ITO["orange"]
+
+FORMATS = ("png", "svg", "pdf")
+DPI = 150
+STYLE: dict[str, Any] = {
+    "figure.figsize": (7.2, 4.4),
+    "figure.dpi": 100,
+    "savefig.dpi": DPI,
+    "font.size": 10.5,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10.5,
+    "legend.fontsize": 9,
+    "legend.framealpha": 0.9,
+    "xtick.labelsize": 9.5,
+    "ytick.labelsize": 9.5,
+    "axes.grid": True,
+    "grid.alpha": 0.35,
+    "grid.linewidth": 0.6,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.prop_cycle": mpl.cycler(color=SERIES_COLOURS),
+    "lines.linewidth": 1.7,
+    "image.cmap": "viridis",
+    # Deterministic files: SVG element ids are hashes salted with this instead of a random salt.
+    "svg.hashsalt": "gradscope",
+    "svg.fonttype": "path",
+    "pdf.fonttype": 42,
+}
+#: File metadata: no dates, no version strings (identical bytes from run to run and across patch releases).
+METADATA: dict[str, dict[str, None]] = {
+    "png": {"Software": None},
+    "svg": {"Date": None, "Creator": None},
+    "pdf": {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None},
+}
+
+LAG_LABEL = "lag k (steps)"
+LENGTH_LABEL = "sequence length T (steps)"
+
+F = TypeVar("F", bound=Callable[..., Figure])
+
+
+def styled(function: F) -> F:
+    """Run a figure function under matplotlib's default style plus :data:`STYLE`, whatever the user's rc."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Figure:
+        with mpl.style.context("default"), mpl.rc_context(STYLE):
+            return function(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def norm_symbol(norm: str) -> str:
+    """``"2"`` for the spectral norm, ``"F"`` for Frobenius (the subscript of ``||.||``)."""
+    return "F" if norm == "frobenius" else "2"
+
+
+def profile_label(norm: str = "spectral", start: str = "T-k") -> str:
+    """Mathtext for ``log10 ||d s_T / d s_{start}||`` with the norm's subscript."""
+    return rf"$\log_{{10}}\,\|\partial s_T\,/\,\partial s_{{{start}}}\|_{norm_symbol(norm)}$"
+
+
+def new_axes(ax: Axes | None, figsize: tuple[float, float] | None = None) -> tuple[Figure, Axes]:
+    """``ax`` and its figure, or a fresh figure (constrained layout, Agg canvas) with one axes."""
+    if ax is not None:
+        return ax.figure, ax  # type: ignore[return-value]
+    fig = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def new_grid(
+    count: int, axes: Sequence[Axes] | None, figsize: tuple[float, float], sharey: bool
+) -> tuple[Figure, list[Axes]]:
+    """``axes`` and their figure, or a fresh figure with ``count`` axes side by side."""
+    if axes is not None:
+        if len(axes) != count:
+            raise ValueError(f"expected {count} axes, got {len(axes)}")
+        return axes[0].figure, list(axes)  # type: ignore[return-value]
+    fig = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(fig)
+    grid = fig.subplots(1, count, sharey=sharey, squeeze=False)
+    return fig, list(grid[0])
+
+
+def series_colours(keys: Sequence[str]) -> list[str]:
+    """A colour per series: a built-in cell's own colour for a key that is a cell name appearing once,
+    the palette's other colours, in order, for the rest."""
+    own = {k: CELL_COLOURS[k] for k in keys if k in CELL_COLOURS and list(keys).count(k) == 1}
+    spare = iter([c for c in SERIES_COLOURS if c not in own.values()] * (len(keys) + 1))
+    return [own[k] if k in own else next(spare) for k in keys]
+
+
+def minus(text: str) -> str:
+    """``text`` with ASCII hyphen-minus signs as typographic minus signs, as matplotlib's own tick labels."""
+    return text.replace("-", "\N{MINUS SIGN}")
+
+
+def masked(values: np.ndarray) -> np.ma.MaskedArray:
+    """``values`` with non-finite entries (an exactly zero norm is ``-inf``) masked out of the drawing."""
+    return np.ma.masked_invalid(np.asarray(values, dtype=np.float64))
+
+
+def unit_line(ax: Axes, label: str | None = r"$\|\cdot\| = 1$") -> Line2D:
+    """The horizontal ``log10 ||.|| = 0`` reference line."""
+    return ax.axhline(0.0, color=REFERENCE_COLOUR, linestyle=":", linewidth=1.1, label=label, zorder=1)
+
+
+def rate_text(rate: float) -> str:
+    return f"{rate:+.3g}/step"
+
+
+# ----------------------------------------------------------------------------------------------
+# 1. Profile
+# ----------------------------------------------------------------------------------------------
+
+
+@styled
+def profile_figure(view: ProfileView, *, ax: Axes | None = None) -> Figure:
+    """``log10 ||d s_T / d s_{T-k}||`` against the lag k, with ``||.|| = 1``, the fitted rate and,
+    for the plain RNN, Pascanu's bound.
+
+    Args:
+        view: from :func:`gradscope.experiments.profile_view`; the profile is drawn from its log10
+            values, so vanishing and exploding profiles both draw at any T.
+        ax: draw here instead of on a new figure.
+    """
+    fig, ax = new_axes(ax)
+    a = view.analysis
+    colour = CELL_COLOURS.get(a.cell, SERIES_COLOURS[0])
+    ax.plot(a.lags, masked(a.log10_norm), color=colour, label=f"{view.label}: measured", zorder=3)
+    unit_line(ax)
+    if view.fit_log10 is not None:
+        ax.plot(
+            a.lags,
+            view.fit_log10,
+            color=REFERENCE_COLOUR,
+            linestyle="--",
+            linewidth=1.1,
+            label=f"fitted rate {rate_text(a.rate_per_step)} (e-folding {a.efolding_lag:.3g} steps)",
+            zorder=4,
+        )
+    if view.bound_log10 is not None:
+        ax.plot(
+            a.lags,
+            view.bound_log10,
+            color=BOUND_COLOUR,
+            linestyle="-.",
+            linewidth=1.5,
+            label=rf"Pascanu bound $(\gamma\,\sigma_{{\max}}(W_{{hh}}))^k$, $\gamma\,\sigma_{{\max}}$ = "
+            f"{view.gamma * view.sigma_max:.3g}",
+            zorder=2,
+        )
+    ax.set_xlabel(LAG_LABEL)
+    ax.set_ylabel(profile_label(a.norm))
+    ax.set_xlim(0, a.steps + 1)
+    ax.set_title(f"{view.label}: gradient norm through time ({a.verdict})\n{view.title}")
+    ax.legend(loc="best")
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# 2. Ensemble band
+# ----------------------------------------------------------------------------------------------
+
+
+@styled
+def ensemble_figure(
+    ensembles: Ensemble | Sequence[Ensemble],
+    *,
+    show_members: bool = False,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Median and quantile band of one or more ensembles on one axes.
+
+    Args:
+        ensembles: from :func:`gradscope.ensemble.analyze_ensemble`; each draws a band
+            (``lower``..``upper``) and its median, labelled with ``Ensemble.label``.
+        show_members: also draw every draw's profile, thin and faint.
+        title: replaces the default title (the shared configuration).
+        ax: draw here instead of on a new figure.
+    """
+    group = [ensembles] if isinstance(ensembles, Ensemble) else list(ensembles)
+    if not group:
+        raise ValueError("ensemble_figure needs at least one ensemble")
+    fig, ax = new_axes(ax)
+    cells = [e.cell for e in group]
+    keys = cells if len(set(cells)) == len(cells) else [e.label for e in group]
+    for e, colour in zip(group, series_colours(keys), strict=True):
+        if show_members:
+            for row in e.profiles:
+                ax.plot(e.lags, masked(row), color=colour, linewidth=0.5, alpha=0.25, zorder=1)
+        ax.fill_between(e.lags, masked(e.lower), masked(e.upper), color=colour, alpha=0.25, linewidth=0, zorder=2)
+        ax.plot(
+            e.lags,
+            masked(e.median),
+            color=colour,
+            label=f"{e.label}: median, rate {rate_text(e.median_rate)}",
+            zorder=3,
+        )
+    low, high = (round(100 * q) for q in group[0].quantiles)
+    counts = sorted({e.samples for e in group})
+    band_label = f"shaded: {low}-{high} % of {'/'.join(map(str, counts))} draws (pointwise)"
+    unit_line(ax)
+    first = group[0]
+    ax.set_xlabel(LAG_LABEL)
+    ax.set_ylabel(profile_label(first.norm))
+    ax.set_xlim(0, max(e.steps for e in group) + 1)
+    if title is None:
+        init = config_text(first.config)
+        names = ", ".join(e.label for e in group)
+        seeds = f"seeds {int(first.seeds[0])}-{int(first.seeds[-1])}" if first.samples > 1 else f"seed {first.seeds[0]}"
+        title = (
+            f"{names}: median and spread over random weights and inputs\n"
+            f"H={first.hidden_size}, I={first.input_size}, T={first.steps}, {init}, {seeds}"
+        )
+    ax.set_title(title)
+    handles, _ = ax.get_legend_handles_labels()
+    handles.append(Patch(facecolor="#999999", alpha=0.35, linewidth=0, label=band_label))
+    ax.legend(handles=handles, loc="best")
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# 3. Cell comparison
+# ----------------------------------------------------------------------------------------------
+
+
+@styled
+def compare_figure(
+    analyses: Sequence[Analysis],
+    *,
+    labels: Sequence[str] | None = None,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Several profiles on one axes (cells, or variants of one cell), each with its rate and verdict.
+
+    Args:
+        analyses: results of :func:`gradscope.analyze`, normally with the same sizes and seed.
+        labels: legend names (default: the cells' names).
+        title: replaces the default title (the shared sizes and seed).
+        ax: draw here instead of on a new figure.
+    """
+    if not analyses:
+        raise ValueError("compare_figure needs at least one analysis")
+    names = list(labels) if labels is not None else [cell_title(a.cell) for a in analyses]
+    if len(names) != len(analyses):
+        raise ValueError(f"{len(analyses)} analyses but {len(names)} labels")
+    fig, ax = new_axes(ax)
+    keys = [a.cell for a in analyses] if labels is None else names
+    for a, name, colour in zip(analyses, names, series_colours(keys), strict=True):
+        ax.plot(a.lags, masked(a.log10_norm), color=colour, label=f"{name}: {rate_text(a.rate_per_step)}, {a.verdict}")
+    unit_line(ax)
+    first = analyses[0]
+    ax.set_xlabel(LAG_LABEL)
+    ax.set_ylabel(profile_label(first.norm))
+    ax.set_xlim(0, max(a.steps for a in analyses) + 1)
+    if title is None:
+        config = first.config
+        init = config_text(config)
+        title = (
+            "Cell comparison: gradient norm through time, same sizes and seed\n"
+            f"H={first.hidden_size}, I={first.input_size}, T={first.steps}, {init}, seed {config.get('seed', 0)}"
+        )
+    ax.set_title(title)
+    ax.legend(loc="best")
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# 4. Sweep heatmap (phase diagram)
+# ----------------------------------------------------------------------------------------------
+
+
+def _uniform(values: np.ndarray | None) -> bool:
+    if values is None or values.size < 2:
+        return False
+    steps = np.diff(values)
+    return bool(np.all(steps > 0) and np.allclose(steps, steps[0], rtol=1e-6))
+
+
+@styled
+def sweep_figure(
+    sweep: Sweep,
+    *,
+    vlim: float | None = None,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Phase diagram: lag on x, swept parameter on y, colour = ``log10 ||d s_T / d s_{T-k}||``, and
+    the contour where the norm crosses 1 (``log10 = 0``).
+
+    Args:
+        sweep: from :func:`gradscope.experiments.sweep`. Evenly spaced numeric values get a numeric
+            y axis; other sweeps (``"chrono"``, hidden sizes) one row per value, labelled.
+        vlim: clip the colour scale to ``[-vlim, vlim]`` decades (arrows on the colour bar mark
+            clipping); default: the data's range, centred on 0.
+        title: replaces the default title (the configuration).
+        ax: draw here instead of on a new figure.
+    """
+    fig, ax = new_axes(ax)
+    z = np.asarray(sweep.log10_norm, dtype=np.float64)
+    finite = z[np.isfinite(z)]
+    low = float(finite.min()) if finite.size else -1.0
+    high = float(finite.max()) if finite.size else 1.0
+    if vlim is not None:
+        low, high = max(low, -vlim), min(high, vlim)
+    # TwoSlopeNorm needs vmin < 0 < vmax; white is exactly ||.|| = 1 whatever the range.
+    low, high = min(low, -1e-3), max(high, 1e-3)
+    colour_norm = TwoSlopeNorm(vcenter=0.0, vmin=low, vmax=high)
+    values = sweep.numeric_values()
+    lags = sweep.lags
+    rows = len(sweep.values)
+    if _uniform(values):
+        step = float(values[1] - values[0])
+        y = values
+        extent = (lags[0] - 0.5, lags[-1] + 0.5, values[0] - step / 2, values[-1] + step / 2)
+    else:
+        y = np.arange(rows, dtype=np.float64)
+        extent = (lags[0] - 0.5, lags[-1] + 0.5, -0.5, rows - 0.5)
+        ax.set_yticks(y, [minus(label) for label in sweep.labels])
+    image = ax.imshow(
+        masked(z),
+        origin="lower",
+        aspect="auto",
+        extent=extent,
+        cmap="RdBu_r",
+        norm=colour_norm,
+        interpolation="nearest",
+    )
+    extend = "neither"
+    if vlim is not None and finite.size:
+        below, above = bool(finite.min() < -vlim), bool(finite.max() > vlim)
+        extend = {(True, True): "both", (True, False): "min", (False, True): "max"}.get((below, above), "neither")
+    bar = fig.colorbar(image, ax=ax, extend=extend, pad=0.02)
+    # Ticks on both halves: a two-slope scale with linear ticks would leave the shorter half bare.
+    ticks = np.union1d(MaxNLocator(nbins=4).tick_values(low, 0.0), MaxNLocator(nbins=4).tick_values(0.0, high))
+    bar.set_ticks(ticks[(ticks >= low) & (ticks <= high)])
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: minus(f"{value:g}")))
+    bar.set_label(profile_label(sweep.norm))
+    # The contour runs over consecutive rows of numeric values only: interpolating between, say,
+    # b_f = 4 and "chrono" would mean nothing. Non-numeric rows are set apart by a white rule.
+    numeric = [not isinstance(v, str) for v in sweep.values]
+    drawn = False
+    for first, last in _runs(numeric):
+        block = z[first : last + 1]
+        block_finite = block[np.isfinite(block)]
+        if last > first and block_finite.size and block_finite.min() < 0.0 < block_finite.max():
+            ax.contour(lags, y[first : last + 1], block, levels=[0.0], colors="black", linewidths=1.6)
+            drawn = True
+    for p in range(rows - 1):
+        if numeric[p] != numeric[p + 1]:
+            ax.axhline((y[p] + y[p + 1]) / 2, color="white", linewidth=3)
+    ax.set_xlabel(LAG_LABEL)
+    ax.set_ylabel(sweep.parameter_text)
+    ax.grid(False)
+    if drawn:
+        # Below the axes, at the right end of the x label's line: inside, it would hide part of the map.
+        ax.legend(
+            handles=[Line2D([], [], color="black", linewidth=1.6, label=r"$\|\cdot\| = 1$ (contour)")],
+            loc="upper right",
+            bbox_to_anchor=(1.0, -0.06),
+            frameon=False,
+            borderaxespad=0.0,
+        )
+    if title is None:
+        title = (
+            f"{cell_title(sweep.setup.cell)}: gradient norm against lag and {sweep.parameter_text}\n"
+            f"{sweep_context(sweep)}"
+        )
+    ax.set_title(title)
+    return fig
+
+
+def _runs(flags: Sequence[bool]) -> list[tuple[int, int]]:
+    """``(first, last)`` index pairs of the maximal runs of true values in ``flags``."""
+    runs, start = [], None
+    for i, flag in enumerate([*flags, False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            runs.append((start, i - 1))
+            start = None
+    return runs
+
+
+def sweep_context(sweep: Sweep) -> str:
+    """The fixed part of a sweep's configuration, for its title."""
+    s = sweep.setup
+    parts = []
+    if sweep.parameter != "hidden_size":
+        parts.append(f"H={s.hidden_size}")
+    if sweep.parameter != "input_size":
+        parts.append(f"I={s.input_size}")
+    parts.append(f"T={sweep.steps}")
+    if sweep.parameter == "gain":
+        parts.append(init_text(s.init))
+    elif sweep.parameter != "init":
+        parts.append(init_text(s.init, s.gain))
+    if sweep.parameter == "forget_bias" and "chrono" in sweep.values:
+        parts.append(f"chrono T_max = {sweep.steps if s.t_max is None else s.t_max}")
+    parts.append(f"seed {sweep.seed}")
+    return ", ".join(parts)
+
+
+# ----------------------------------------------------------------------------------------------
+# 5. Singular-value spectra
+# ----------------------------------------------------------------------------------------------
+
+
+@styled
+def spectrum_figure(
+    analyses: Sequence[Analysis],
+    *,
+    labels: Sequence[str] | None = None,
+    axes: Sequence[Axes] | None = None,
+) -> Figure:
+    """All singular values of ``P_k`` at each snapshot lag, relative to the largest: one panel per analysis.
+
+    Draws ``log10(sigma_i / sigma_1)`` against the index i for each lag, the one-decade line
+    (``sigma_1 / 10``) that :func:`gradscope.experiments.surviving_directions` counts against, and
+    shades the float64 resolution floor: values below it are rounding noise and are not drawn. The
+    absolute scale ``sigma_1 = ||P_k||`` is the profile's.
+
+    Args:
+        analyses: results of :func:`gradscope.analyze` run with ``snapshot_lags``.
+        labels: panel titles (default: the cells' names).
+        axes: one axes per analysis instead of a new figure.
+    """
+    if not analyses:
+        raise ValueError("spectrum_figure needs at least one analysis")
+    names = list(labels) if labels is not None else [cell_title(a.cell) for a in analyses]
+    for a, name in zip(analyses, names, strict=True):
+        if not a.singular_values:
+            raise ValueError(f"{name}: the analysis has no singular values (run analyze with snapshot_lags)")
+    fig, panels = new_grid(len(analyses), axes, (3.4 * len(analyses) + 0.6, 4.6), sharey=True)
+    bottom = min(resolution_floor(a) for a in analyses) - 1.0
+    lag_sets = {tuple(sorted(a.singular_values)) for a in analyses}
+    shared_legend = axes is None and len(lag_sets) == 1
+    for a, name, ax in zip(analyses, names, panels, strict=True):
+        lags = sorted(a.singular_values)
+        colours = mpl.colormaps["viridis"](np.linspace(0.0, 0.85, len(lags)))
+        size = len(a.singular_values[lags[0]])
+        index = np.arange(1, size + 1)
+        ax.axhspan(bottom, resolution_floor(a), color="#BBBBBB", alpha=0.35, linewidth=0, zorder=0)
+        ax.axhline(-1.0, color=REFERENCE_COLOUR, linestyle=":", linewidth=1.1, zorder=1)
+        for k, colour in zip(lags, colours, strict=True):
+            ax.plot(
+                index, masked(relative_spectrum(a, k, resolved_only=True)), color=colour, label=f"k = {k}", zorder=2
+            )
+        ax.set_ylim(bottom, 0.5)
+        ax.set_xlim(0.5, size + 0.5)
+        ax.set_xlabel(f"singular value index i (of {size})")
+        ax.set_title(f"{name} (state {a.state})")
+        handles, _ = ax.get_legend_handles_labels()
+        handles += [
+            Line2D([], [], color=REFERENCE_COLOUR, linestyle=":", linewidth=1.1, label=r"$\sigma_1 / 10$"),
+            Patch(facecolor="#BBBBBB", alpha=0.35, linewidth=0, label="below float64 resolution (not drawn)"),
+        ]
+        if not shared_legend:
+            ax.legend(handles=handles, loc="lower left", fontsize=8)
+    if shared_legend:
+        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles))
+    panels[0].set_ylabel(r"$\log_{10}\,[\sigma_i(P_k)\,/\,\sigma_1(P_k)]$")
+    if axes is None:
+        first = analyses[0]
+        config = first.config
+        init = config_text(config)
+        fig.suptitle(
+            r"Singular values of $P_k = \partial s_T / \partial s_{T-k}$ relative to the largest:"
+            " how many directions survive"
+            f"\nH={first.hidden_size}, I={first.input_size}, T={first.steps}, {init}, seed {config.get('seed', 0)}"
+        )
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# 6. Sequence length
+# ----------------------------------------------------------------------------------------------
+
+
+@styled
+def length_figure(study: LengthStudy, *, axes: Sequence[Axes] | None = None, title: str | None = None) -> Figure:
+    """How ``||d s_T / d s_0||`` (left) and the rate per step (right) change as T grows.
+
+    Draws the median over the study's seeds, and the full range over seeds as a band when there
+    are several.
+
+    Args:
+        study: from :func:`gradscope.experiments.length_study`.
+        axes: two axes instead of a new figure.
+        title: replaces the default title.
+    """
+    fig, (left, right) = new_grid(2, axes, (10.0, 4.4), sharey=False)
+    colours = series_colours([s.cell if s.forget_bias is None and s.label is None else s.name for s in study.setups])
+    finals, rates = study.median_final(), study.median_rate()
+    for v, (name, colour) in enumerate(zip(study.labels, colours, strict=True)):
+        for ax, median, values in ((left, finals[v], study.final_log10_norm[v]), (right, rates[v], study.rates[v])):
+            ax.plot(study.lengths, masked(median), color=colour, marker="o", markersize=4, label=name)
+            if study.seeds.size > 1:
+                ax.fill_between(
+                    study.lengths,
+                    masked(values.min(axis=0)),
+                    masked(values.max(axis=0)),
+                    color=colour,
+                    alpha=0.2,
+                    linewidth=0,
+                )
+    unit_line(left)
+    right.axhline(0.0, color=REFERENCE_COLOUR, linestyle=":", linewidth=1.1, zorder=1)
+    left.set_ylabel(profile_label("spectral", start="0"))
+    right.set_ylabel(r"rate per step (fit of $\ln\|P_k\|$, k = 1..T)")
+    for ax in (left, right):
+        ax.set_xlabel(LENGTH_LABEL)
+    left.set_title(r"End-to-end gradient $\|\partial s_T / \partial s_0\|$")
+    right.set_title("Fitted rate per step")
+    if axes is None:
+        handles, _ = left.get_legend_handles_labels()
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4))
+    else:
+        left.legend(loc="best")
+    if axes is None:
+        if title is None:
+            s = study.setups[0]
+            seeds = (
+                f"median of {study.seeds.size} seeds (band: min-max)"
+                if study.seeds.size > 1
+                else f"seed {study.seeds[0]}"
+            )
+            title = (
+                "How the gradient through the whole sequence changes with its length T\n"
+                f"H={s.hidden_size}, I={s.input_size}, {init_text(s.init, s.gain)}, {seeds}"
+            )
+        fig.suptitle(title)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# Files
+# ----------------------------------------------------------------------------------------------
+
+
+def format_for_path(path: str | Path) -> str:
+    """The figure format for a file name: ``"png"``, ``"svg"`` or ``"pdf"`` (by extension)."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in FORMATS:
+        raise ConfigError(f"cannot save a figure as {str(path)!r}: the extension must be one of .png, .svg, .pdf")
+    return suffix
+
+
+def render(fig: Figure, fmt: str) -> bytes:
+    """The figure as PNG, SVG or PDF bytes, with :data:`DPI` and no dates or version strings in the file.
+
+    The first call fixes the figure's layout: constrained layout is computed once, with the Agg
+    renderer, and then frozen, because re-running it under a vector renderer shifts it slightly.
+    Every format and every later call then lays the figure out identically, so the same figure
+    gives the same bytes on every run, in whatever order its formats are rendered.
+    """
+    fmt = fmt.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown figure format {fmt!r} (valid: {', '.join(FORMATS)})")
+    with mpl.rc_context(STYLE):
+        if fig.get_layout_engine() is not None and not isinstance(fig.get_layout_engine(), PlaceHolderLayoutEngine):
+            if not isinstance(fig.canvas, FigureCanvasAgg):
+                FigureCanvasAgg(fig)
+            fig.draw_without_rendering()
+            fig.set_layout_engine("none")
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=fmt, dpi=DPI, metadata=METADATA[fmt])
+    return buffer.getvalue()
