@@ -27,6 +27,9 @@ from __future__ import annotations
 
 import numpy as np
 
+#: While the dense fallback keeps answering, the iteration is retried only every this many lags.
+RETRY_EVERY = 8
+
 #: Default relative accuracy of ``sigma_1`` by working precision.
 DEFAULT_RTOL = {np.dtype(np.float64): 4e-10, np.dtype(np.float32): 1e-5}
 
@@ -67,6 +70,10 @@ class SpectralNormTracker:
         #: Whether the last lag was certified by the free Frobenius bound; then the next lag most
         #: likely is too, and the caller can skip preparing ``product``.
         self.free = False
+        # Consecutive lags answered by the dense fallback. While the singular values stay clustered
+        # (e.g. an LSTM whose forget gates are all near 1) the iteration cannot certify, so it is
+        # only retried every RETRY_EVERY lags instead of being run to its cap each time.
+        self._fallback_streak = 0
 
     def norm(self, q: np.ndarray, frobenius_squared: float, product: np.ndarray | None = None) -> float:
         """``sigma_1(Q)`` for ``Q`` ``(S, S)`` with ``||Q||_F^2 = frobenius_squared``.
@@ -81,7 +88,10 @@ class SpectralNormTracker:
         values, vectors = np.linalg.eigh(_gram(self.image))
         self.free = frobenius_squared - values.sum() + slack <= tolerance * values[-1]
         if self.free:
+            self._fallback_streak = 0
             return float(np.sqrt(values[-1]))
+        if self._fallback_streak and self._fallback_streak % RETRY_EVERY:
+            return self._dense(q)
         for iteration in range(self.max_iterations):
             self.iterations += 1
             if iteration:
@@ -91,6 +101,7 @@ class SpectralNormTracker:
             theta_1 = values[-1]
             tail = max(frobenius_squared - values.sum(), 0.0) + slack
             if tail <= tolerance * theta_1:
+                self._fallback_streak = 0
                 return float(np.sqrt(theta_1))
             theta_2 = values[-2] if values.size > 1 else 0.0
             top = vectors[:, -1].astype(self.dtype)
@@ -99,10 +110,16 @@ class SpectralNormTracker:
             # once the residual is well inside it (the a-posteriori bound of ARPACK-style solvers).
             for gap in (theta_1 - theta_2 - tail, theta_1 - theta_2 if rho < 0.1 * (theta_1 - theta_2) else 0.0):
                 if gap > 0 and rho * rho <= tolerance * theta_1 * gap:
+                    self._fallback_streak = 0
                     return float(np.sqrt(theta_1))
             self.basis, _ = np.linalg.qr(z)
             self.image = q @ self.basis
+        return self._dense(q)
+
+    def _dense(self, q: np.ndarray) -> float:
+        """The exact answer from a dense symmetric eigensolver (backward stable: ``sigma_1^2`` to rounding)."""
         self.fallbacks += 1
+        self._fallback_streak += 1
         q64 = q.astype(np.float64, copy=False)
         return float(np.sqrt(max(np.linalg.eigvalsh(q64.T @ q64)[-1], 0.0)))
 
