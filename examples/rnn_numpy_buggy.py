@@ -1,0 +1,193 @@
+"""A copy of ``rnn_numpy.py`` with a typical BPTT bug, for gradscope to catch.
+
+The bug (one line in :func:`loss_and_gradients`): the tanh derivative ``1 - h^2`` is taken at
+``h_{t-1}`` instead of ``h_t``, one time step too early. The loss still falls for a while, so
+training alone does not give it away; ``python examples/rnn_numpy_buggy.py`` shows gradscope
+naming every wrong gradient.
+
+The original docstring follows.
+
+A many-to-one RNN in plain NumPy, with backpropagation through time written by hand.
+
+The classic tutorial network: each word is a one-hot vector, a tanh RNN reads the sentence, the
+last hidden state goes through a linear layer and a softmax, and the loss is the cross-entropy of
+the true class. Every gradient is derived by hand, in the style of the well-known NumPy tutorials.
+
+    h_t = tanh(Wxh x_t + Whh h_{t-1} + bh)        x_t one-hot (V,), h_t (H,)
+    y   = Why h_T + by,  p = softmax(y)           (K,)
+    L   = -log p[target]
+
+Run it on its own to train on a toy sentiment task: ``python examples/rnn_numpy.py``. The test
+next to it (``test_rnn_numpy.py``) checks the hand-written gradients with
+``gradscope.testing.assert_bptt_close``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SENTENCES = [
+    ("the movie was good", 1),
+    ("a truly great film", 1),
+    ("i liked it a lot", 1),
+    ("good acting and a great story", 1),
+    ("the movie was bad", 0),
+    ("a truly awful film", 0),
+    ("i hated it", 0),
+    ("bad acting and a boring story", 0),
+]
+
+
+def build_vocabulary(sentences: list[tuple[str, int]]) -> dict[str, int]:
+    """Word -> index, in order of first appearance."""
+    vocabulary: dict[str, int] = {}
+    for sentence, _ in sentences:
+        for word in sentence.split():
+            vocabulary.setdefault(word, len(vocabulary))
+    return vocabulary
+
+
+def one_hot(sentence: str, vocabulary: dict[str, int]) -> np.ndarray:
+    """The sentence as one-hot word vectors, shape (T, V)."""
+    xs = np.zeros((len(sentence.split()), len(vocabulary)))
+    for t, word in enumerate(sentence.split()):
+        xs[t, vocabulary[word]] = 1.0
+    return xs
+
+
+def init_params(vocab_size: int, hidden_size: int, num_classes: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Small random weights: Wxh (H, V), Whh (H, H), bh (H,), Why (K, H), by (K,)."""
+    return {
+        "Wxh": rng.normal(0.0, 0.3, size=(hidden_size, vocab_size)),
+        "Whh": rng.normal(0.0, 0.3, size=(hidden_size, hidden_size)),
+        "bh": np.zeros(hidden_size),
+        "Why": rng.normal(0.0, 0.3, size=(num_classes, hidden_size)),
+        "by": np.zeros(num_classes),
+    }
+
+
+def loss_and_gradients(
+    params: dict[str, np.ndarray], xs: np.ndarray, target: int, h0: np.ndarray
+) -> tuple[float, dict[str, np.ndarray], dict[int, np.ndarray]]:
+    """Forward pass, cross-entropy loss, and BPTT.
+
+    Args:
+        params: see :func:`init_params`.
+        xs: one-hot inputs (T, V).
+        target: the true class.
+        h0: initial hidden state (H,).
+
+    Returns:
+        ``(loss, grads, hs)``: ``grads`` has dWxh, dWhh, dbh, dWhy, dby (the parameters' shapes),
+        dxs (T, V) and dh0 (H,); ``hs[t]`` is the hidden state after word t (``hs[-1] = h0``).
+    """
+    Wxh, Whh, bh, Why, by = params["Wxh"], params["Whh"], params["bh"], params["Why"], params["by"]
+    steps = xs.shape[0]
+
+    # forward pass
+    hs = {-1: h0}
+    for t in range(steps):
+        hs[t] = np.tanh(Wxh @ xs[t] + Whh @ hs[t - 1] + bh)
+    y = Why @ hs[steps - 1] + by
+    p = np.exp(y - y.max())
+    p /= p.sum()
+    loss = -np.log(p[target])
+
+    # backward pass: output layer
+    dy = p.copy()
+    dy[target] -= 1.0  # d loss / d y for softmax + cross-entropy
+    dWhy = np.outer(dy, hs[steps - 1])
+    dby = dy
+    dh = Why.T @ dy  # d loss / d h_T
+
+    # backward pass through time
+    dWxh, dWhh, dbh = np.zeros_like(Wxh), np.zeros_like(Whh), np.zeros_like(bh)
+    dxs = np.zeros_like(xs)
+    for t in reversed(range(steps)):
+        dhraw = (1 - hs[t - 1] * hs[t - 1]) * dh  # BUG: tanh derivative taken at h_{t-1}, one step too early
+        dbh += dhraw
+        dWxh += np.outer(dhraw, xs[t])
+        dWhh += np.outer(dhraw, hs[t - 1])
+        dxs[t] = Wxh.T @ dhraw
+        dh = Whh.T @ dhraw  # on to h_{t-1}
+    grads = {"dWxh": dWxh, "dWhh": dWhh, "dbh": dbh, "dWhy": dWhy, "dby": dby, "dxs": dxs, "dh0": dh}
+    return float(loss), grads, hs
+
+
+def check_with_gradscope(params: dict[str, np.ndarray], xs: np.ndarray, target: int, h0: np.ndarray) -> None:
+    """Compare this file's BPTT with gradscope's exact reference; raises ``GradientMismatch`` if they differ.
+
+    The tutorial's names map to PyTorch's: Wxh is ``weight_ih_l0``, Whh ``weight_hh_l0``, and the
+    single bias bh is ``bias_ih_l0`` with ``bias_hh_l0 = 0`` (PyTorch's two biases add up, so both
+    get the gradient dbh). The loss reads only h_T, so ``upstream`` is zero except its last row,
+    ``dL/dh_T = Why^T dy``. The output layer (Why, by) is not part of the recurrent cell.
+    """
+    from gradscope.testing import assert_bptt_close
+
+    _, grads, _ = loss_and_gradients(params, xs, target, h0)
+    cell_params = {
+        "weight_ih_l0": params["Wxh"],
+        "weight_hh_l0": params["Whh"],
+        "bias_ih_l0": params["bh"],
+        "bias_hh_l0": np.zeros_like(params["bh"]),
+    }
+    p = _softmax(params["Why"] @ _last_hidden(params, xs, h0) + params["by"])
+    upstream = np.zeros((xs.shape[0], h0.shape[0]))
+    upstream[-1] = params["Why"].T @ (p - np.eye(p.size)[target])
+    mine = {
+        "weight_ih_l0": grads["dWxh"],
+        "weight_hh_l0": grads["dWhh"],
+        "bias_ih_l0": grads["dbh"],
+        "bias_hh_l0": grads["dbh"],
+        "inputs": grads["dxs"],
+        "h0": grads["dh0"],
+    }
+    assert_bptt_close("rnn", cell_params, xs, upstream, mine, h0=h0)
+
+
+def _softmax(y: np.ndarray) -> np.ndarray:
+    e = np.exp(y - y.max())
+    return e / e.sum()
+
+
+def _last_hidden(params: dict[str, np.ndarray], xs: np.ndarray, h0: np.ndarray) -> np.ndarray:
+    h = h0
+    for x in xs:
+        h = np.tanh(params["Wxh"] @ x + params["Whh"] @ h + params["bh"])
+    return h
+
+
+def train(epochs: int = 200, hidden_size: int = 8, learning_rate: float = 0.1, seed: int = 0) -> list[float]:
+    """Plain SGD on :data:`SENTENCES`; returns the mean loss of every epoch."""
+    rng = np.random.default_rng(seed)
+    vocabulary = build_vocabulary(SENTENCES)
+    params = init_params(len(vocabulary), hidden_size, 2, rng)
+    h0 = np.zeros(hidden_size)
+    history = []
+    for _ in range(epochs):
+        total = 0.0
+        for sentence, label in SENTENCES:
+            loss, grads, _ = loss_and_gradients(params, one_hot(sentence, vocabulary), label, h0)
+            total += loss
+            for name in params:
+                params[name] -= learning_rate * np.clip(grads["d" + name], -5, 5)
+        history.append(total / len(SENTENCES))
+    return history
+
+
+if __name__ == "__main__":
+    losses = train()
+    for epoch in (0, 49, 99, 199):
+        print(f"epoch {epoch + 1:3d}: mean loss {losses[epoch]:.4f}")
+    rng = np.random.default_rng(1)
+    vocabulary = build_vocabulary(SENTENCES)
+    params = init_params(len(vocabulary), 8, 2, rng)
+    params["bh"] = rng.normal(0.0, 0.1, size=8)
+    from gradscope.testing import GradientMismatch
+
+    try:
+        check_with_gradscope(
+            params, one_hot("good acting and a great story", vocabulary), 1, rng.normal(0.0, 0.5, size=8)
+        )
+    except GradientMismatch as mismatch:
+        print(mismatch)
