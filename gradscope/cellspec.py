@@ -13,6 +13,8 @@ from gradscope.errors import UnknownCellError
 
 #: The built-in cells, in display order.
 CELL_NAMES = ("rnn", "rnn-relu", "lstm", "gru")
+#: Classic names accepted for built-in cells: the Elman network is PyTorch's tanh (or ReLU) RNN.
+ALIASES = {"elman": "rnn", "elman-tanh": "rnn", "elman-relu": "rnn-relu", "rnn-tanh": "rnn"}
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,8 @@ class CellSpec:
 
 
 def resolve_name(name: object) -> str:
-    """The registry name for ``name`` (case and ``_``/``-`` forgiving), or :class:`UnknownCellError`.
+    """The registry name for ``name`` (case and ``_``/``-`` forgiving; classic aliases such as ``"elman"``
+    accepted), or :class:`UnknownCellError`.
 
     The error lists the valid names and suggests the closest one.
     """
@@ -57,6 +60,8 @@ def resolve_name(name: object) -> str:
     key = name.strip().lower().replace("_", "-")
     if key in CELL_NAMES:
         return key
-    close = difflib.get_close_matches(key, CELL_NAMES, n=1)
+    if key in ALIASES:
+        return ALIASES[key]
+    close = difflib.get_close_matches(key, [*CELL_NAMES, *ALIASES], n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise UnknownCellError(f"unknown cell {name!r}{hint} (valid cells: {', '.join(CELL_NAMES)})")

@@ -114,3 +114,12 @@ def test_a_new_cell_is_only_data_and_gets_correct_jacobians(rng: np.random.Gener
 
     result = gradscope.analyze(cell, params=raw, inputs=inputs)
     assert result.cell == "mgu" and result.steps == T
+
+
+def test_elman_is_the_tanh_rnn_under_its_classic_name() -> None:
+    assert get_cell("Elman").name == "rnn" and get_cell("elman_relu").name == "rnn-relu"
+    a = gradscope.analyze("elman", hidden_size=4, steps=6)
+    b = gradscope.analyze("rnn", hidden_size=4, steps=6)
+    np.testing.assert_array_equal(a.log10_norm, b.log10_norm)
+    with pytest.raises(UnknownCellError, match="did you mean 'elman'"):
+        get_cell("elmann")
