@@ -10,10 +10,12 @@ Layout, for whoever adds the next command or option:
   exit code 2, anything unexpected one line and exit code 1 (``--debug`` or ``GRADSCOPE_DEBUG=1``
   re-raises it with its traceback). Usage errors are typer's, also exit code 2. Commands just raise.
 * **Output** goes through :class:`Output`: ``--json PATH`` (atomic write), ``--json -`` (only
-  JSON on stdout), ``--quiet``, and the rich report built by :mod:`gradscope.report`.
+  JSON on stdout), ``--plot PATH`` (a figure, atomic write), ``--quiet``, and the rich report built
+  by :mod:`gradscope.report`. Every output path is checked before any work.
 * **Imports**: this module, ``gradscope --help`` and ``gradscope analyze`` never import SymPy,
-  matplotlib or torch; ``derive`` imports SymPy when it runs. Keep heavy imports inside the
-  command that needs them.
+  matplotlib or torch; ``derive`` imports SymPy when it runs, ``--plot`` and ``report`` matplotlib
+  (through :mod:`gradscope.figures`), ``verify`` torch when it is installed. Keep heavy imports
+  inside the command that needs them.
 """
 
 import contextlib
@@ -22,7 +24,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 import typer
 from rich.console import Console, RenderableType
@@ -36,10 +38,19 @@ from gradscope.cellspec import CELL_NAMES, CellSpec, resolve_name
 from gradscope.compiled import compile_cell
 from gradscope.errors import ConfigError, GradscopeError
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from gradscope.analysis import Analysis
+    from gradscope.ensemble import Ensemble
+
 #: Set to 1 to let unexpected errors propagate with their traceback (same as ``--debug``).
 DEBUG_ENV = "GRADSCOPE_DEBUG"
-#: Exit statuses.
+#: Set to 1 to make ``gradscope report`` build the tiny test gallery (``gallery.QUICK``), for tests.
+REPORT_QUICK_ENV = "GRADSCOPE_REPORT_QUICK"
+#: Exit statuses. ``verify`` exits with ``EXIT_CHECK_FAILED`` when a check exceeds its tolerance.
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_CHECK_FAILED = 1
 
 # typer's own control flow (usage errors, --help, exits) and interruptions pass through untouched.
 _PASSTHROUGH = (typer.Exit, typer.Abort, typer.TyperException, BrokenPipeError)
@@ -105,8 +116,10 @@ app = typer.Typer(
     epilog=(
         "Examples:\n"
         "  gradscope analyze --cell lstm\n"
-        "  gradscope compare --cells rnn,lstm,gru --steps 500\n"
+        "  gradscope compare --cells rnn,lstm,gru --steps 500 --plot cells.png\n"
         "  gradscope derive --cell gru --format latex\n"
+        "  gradscope verify\n"
+        "  gradscope report --out reports/\n"
         "  gradscope cells"
     ),
     no_args_is_help=True,
@@ -284,6 +297,30 @@ Quiet = Annotated[
         rich_help_panel=_OUTPUT_PANEL,
     ),
 ]
+PlotPath = Annotated[
+    Path | None,
+    typer.Option(
+        "--plot",
+        metavar="PATH",
+        help="Also draw the figure and save it to PATH (atomically): .png, .svg or .pdf, chosen by the extension.",
+        show_default=False,
+        rich_help_panel=_OUTPUT_PANEL,
+    ),
+]
+Samples = Annotated[
+    int | None,
+    typer.Option(
+        "--samples",
+        metavar="N",
+        help=(
+            "Analyse N independent random draws of weights and inputs (seeds SEED, SEED+1, ..., SEED+N-1) and report "
+            "the pointwise median and 10-90 % band of the profile, the median rate and the verdict counts. "
+            "Not with --weights, --inputs, --h0 or --c0."
+        ),
+        show_default=False,
+        rich_help_panel=_DRAW_PANEL,
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -329,61 +366,108 @@ def file_kwargs(files: io.ProblemFiles, spec: CellSpec, strict_c0: bool = True) 
 # Output
 
 
+def check_plot_path(path: Path) -> tuple[Path, str]:
+    """``(path, format)`` for ``--plot PATH``, checked before any work: the extension names the format
+    (``.png``, ``.svg``, ``.pdf``) and the file must be creatable; else a one-line error naming the path."""
+    from gradscope import figures
+
+    fmt = figures.format_for_path(path)
+    return io.check_output_path(path), fmt
+
+
 @dataclass(frozen=True)
 class Output:
-    """Where a command's result goes: the terminal report, a JSON file, or JSON alone on stdout.
+    """Where a command's result goes: the terminal report, a JSON file, or JSON alone on stdout, and a figure.
 
-    Build it with :meth:`create` before any work, so that a bad ``--json`` path fails at once.
+    Build it with :meth:`create` before any work, so that a bad ``--json`` or ``--plot`` path fails at once.
     """
 
     json_path: Path | None = None
     json_stdout: bool = False
     quiet: bool = False
+    plot_path: Path | None = None
+    plot_format: str = "png"
 
     @classmethod
-    def create(cls, json_target: str | None, quiet: bool) -> "Output":
+    def create(cls, json_target: str | None, quiet: bool, plot: Path | None = None) -> "Output":
+        plot_path, plot_format = check_plot_path(plot) if plot is not None else (None, "png")
         if json_target == "-":
-            return cls(json_stdout=True, quiet=True)
+            return cls(json_stdout=True, quiet=True, plot_path=plot_path, plot_format=plot_format)
         path = io.check_output_path(json_target) if json_target is not None else None
-        return cls(json_path=path, quiet=quiet)
+        return cls(json_path=path, quiet=quiet, plot_path=plot_path, plot_format=plot_format)
 
     @property
     def shows_progress(self) -> bool:
         """A progress bar on stderr: not with ``--quiet`` or ``--json -``, and only on a terminal."""
         return not self.quiet and make_console(stderr=True).is_terminal
 
-    def finish(self, document: dict[str, Any], full: Callable[[], RenderableType], brief: Callable[[], Any]) -> None:
-        """Write ``document`` where ``--json`` asks, then print the report (``full``) or its summary (``brief``)."""
-        if self.json_stdout:
-            sys.stdout.write(io.to_json(document))
+    def finish(
+        self,
+        document: dict[str, Any],
+        full: Callable[[], RenderableType],
+        brief: Callable[[], Any],
+        figure: Callable[[], "Figure"] | None = None,
+    ) -> None:
+        """Write ``document`` where ``--json`` asks and the figure where ``--plot`` asks, then print the
+        report (``full``) or its summary (``brief``).
+
+        Everything is rendered before anything is written, so a failure leaves no file behind.
+        """
+        image = None
+        if self.plot_path is not None:
+            if figure is None:
+                raise RuntimeError("--plot was accepted by a command that draws no figure")
+            from gradscope import figures
+
+            image = figures.render(figure(), self.plot_format)
+        text = io.to_json(document) if self.json_stdout or self.json_path is not None else None
+        if self.json_path is not None and text is not None:
+            io.write_text_atomic(self.json_path, text)
+        if self.plot_path is not None and image is not None:
+            io.write_bytes_atomic(self.plot_path, image)
+        if self.json_stdout and text is not None:
+            sys.stdout.write(text)
             return
-        if self.json_path is not None:
-            io.write_text_atomic(self.json_path, io.to_json(document))
         console = make_console()
         if self.quiet:
             console.print(brief(), soft_wrap=True)
-        else:
-            console.print(full())
-        if self.json_path is not None and not self.quiet:
-            make_console(stderr=True).print(Text(f"JSON written to {self.json_path}", style="dim"), soft_wrap=True)
+            return
+        console.print(full())
+        notes = make_console(stderr=True)
+        for kind, path in (("JSON", self.json_path), ("Figure", self.plot_path)):
+            if path is not None:
+                notes.print(Text(f"{kind} written to {path}", style="dim"), soft_wrap=True)
+
+
+class ProgressCallback(Protocol):
+    """What :func:`progress_reporter` yields: ``progress(done, total)``, optionally with a new description."""
+
+    def __call__(self, done: int, total: int, description: str | None = None) -> None: ...
 
 
 @contextlib.contextmanager
 def progress_reporter(
-    enabled: bool, description: str, console: Console | None = None
-) -> Iterator[Callable[[int, int], None] | None]:
-    """A ``progress(done, total)`` callback drawing a transient rich progress bar, or None when disabled."""
+    enabled: bool, description: str, console: Console | None = None, unit: str = "lags"
+) -> Iterator[ProgressCallback | None]:
+    """A ``progress(done, total)`` callback drawing a transient rich progress bar, or None when disabled.
+
+    ``unit`` names what is counted (``"lags"``, ``"draws"``, ``"figures"``); the callback's optional
+    third argument replaces the description (what runs now).
+    """
     if not enabled:
         yield None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("lags"))
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit))
     with Progress(*columns, TimeElapsedColumn(), console=console or make_console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=None)
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+        def update(done: int, total: int, description: str | None = None) -> None:
+            if description is None:
+                bar.update(task, completed=done, total=total)
+            else:
+                bar.update(task, completed=done, total=total, description=description)
 
         yield update
 
@@ -393,13 +477,75 @@ def cell_spec(name: str) -> CellSpec:
     return compile_cell(resolve_name(name)).spec
 
 
-def parse_cells(text: str) -> list[CellSpec]:
+def parse_cells(text: str, option: str = "--cells") -> list[CellSpec]:
     """``"rnn,lstm,gru"`` as cell specs, in order, without repeats."""
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names:
-        raise ConfigError("--cells: give at least one cell name, e.g. --cells rnn,lstm,gru")
+        raise ConfigError(f"{option}: give at least one cell name, e.g. {option} rnn,lstm,gru")
     specs = [cell_spec(name) for name in names]
     return list({spec.name: spec for spec in specs}.values())
+
+
+def check_samples(samples: int | None, **files: Path | None) -> None:
+    """Reject ``--samples`` below 1, or together with data files: an ensemble redraws weights and inputs."""
+    if samples is None:
+        return
+    if samples < 1:
+        raise ConfigError(f"--samples must be >= 1, got {samples}")
+    given = [f"--{name.replace('_', '-')}" for name, path in files.items() if path is not None]
+    if given:
+        raise ConfigError(
+            f"--samples draws new random weights and inputs for every sample, so it cannot be combined with "
+            f"{', '.join(given)}; drop {'it' if len(given) == 1 else 'them'} or drop --samples"
+        )
+
+
+def run_ensemble(
+    spec: CellSpec, samples: int, hidden_size: int | None, input_size: int | None, settings: RunSettings, output: Output
+) -> "Ensemble":
+    """:func:`gradscope.ensemble.analyze_ensemble` of one cell with a progress bar over the draws.
+
+    Labelled with the cell's display name (``"tanh RNN"``, ``"LSTM"``), as the gallery's ensembles are.
+    """
+    from gradscope.ensemble import analyze_ensemble
+    from gradscope.experiments import cell_title
+
+    with progress_reporter(output.shows_progress, f"{spec.name}: random draws", unit="draws") as progress:
+        return analyze_ensemble(
+            spec.name,
+            samples=samples,
+            hidden_size=hidden_size,
+            input_size=input_size,
+            label=cell_title(spec.name),
+            progress=progress,
+            **settings.engine_kwargs(),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures (matplotlib is imported here, only when a figure is asked for)
+
+
+def profile_plot(result: "Analysis", params: Any = None) -> "Figure":
+    """The profile figure: the measured profile, ``||.|| = 1``, the fitted rate and, for the tanh RNN,
+    Pascanu's bound from ``params``' ``W_hh`` (re-drawn from the seed when the parameters were random)."""
+    from gradscope import experiments, figures
+
+    return figures.profile_figure(experiments.profile_view(result, params=params))
+
+
+def compare_plot(results: Sequence["Analysis"]) -> "Figure":
+    """The cells' profiles on one axes."""
+    from gradscope import figures
+
+    return figures.compare_figure(results)
+
+
+def ensemble_plot(ensembles: Sequence["Ensemble"]) -> "Figure":
+    """Median and 10-90 % band of each ensemble on one axes."""
+    from gradscope import figures
+
+    return figures.ensemble_figure(list(ensembles))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -437,7 +583,9 @@ def root(
         "  gradscope analyze --cell lstm\n"
         "  gradscope analyze --cell rnn --init orthogonal --gain 1.2 --steps 1000\n"
         "  gradscope analyze --cell gru --weights gru.npz --inputs x.npy --json out.json\n"
-        "  gradscope analyze --cell lstm --json - | jq .verdict"
+        "  gradscope analyze --cell lstm --json - | jq .verdict\n"
+        "  gradscope analyze --cell rnn --plot rnn.png\n"
+        "  gradscope analyze --cell lstm --samples 32 --plot lstm-band.svg"
     )
 )
 def analyze(
@@ -455,14 +603,30 @@ def analyze(
     inputs: Inputs = None,
     h0: H0 = None,
     c0: C0 = None,
+    samples: Samples = None,
     json_path: JsonPath = None,
+    plot: PlotPath = None,
     quiet: Quiet = False,
 ) -> None:
-    """How ||d s_T / d s_{T-k}|| changes with the lag k: table, chart and verdict for one cell."""
+    """How ||d s_T / d s_{T-k}|| changes with the lag k: table, chart and verdict for one cell.
+
+    With --samples N: the median and 10-90 % band over N random draws of weights and inputs.
+    """
     spec = cell_spec(cell)
-    output = Output.create(json_path, quiet)
+    check_samples(samples, weights=weights, inputs=inputs, h0=h0, c0=c0)
+    output = Output.create(json_path, quiet, plot)
     if prefix is not None and weights is None:
         raise ConfigError("--prefix selects a module inside --weights; give --weights too")
+    settings = RunSettings(steps, seed, init, gain, norm, dtype)
+    if samples is not None:
+        ensemble = run_ensemble(spec, samples, hidden_size, input_size, settings, output)
+        output.finish(
+            ensemble.to_dict(),
+            full=lambda: report.ensemble_report([ensemble]),
+            brief=lambda: report.ensemble_summary_line(ensemble),
+            figure=lambda: ensemble_plot([ensemble]),
+        )
+        return
     files = io.load_problem_files(
         spec,
         weights=weights,
@@ -473,13 +637,13 @@ def analyze(
         input_size=input_size,
         prefix=prefix,
     )
-    settings = RunSettings(steps, seed, init, gain, norm, dtype)
     with progress_reporter(output.shows_progress, f"{spec.name}: Jacobian products") as progress:
         result = gradscope.analyze(spec.name, **file_kwargs(files, spec), **settings.engine_kwargs(), progress=progress)
     output.finish(
         result.to_dict(),
         full=lambda: report.analysis_report(result, compile_cell(spec.name), files.sources),
         brief=lambda: report.summary_line(result),
+        figure=lambda: profile_plot(result, files.params),
     )
 
 
@@ -488,7 +652,9 @@ def analyze(
         "Examples:\n"
         "  gradscope compare\n"
         "  gradscope compare --cells rnn,lstm,gru --steps 500 --seed 3\n"
-        "  gradscope compare --cells rnn,gru --init orthogonal --json cmp.json"
+        "  gradscope compare --cells rnn,gru --init orthogonal --json cmp.json\n"
+        "  gradscope compare --cells rnn,lstm,gru --plot cells.png\n"
+        "  gradscope compare --cells rnn,lstm,gru --samples 32 --plot bands.pdf"
     )
 )
 def compare(
@@ -520,15 +686,30 @@ def compare(
             rich_help_panel=_FILE_PANEL,
         ),
     ] = None,
+    samples: Samples = None,
     json_path: JsonPath = None,
+    plot: PlotPath = None,
     quiet: Quiet = False,
 ) -> None:
-    """The cells side by side at the same lags, sizes and seed, with a verdict for each."""
+    """The cells side by side at the same lags, sizes and seed, with a verdict for each.
+
+    With --samples N: each cell's median and 10-90 % band over N random draws (the same seeds for every cell).
+    """
     specs = parse_cells(cells)
-    output = Output.create(json_path, quiet)
+    check_samples(samples, inputs=inputs, h0=h0, c0=c0)
+    output = Output.create(json_path, quiet, plot)
+    settings = RunSettings(steps, seed, init, gain, norm, dtype)
+    if samples is not None:
+        ensembles = [run_ensemble(spec, samples, hidden_size, input_size, settings, output) for spec in specs]
+        output.finish(
+            io.ensemble_comparison_document(ensembles),
+            full=lambda: report.ensemble_report(ensembles, command="compare"),
+            brief=lambda: Text("\n").join(report.ensemble_summary_line(e) for e in ensembles),
+            figure=lambda: ensemble_plot(ensembles),
+        )
+        return
     anchor = next((spec for spec in specs if "c" in spec.state), specs[0])  # --c0 needs a cell with a c state
     files = io.load_problem_files(anchor, inputs=inputs, h0=h0, c0=c0, hidden_size=hidden_size, input_size=input_size)
-    settings = RunSettings(steps, seed, init, gain, norm, dtype)
     results = []
     for spec in specs:
         with progress_reporter(output.shows_progress, f"{spec.name}: Jacobian products") as progress:
@@ -538,6 +719,7 @@ def compare(
         io.comparison_document(results),
         full=lambda: report.comparison_report(results),
         brief=lambda: Text("\n").join(report.summary_line(r) for r in results),
+        figure=lambda: compare_plot(results),
     )
 
 
@@ -576,6 +758,144 @@ def derive(
 def cells() -> None:
     """The available cells, one line each: name, state s, gates (PyTorch chunk order) and description."""
     make_console().print(report.cells_table([compile_cell(name).spec for name in CELL_NAMES]))
+
+
+@app.command(
+    name="report",
+    epilog="Examples:\n  gradscope report\n  gradscope report --out /tmp/gallery --quiet",
+)
+def report_gallery(
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="DIR",
+            help="The folder to write into (created if needed); files already there that the gallery does not "
+            "write are left alone.",
+            rich_help_panel=_OUTPUT_PANEL,
+        ),
+    ] = Path("reports"),
+    quiet: Quiet = False,
+    quick: Annotated[
+        bool,
+        typer.Option("--quick", envvar=REPORT_QUICK_ENV, hidden=True, help="Tiny sizes (gallery.QUICK), for tests."),
+    ] = False,
+) -> None:
+    """Regenerate the figure gallery: every figure as PNG and SVG, with a README.md of captions and commands.
+
+    The README also tabulates the key numbers (rates, verdicts). Deterministic: running it twice gives
+    identical files. Takes a minute or two.
+    """
+    from gradscope import gallery
+
+    out_dir = io.check_output_dir(out)
+    output = Output.create(None, quiet)
+    sizes = gallery.QUICK if quick else gallery.GallerySizes()
+    if quick and not quiet:
+        make_console(stderr=True).print(Text("using the tiny test sizes (gallery.QUICK)", style="dim"), soft_wrap=True)
+    with progress_reporter(output.shows_progress, "gallery", unit="figures") as progress:
+
+        def step(done: int, total: int, description: str) -> None:
+            if progress is not None:
+                progress(done, total, f"gallery: {description}" if description else "gallery")
+
+        artifacts = gallery.build_gallery(sizes, progress=step)
+    try:
+        paths = gallery.write_artifacts(artifacts, out_dir)
+    except OSError as error:
+        raise io.FileError(f"{out_dir}: cannot write ({error.strerror or error})") from error
+    console = make_console()
+    if quiet:
+        console.print(report.gallery_summary_line(paths, out_dir), soft_wrap=True)
+    else:
+        console.print(report.gallery_summary(paths, out_dir), soft_wrap=True)  # paths stay whole
+
+
+@app.command(
+    epilog=(
+        "Examples:\n"
+        "  gradscope verify\n"
+        "  gradscope verify --cell lstm --hidden-size 4 --steps 8\n"
+        "  gradscope verify --no-torch --json - | jq .passed"
+    )
+)
+def verify(
+    cell: Annotated[
+        str,
+        typer.Option(
+            "--cell",
+            "-c",
+            help=f"'all' (every built-in cell), or one or more of {', '.join(CELL_NAMES)}, separated by commas.",
+            autocompletion=_complete_cell,
+            rich_help_panel=_CELL_PANEL,
+        ),
+    ] = "all",
+    hidden_size: Annotated[
+        int,
+        typer.Option(
+            "--hidden-size",
+            "-H",
+            help="Hidden size H of the random test problem (keep it small: finite differences cost O(T (GH(H+I))^2)).",
+            rich_help_panel=_CELL_PANEL,
+        ),
+    ] = 3,
+    input_size: Annotated[
+        int,
+        typer.Option("--input-size", "-I", help="Input size of the random test problem.", rich_help_panel=_CELL_PANEL),
+    ] = 2,
+    steps: Annotated[
+        int,
+        typer.Option(
+            "--steps", "-T", help="Sequence length T of the random test problem.", rich_help_panel=_CELL_PANEL
+        ),
+    ] = 5,
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed",
+            help="Seeds the random parameters, inputs, initial state and upstream gradient dL/dh_t.",
+            rich_help_panel=_DRAW_PANEL,
+        ),
+    ] = 0,
+    no_torch: Annotated[
+        bool,
+        typer.Option(
+            "--no-torch",
+            help="Skip the PyTorch autograd checks (finite differences only); by default they run when torch is "
+            "installed.",
+            show_default=False,
+        ),
+    ] = False,
+    json_path: JsonPath = None,
+    quiet: Quiet = False,
+) -> None:
+    """gradscope checks itself: derived Jacobians and BPTT gradients against finite differences and autograd.
+
+    Every cell's state Jacobians and parameter, input and initial-state gradients on a small random problem,
+    against central finite differences and, when it is installed, PyTorch autograd (float64). Exit status 0
+    when every check is within its tolerance, 1 on any mismatch.
+    """
+    from gradscope import verification
+
+    output = Output.create(json_path, quiet)
+    which = "all" if cell.strip().lower() == "all" else [spec.name for spec in parse_cells(cell, "--cell")]
+    result = verification.verify(
+        which,
+        hidden_size=hidden_size,
+        input_size=input_size,
+        steps=steps,
+        seed=seed,
+        use_torch=False if no_torch else None,
+    )
+    output.finish(
+        io.verification_document(result),
+        full=lambda: report.verification_report(result, torch_skipped=no_torch),
+        brief=lambda: report.verification_summary(result),
+    )
+    if not result.passed:
+        print_error(f"{len(result.failures)} of {len(result.rows)} checks exceed their tolerance", kind="verify failed")
+        raise typer.Exit(EXIT_CHECK_FAILED)
 
 
 # ---------------------------------------------------------------------------------------------

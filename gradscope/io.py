@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -32,9 +33,15 @@ from gradscope.stacked import is_stacked, validate_stacked
 
 if TYPE_CHECKING:
     from gradscope.analysis import Analysis
+    from gradscope.ensemble import Ensemble
+    from gradscope.verification import Verification
 
 #: Schema of the document ``gradscope compare --json`` writes.
 COMPARISON_SCHEMA = "gradscope.comparison/1"
+#: Schema of the document ``gradscope compare --samples N --json`` writes.
+ENSEMBLE_COMPARISON_SCHEMA = "gradscope.ensemble-comparison/1"
+#: Schema of the document ``gradscope verify --json`` writes.
+VERIFY_SCHEMA = "gradscope.verify/1"
 
 _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK"  # local file header PK\x03\x04, or PK\x05\x06 for an empty archive
@@ -317,6 +324,28 @@ def check_output_path(path: Path | str) -> Path:
     return path
 
 
+def check_output_dir(path: Path | str) -> Path:
+    """``path`` if it is, or can be created as, a directory to write files into; else a :class:`FileError`.
+
+    Called before any work (``gradscope report --out DIR``), so that a bad folder fails fast. Missing
+    folders are fine when the nearest existing ancestor is a writable directory (they are created
+    when the files are written).
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FileError(f"{path}: is not a directory; give a folder to write the files into")
+    existing = path
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise FileError(f"{path}: cannot create the folder: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise FileError(f"{path}: cannot write: no permission to create files in {existing}")
+    return path
+
+
 def _new_file_mode(path: Path) -> int:
     """Permissions for the new file: those of the file it replaces, else the umask's default."""
     try:
@@ -328,18 +357,30 @@ def _new_file_mode(path: Path) -> int:
 
 
 def write_text_atomic(path: Path | str, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically: all of it, or nothing at all.
+    """Write ``text`` (UTF-8, line ends as given) to ``path`` atomically: all of it, or nothing at all.
 
-    The text goes to a temporary file in the same directory, is flushed to disk and then
+    See :func:`write_bytes_atomic`, which does the writing.
+    """
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path | str, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically: all of it, or nothing at all (e.g. a rendered figure).
+
+    The bytes go to a temporary file in the same directory, are flushed to disk and then
     :func:`os.replace` moves it over ``path``. On any failure the temporary file is removed and
-    ``path`` is left as it was.
+    ``path`` is left as it was. The new file gets the permissions of the file it replaces, else the
+    umask's default.
+
+    Raises:
+        FileError: ``path`` cannot be written (missing directory, a directory, no permission, disk full).
     """
     path = check_output_path(path)
     mode = _new_file_mode(path)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temporary, mode)
@@ -371,13 +412,59 @@ def comparison_document(analyses: Sequence[Analysis]) -> dict[str, Any]:
     }
 
 
+def ensemble_comparison_document(ensembles: Sequence[Ensemble]) -> dict[str, Any]:
+    """The ``gradscope.ensemble-comparison/1`` document: one ``gradscope.ensemble/1`` document per cell."""
+    return {
+        "schema": ENSEMBLE_COMPARISON_SCHEMA,
+        "gradscope_version": __version__,
+        "cells": [ensemble.cell for ensemble in ensembles],
+        "ensembles": [ensemble.to_dict() for ensemble in ensembles],
+    }
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def verification_document(verification: Verification) -> dict[str, Any]:
+    """The ``gradscope.verify/1`` document: settings, PyTorch version, overall result and one entry per check.
+
+    Errors that are not finite (a NaN or an infinite relative error) are ``null``; their check has failed.
+    """
+    return {
+        "schema": VERIFY_SCHEMA,
+        "gradscope_version": __version__,
+        "passed": verification.passed,
+        "torch_version": verification.torch_version,
+        "settings": dict(verification.settings),
+        "checks": len(verification.rows),
+        "failures": len(verification.failures),
+        "rows": [
+            {
+                "cell": row.cell,
+                "check": row.check,
+                "against": row.against,
+                "max_abs_err": _finite_or_none(row.max_abs_err),
+                "max_rel_err": _finite_or_none(row.max_rel_err),
+                "tolerance": row.tolerance,
+                "passed": bool(row.passed),
+            }
+            for row in verification.rows
+        ],
+    }
+
+
 __all__ = [
     "COMPARISON_SCHEMA",
+    "ENSEMBLE_COMPARISON_SCHEMA",
+    "VERIFY_SCHEMA",
     "FileError",
     "ProblemFiles",
     "about_file",
+    "check_output_dir",
     "check_output_path",
     "comparison_document",
+    "ensemble_comparison_document",
     "load_inputs",
     "load_npy",
     "load_npz",
@@ -385,5 +472,7 @@ __all__ = [
     "load_state",
     "load_weights",
     "to_json",
+    "verification_document",
+    "write_bytes_atomic",
     "write_text_atomic",
 ]

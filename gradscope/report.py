@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,7 +31,9 @@ from gradscope.compiled import BlockFormula, CompiledCell, compile_cell
 if TYPE_CHECKING:
     from gradscope.analysis import Analysis
     from gradscope.cellspec import CellSpec
+    from gradscope.ensemble import Ensemble
     from gradscope.symbolic import Derivation
+    from gradscope.verification import Verification
 
 #: The widest a report gets, whatever the terminal.
 REPORT_WIDTH = 100
@@ -665,3 +668,253 @@ def derivation_markdown(derivation: Derivation) -> str:
     ]
     lines += [f"- ${block.latex()}$" for block in derivation.blocks]
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Ensembles (analyze --samples, compare --samples)
+
+
+def quantile_text(probability: float) -> str:
+    """A quantile level as a percentage: ``0.1`` -> ``"10 %"``."""
+    return f"{100.0 * probability:g} %"
+
+
+def band_text(quantiles: Sequence[float]) -> str:
+    """A quantile band as a percentage range: ``(0.1, 0.9)`` -> ``"10-90 %"``."""
+    low, high = quantiles
+    return f"{100.0 * low:g}-{100.0 * high:g} %"
+
+
+def verdict_counts_text(ensemble: Ensemble) -> Text:
+    """How many draws got each verdict, in the verdicts' colours, e.g. ``30 vanishing, 2 stable``."""
+    parts = [(count, verdict) for verdict, count in ensemble.verdict_counts().items() if count]
+    text = Text()
+    for index, (count, verdict) in enumerate(parts):
+        text.append(", " if index else "")
+        text.append(f"{count} {verdict}", style=VERDICT_STYLES.get(verdict, "bold").replace("bold ", ""))
+    return text
+
+
+def rate_band_text(ensemble: Ensemble) -> str:
+    """The ``quantiles`` band of the draws' rates per step, e.g. ``-0.0312 .. -0.0101``."""
+    with np.errstate(invalid="ignore"):  # a draw whose norm reached exactly zero has the rate -inf
+        bounds = np.quantile(ensemble.rates, ensemble.quantiles)
+    low, high = (float(q) if not math.isnan(q) else -math.inf for q in bounds)
+    return f"{format_rate(low)} .. {format_rate(high)}"
+
+
+def _ensemble_settings(ensembles: Sequence[Ensemble]) -> str:
+    first = ensembles[0]
+    config = first.config
+    seeds = f"seeds {first.seeds[0]}-{first.seeds[-1]}" if first.samples > 1 else f"seed {first.seeds[0]}"
+    origin = (
+        f"init {config.get('init')}, gain {config.get('gain', 1.0):g}"
+        if config.get("params") == "random"
+        else "given parameters"
+    )
+    draws = "/".join(str(n) for n in sorted({e.samples for e in ensembles}))
+    return (
+        f"{draws} random draws of weights and inputs ({seeds}); hidden_size {first.hidden_size}, "
+        f"input_size {first.input_size}, T = {first.steps} steps, {origin}, {first.norm} norm, {first.dtype}"
+    )
+
+
+def ensemble_table(ensembles: Sequence[Ensemble]) -> Table:
+    """``log10 ||d s_T / d s_{T-k}||`` at :func:`report_lags`: the pointwise median and quantile band.
+
+    One ensemble gets a column each for the median and the two quantiles; several get one column
+    each, the median above its band ``lower..upper`` (so that four cells fit 80 columns).
+    """
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    table.add_column("lag k", justify="right", no_wrap=True)
+    single = len(ensembles) == 1
+    if single:
+        for header in ("median", *(quantile_text(q) for q in ensembles[0].quantiles)):
+            table.add_column(header, justify="right", no_wrap=True)
+    else:
+        for ensemble in ensembles:
+            table.add_column(ensemble.cell, justify="right", no_wrap=True)
+    steps = min(e.steps for e in ensembles)
+    for k in report_lags(steps):
+        if single:
+            e = ensembles[0]
+            table.add_row(str(k), *(format_log10(float(v[k - 1])) for v in (e.median, e.lower, e.upper)))
+            continue
+        entries = [
+            Text.assemble(
+                format_log10(float(e.median[k - 1])),
+                (f"\n{format_log10(float(e.lower[k - 1]))}..{format_log10(float(e.upper[k - 1]))}", "dim"),
+            )
+            for e in ensembles
+        ]
+        table.add_row(str(k), *entries)
+    return table
+
+
+def ensemble_summary_table(ensembles: Sequence[Ensemble]) -> Table:
+    """Per ensemble: the number of draws, the median rate per step, the rates' band and the verdict counts."""
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    table.add_column("cell", no_wrap=True, style="bold")
+    table.add_column("draws", justify="right", no_wrap=True)
+    table.add_column("median rate/step", justify="right", no_wrap=True)
+    table.add_column(f"rate {band_text(ensembles[0].quantiles)}", justify="right", no_wrap=True)
+    table.add_column("verdicts")
+    for e in ensembles:
+        table.add_row(e.cell, str(e.samples), format_rate(e.median_rate), rate_band_text(e), verdict_counts_text(e))
+    return table
+
+
+def ensemble_report(ensembles: Ensemble | Sequence[Ensemble], command: str = "analyze") -> RenderableType:
+    """The ``--samples`` report: shared settings, the median profile with its band, rates and verdict counts.
+
+    Args:
+        ensembles: one ensemble, or several (one per cell) sharing sizes and seeds.
+        command: the command named in the title (``"analyze"`` or ``"compare"``).
+    """
+    group = [ensembles] if not isinstance(ensembles, Sequence) else list(ensembles)
+    if not group:
+        raise ValueError("ensemble_report needs at least one ensemble")
+    body = Group(
+        Text(_ensemble_settings(group), style="dim"),
+        Text(""),
+        Text(f"log10 ||d s_T / d s_{{T-k}}||: pointwise median and {band_text(group[0].quantiles)} band", style="bold"),
+        *([] if len(group) == 1 else [Text("each entry: the median, and below it the band lower..upper", style="dim")]),
+        ensemble_table(group),
+        Text(""),
+        ensemble_summary_table(group),
+    )
+    title = Text.assemble((f"gradscope {command} --samples", "bold"), f": {', '.join(e.cell for e in group)}")
+    return Constrain(Panel(body, title=title, title_align="left"), width=REPORT_WIDTH)
+
+
+def ensemble_summary_line(ensemble: Ensemble) -> Text:
+    """One ensemble in one line (for ``--quiet``)."""
+    text = Text(f"{ensemble.cell}: {ensemble.samples} draws, median rate {format_rate(ensemble.median_rate)}/step ")
+    text.append(f"({band_text(ensemble.quantiles)}: {rate_band_text(ensemble)}), ")
+    text.append_text(verdict_counts_text(ensemble))
+    text.append(f", median ||d s_T / d s_0|| = {format_power(float(ensemble.median[-1]))}")
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# verify
+
+
+def format_error(value: float) -> str:
+    """An error in scientific notation with three significant digits; ``nan``/``inf`` spelled out."""
+    return f"{value:.2e}" if math.isfinite(value) else str(value)
+
+
+#: Short names of the references, so that the ``verify`` table fits 80 columns.
+_REFERENCE_NAMES = {"finite differences": "finite diff."}
+
+
+def verification_table(verification: Verification) -> Table:
+    """One row per check: cell, what, against what, max abs and rel error, tolerance, ok/FAIL.
+
+    The error columns are the maxima over all entries (and time steps); the relative error is the
+    absolute one divided by the largest entry of the reference. Fits 80 columns.
+    """
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold", padding=(0, 1, 0, 0))
+    table.add_column("cell", no_wrap=True, style="bold")
+    table.add_column("check")
+    table.add_column("against", no_wrap=True)
+    table.add_column("abs err", justify="right", no_wrap=True)
+    table.add_column("rel err", justify="right", no_wrap=True)
+    table.add_column("tol.", justify="right", no_wrap=True)
+    table.add_column("result", no_wrap=True)
+    previous = None
+    for row in verification.rows:
+        if previous is not None and row.cell != previous:
+            table.add_section()
+        result = Text("ok", style="green") if row.passed else Text("FAIL", style="bold red")
+        table.add_row(
+            row.cell if row.cell != previous else "",
+            row.check,
+            _REFERENCE_NAMES.get(row.against, row.against),
+            format_error(row.max_abs_err),
+            format_error(row.max_rel_err),
+            f"{row.tolerance:.0e}",
+            result,
+        )
+        previous = row.cell
+    return table
+
+
+def verification_summary(verification: Verification) -> Text:
+    """The outcome in one line: all checks passed, or how many failed and which."""
+    total, failures = len(verification.rows), verification.failures
+    if not failures:
+        return Text.assemble(("PASSED", "bold green"), f"  all {total} checks within their tolerance")
+    failed = "; ".join(f"{row.cell} {row.check} vs {row.against}" for row in failures)
+    return Text.assemble(
+        ("FAILED", "bold red"), f"  {len(failures)} of {total} checks exceed their tolerance: {failed}"
+    )
+
+
+def verification_report(verification: Verification, torch_skipped: bool = False) -> RenderableType:
+    """The ``verify`` report: the problem's sizes, the table of checks, the outcome and a note on PyTorch.
+
+    Args:
+        verification: the result of :func:`gradscope.verification.verify`.
+        torch_skipped: the autograd checks were turned off (``--no-torch``) rather than unavailable.
+    """
+    settings = verification.settings
+    sizes = ", ".join(f"{key} {value}" for key, value in settings.items())
+    if verification.torch_version is not None:
+        note = Text(f"Autograd reference: PyTorch {verification.torch_version}, float64.", style="dim")
+    elif torch_skipped:
+        note = Text("PyTorch autograd checks skipped (--no-torch): finite differences only.", style="dim")
+    else:
+        note = Text(
+            "note: PyTorch is not installed, so only finite differences were checked "
+            "(pip install torch==2.13.0 adds the autograd checks).",
+            style="yellow",
+        )
+    body = Group(
+        Text(
+            f"Random problem: {sizes}. Errors: the largest |gradscope - reference| over all entries (abs err), "
+            "divided by the largest |reference| entry (rel err); a check passes when rel err <= tol.",
+            style="dim",
+        ),
+        Text(""),
+        verification_table(verification),
+        Text(""),
+        verification_summary(verification),
+        note,
+    )
+    title = Text.assemble(
+        ("gradscope verify", "bold"), f": {', '.join(dict.fromkeys(r.cell for r in verification.rows))}"
+    )
+    return Constrain(Panel(body, title=title, title_align="left"), width=REPORT_WIDTH)
+
+
+# ---------------------------------------------------------------------------------------------
+# report (the gallery)
+
+
+def gallery_summary(paths: Sequence[Path], out_dir: Path) -> RenderableType:
+    """What ``gradscope report`` wrote: the folder, the README and each figure with its formats."""
+    figures: dict[str, list[str]] = {}
+    others: list[str] = []
+    for path in paths:
+        relative = path.relative_to(out_dir) if path.is_relative_to(out_dir) else path
+        if relative.suffix.lower() in (".png", ".svg", ".pdf"):
+            figures.setdefault(str(relative.with_suffix("")), []).append(relative.suffix.lower())
+        else:
+            others.append(str(relative))
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True)
+    grid.add_column(no_wrap=True, style="dim")
+    for stem, suffixes in figures.items():
+        grid.add_row(stem, " ".join(suffixes))
+    readme = out_dir / "README.md"
+    lead = Text(f"Gallery written to {out_dir}: {len(paths)} files, {len(figures)} figures")
+    if "README.md" in others:
+        lead.append(f"; open {readme}")
+    return Group(lead, grid)
+
+
+def gallery_summary_line(paths: Sequence[Path], out_dir: Path) -> Text:
+    """What ``gradscope report`` wrote, in one line (for ``--quiet``)."""
+    return Text(f"{len(paths)} files written to {out_dir}")
