@@ -1,0 +1,147 @@
+"""Executors: the same sweep rows in this process, in local worker processes and on a Dask LocalCluster.
+
+The serial run is the reference; every other executor, worker count and chunk size must give the
+identical document (same floats to the last bit), because each task's seed comes from the task.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from gradscope.errors import ConfigError
+from gradscope.executors import (
+    DaskExecutor,
+    LocalExecutor,
+    SerialExecutor,
+    chunks,
+    default_chunk_size,
+    make_executor,
+)
+from gradscope.sweep import SweepSpec, SweepTask, parse_axes, run_chunk, run_sweep
+
+SPEC = SweepSpec(
+    "lstm",
+    parse_axes(["gain=0.5:2:3", "forget_bias=0,chrono"]),
+    samples=2,
+    hidden_size=8,
+    input_size=3,
+    steps=40,
+    exponents=2,
+)
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict:
+    return run_sweep(SPEC, executor=SerialExecutor()).to_dict()
+
+
+def slow_identity(items: list[float]) -> list[float]:
+    """Sleeps longest on the first chunks, so that chunks finish in reverse order."""
+    time.sleep(max(0.0, 0.3 - 0.1 * items[0]))
+    return list(items)
+
+
+def test_chunks_and_default_size() -> None:
+    assert chunks(list(range(7)), 3) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert chunks([], 2) == []
+    assert default_chunk_size(100, 2) == 13  # about 4 chunks per worker
+    assert default_chunk_size(3, 8) == 1
+    with pytest.raises(ConfigError):
+        chunks([1], 0)
+
+
+def test_serial_executor_reports_progress_per_chunk(reference: dict) -> None:
+    seen: list[tuple[int, int]] = []
+    result = run_sweep(SPEC, executor=SerialExecutor(chunk_size=5), progress=lambda *a: seen.append(a))
+    assert result.to_dict() == reference
+    assert seen == [(0, 12), (5, 12), (10, 12), (12, 12)]
+
+
+def test_local_processes_give_identical_rows(reference: dict) -> None:
+    seen: list[tuple[int, int]] = []
+    result = run_sweep(SPEC, executor=LocalExecutor(workers=2), progress=lambda *a: seen.append(a))
+    assert result.to_dict() == reference
+    assert seen[0] == (0, 12) and seen[-1] == (12, 12)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert run_sweep(SPEC, executor=LocalExecutor(workers=1, chunk_size=5)).to_dict() == reference
+
+
+def blas_threads_seen(items: list[float]) -> list[tuple[float, str | None]]:
+    """Each item with the worker's OPENBLAS_NUM_THREADS, after :func:`slow_identity`'s delay."""
+    return [(item, os.environ.get("OPENBLAS_NUM_THREADS")) for item in slow_identity(items)]
+
+
+def test_local_results_are_in_task_order_and_workers_use_one_blas_thread() -> None:
+    before = os.environ.get("OPENBLAS_NUM_THREADS")
+    out = LocalExecutor(workers=2, chunk_size=1).map(blas_threads_seen, [0.0, 1.0, 2.0, 3.0])
+    assert [item for item, _ in out] == [0.0, 1.0, 2.0, 3.0]
+    assert {threads for _, threads in out} == {before or "1"}  # a value the user set is kept
+    assert os.environ.get("OPENBLAS_NUM_THREADS") == before  # and this process's environment restored
+
+
+def test_errors_in_workers_reach_the_caller() -> None:
+    bad = [SweepTask(0, (("init", "xavier"),), 0, 1)]  # bypasses the spec's validation
+    with pytest.raises(ConfigError, match="xavier"):
+        LocalExecutor(workers=1).map(lambda_free_chunk, bad)
+
+
+def lambda_free_chunk(tasks: list[SweepTask]) -> list[dict]:
+    return run_chunk(SPEC, tasks)
+
+
+def test_make_executor_and_options() -> None:
+    assert isinstance(make_executor(), LocalExecutor)
+    assert make_executor(workers=3).worker_count == 3
+    assert isinstance(make_executor(scheduler="tcp://127.0.0.1:1"), DaskExecutor)
+    with pytest.raises(ConfigError, match="workers"):
+        make_executor(scheduler="tcp://127.0.0.1:1", workers=2)
+    with pytest.raises(ConfigError, match="workers"):
+        LocalExecutor(workers=0)
+    with pytest.raises(ConfigError, match="start method"):
+        LocalExecutor(start_method="teleport")
+    assert LocalExecutor().map(slow_identity, []) == []
+
+
+def test_library_imports_stay_light() -> None:
+    """Neither Dask nor SymPy is imported by the sweep, executor or Lyapunov modules until used."""
+    code = (
+        "import sys, gradscope.sweep, gradscope.executors, gradscope.lyapunov, gradscope.theory\n"
+        "heavy = [m for m in ('dask', 'distributed', 'sympy', 'matplotlib', 'torch') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[object]:
+    distributed = pytest.importorskip("distributed")
+    # Two single-threaded workers in this process, talking TCP on loopback only; closed after the module.
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tcp",
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as local:
+        yield local
+
+
+def test_dask_local_cluster_gives_identical_rows(reference: dict, cluster: object) -> None:
+    distributed = pytest.importorskip("distributed")
+    seen: list[tuple[int, int]] = []
+    with distributed.Client(cluster, set_as_default=False) as client:
+        result = run_sweep(SPEC, executor=DaskExecutor(client), progress=lambda *a: seen.append(a))
+        assert client.status == "running"  # a given client is left open
+    assert result.to_dict() == reference
+    assert seen[0] == (0, 12) and seen[-1] == (12, 12)
+    # By address: the executor connects its own client and closes it.
+    by_address = run_sweep(SPEC, executor=DaskExecutor(cluster.scheduler_address, chunk_size=5))
+    assert by_address.to_dict() == reference
+    assert DaskExecutor(cluster.scheduler_address, chunk_size=1).map(slow_identity, [0.0, 1.0, 2.0]) == [0.0, 1.0, 2.0]
