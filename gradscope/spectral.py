@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 #: While the dense fallback keeps answering, the iteration is retried only every this many lags.
-RETRY_EVERY = 8
+RETRY_EVERY = 2
 
 #: Default relative accuracy of ``sigma_1`` by working precision.
 DEFAULT_RTOL = {np.dtype(np.float64): 4e-10, np.dtype(np.float32): 1e-5}
@@ -72,7 +72,8 @@ class SpectralNormTracker:
         self.free = False
         # Consecutive lags answered by the dense fallback. While the singular values stay clustered
         # (e.g. an LSTM whose forget gates are all near 1) the iteration cannot certify, so it is
-        # only retried every RETRY_EVERY lags instead of being run to its cap each time.
+        # only retried every RETRY_EVERY lags instead of being run to its cap each time (a failed try
+        # costs some thin products; the dense answer one O(S^3) solve).
         self._fallback_streak = 0
 
     def norm(self, q: np.ndarray, frobenius_squared: float, product: np.ndarray | None = None) -> float:
