@@ -14,9 +14,11 @@ centred on ``log10 ||.|| = 0`` for heatmaps.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -639,3 +641,203 @@ def render(fig: Figure, fmt: str) -> bytes:
         buffer = io.BytesIO()
         fig.savefig(buffer, format=fmt, dpi=DPI, metadata=METADATA[fmt])
     return buffer.getvalue()
+
+
+# ----------------------------------------------------------------------------------------------
+# 7. Sweep rates (issue 7) and Lyapunov spectra
+# ----------------------------------------------------------------------------------------------
+
+#: Quantiles of the band drawn around a sweep's median rate.
+SWEEP_BAND = (0.1, 0.9)
+THEORY_COLOUR = REFERENCE_COLOUR
+
+
+def _axis_positions(values: Sequence[Any]) -> tuple[np.ndarray, list[str] | None]:
+    """``(x, labels)``: numeric values as they are, anything else (``init``, ``chrono``) at 0, 1, ... with labels."""
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return np.asarray(values, dtype=np.float64), None
+    return np.arange(len(values), dtype=np.float64), [str(v) for v in values]
+
+
+@styled
+def sweep_rate_figure(
+    results: Any,
+    *,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Median rate per step (natural log of ``||P_k||``) against the first swept parameter, with the
+    10-90 % band over samples and, for the tanh RNN, the mean-field theory curve.
+
+    One curve per combination of the other swept parameters (each labelled with its values); several
+    results (e.g. one per cell, the same axes) share the axes, each labelled with its cell.
+
+    Args:
+        results: one :class:`gradscope.sweep.SweepResult` or several; ``by_grid("rate_per_step")`` is
+            ``(P, S)`` (grid points by samples) and ``theory_rate()`` ``(P*S,)`` or ``None``.
+        title: replaces the default title (cell and fixed settings).
+        ax: draw here instead of on a new figure.
+    """
+    group = list(results) if isinstance(results, (list, tuple)) else [results]
+    if not group:
+        raise ValueError("sweep_rate_figure needs at least one sweep result")
+    fig, ax = new_axes(ax)
+    labels_used: list[str] | None = None
+    several = len(group) > 1
+    for result in group:
+        labels_used = _draw_sweep_rates(ax, result, several)
+    spec = group[0].spec
+    first = spec.value_columns[0]
+    ax.axhline(0.0, color=REFERENCE_COLOUR, linestyle=":", linewidth=1.1, zorder=1)
+    if labels_used is not None:
+        ax.set_xticks(np.arange(len(labels_used)), [minus(t) for t in labels_used])
+    ax.set_xlabel(first.replace("_", " "))
+    ax.set_ylabel(r"rate per step of $\ln \|\partial s_T / \partial s_{T-k}\|$")
+    handles, _ = ax.get_legend_handles_labels()
+    samples = sorted({int(r.spec.samples) for r in group})
+    if samples[-1] > 1:
+        low, high = (round(100 * q) for q in SWEEP_BAND)
+        counts = "/".join(map(str, samples))
+        handles.append(Patch(facecolor="#999999", alpha=0.35, linewidth=0, label=f"{low}-{high} % of {counts} samples"))
+    ax.legend(handles=handles, loc="best")
+    if title is None:
+        fixed = ", ".join(f"{k} {v}" for k, v in spec.fixed().items() if v is not None)
+        names = ", ".join(cell_title(r.spec.cell_name) for r in group)
+        title = f"{names}: gradient rate per step against {first.replace('_', ' ')}\n{fixed}"
+    ax.set_title(title)
+    return fig
+
+
+def _draw_sweep_rates(ax: Axes, result: Any, several: bool) -> list[str] | None:
+    """Draw one sweep's curves on ``ax``; returns the categorical tick labels (``None`` for numeric x)."""
+    spec = result.spec
+    grid = result.grid()
+    rates = result.by_grid("rate_per_step")  # (P, S); -inf rates are None -> NaN
+    theory = result.theory_rate()
+    theory_points = None if theory is None else np.asarray(theory, dtype=np.float64)[:: int(spec.samples)]
+    first, others = spec.value_columns[0], spec.value_columns[1:]
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for p, point in enumerate(grid):
+        groups.setdefault(tuple(point[n] for n in others), []).append(p)
+    names = [", ".join(f"{n} = {v}" for n, v in zip(others, key, strict=True)) for key in groups]
+    if len(groups) == 1:
+        colours = [CELL_COLOURS.get(spec.cell_name, SERIES_COLOURS[0])]
+    else:
+        colours = list(mpl.colormaps["viridis"](np.linspace(0.0, 0.85, len(groups))))
+    prefix = f"{cell_title(spec.cell_name)}: " if several else ""
+    labels_used: list[str] | None = None
+    low_q, high_q = SWEEP_BAND
+    for points, name, colour in zip(groups.values(), names, colours, strict=True):
+        x, labels_used = _axis_positions([grid[p][first] for p in points])
+        block = rates[points]
+        with np.errstate(invalid="ignore"), warnings_off():
+            median = np.nanmedian(block, axis=1)
+            lower = np.nanquantile(block, low_q, axis=1)
+            upper = np.nanquantile(block, high_q, axis=1)
+        suffix = f" ({name})" if name else ""
+        if spec.samples > 1:
+            ax.fill_between(x, masked(lower), masked(upper), color=colour, alpha=0.25, linewidth=0, zorder=2)
+        ax.plot(x, masked(median), color=colour, marker="o", markersize=3.5, label=f"{prefix}median{suffix}", zorder=3)
+        if theory_points is not None:
+            theory_label = "tanh RNN mean-field theory" if several else "mean-field theory"
+            ax.plot(
+                x,
+                masked(theory_points[points]),
+                color=THEORY_COLOUR,
+                linestyle="--",
+                linewidth=1.3,
+                label=f"{theory_label}{suffix}",
+                zorder=4,
+            )
+    return labels_used
+
+
+@contextlib.contextmanager
+def warnings_off() -> Iterator[None]:
+    """Silence NumPy's "All-NaN slice" warnings (a grid point whose every sample reached an exactly zero norm)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+@styled
+def lyapunov_figure(
+    spectrum: Any,
+    *,
+    theory: np.ndarray | None = None,
+    theory_label: str = "Newman (1986), re-drawn Gaussian matrices",
+    top_theory: float | None = None,
+    show_running: bool = True,
+    title: str | None = None,
+    axes: Sequence[Axes] | None = None,
+) -> Figure:
+    """The Lyapunov spectrum (exponent index i against ``lambda_i``, natural log per step) with its
+    standard errors and the zero line; optionally the running estimates against averaged steps.
+
+    Args:
+        spectrum: a :class:`gradscope.lyapunov.LyapunovSpectrum`: ``exponents`` ``(K,)``,
+            ``standard_error`` ``(K,)``, ``running_steps`` ``(M,)``, ``running`` ``(M, K)``.
+        theory: ``(K,)`` a prediction to overlay (e.g. :func:`gradscope.theory.newman_spectrum`), or ``None``.
+        theory_label: the legend entry of ``theory``.
+        top_theory: a prediction of ``lambda_1`` alone (e.g. the mean-field rate of the random tanh RNN,
+            :func:`gradscope.theory.tanh_rnn_mean_field_rate`), drawn as a dashed horizontal line on both panels.
+        show_running: add a right panel with the running estimates (up to 8 exponents drawn).
+        title: replaces the default title.
+        axes: one axes (spectrum only) or two (spectrum, running) instead of a new figure.
+    """
+    count = 2 if show_running else 1
+    fig, panels = new_grid(count, axes, (11.0, 4.4) if show_running else (7.2, 4.4), sharey=False)
+    ax = panels[0]
+    values = np.asarray(spectrum.exponents, dtype=np.float64)
+    errors = np.asarray(spectrum.standard_error, dtype=np.float64)
+    index = np.arange(1, values.size + 1)
+    colour = CELL_COLOURS.get(spectrum.cell, SERIES_COLOURS[0])
+    ax.axhline(0.0, color=REFERENCE_COLOUR, linestyle=":", linewidth=1.1, zorder=1, label=r"$\lambda = 0$")
+    ax.errorbar(
+        index,
+        masked(values),
+        yerr=np.where(np.isfinite(errors), errors, 0.0),
+        color=colour,
+        marker="o",
+        markersize=3.5,
+        capsize=2,
+        label="QR (Benettin) estimate ± s.e.",
+        zorder=3,
+    )
+    if theory is not None:
+        ax.plot(
+            index,
+            masked(np.asarray(theory, dtype=np.float64)),
+            color=THEORY_COLOUR,
+            linestyle="--",
+            label=theory_label,
+            zorder=4,
+        )
+    top_style = {"color": OKABE_ITO["bluish green"], "linestyle": "--", "linewidth": 1.3, "zorder": 4}
+    if top_theory is not None:
+        ax.axhline(top_theory, label="mean-field $\\lambda_1$ = " + minus(f"{top_theory:+.4f}"), **top_style)
+    ax.set_xlabel(f"exponent index i (top {values.size} of state {spectrum.state})")
+    ax.set_ylabel(r"$\lambda_i$ (natural log per step)")
+    ax.set_xlim(0.5, values.size + 0.5)
+    ax.legend(loc="best")
+    if show_running:
+        run_ax = panels[1]
+        shown = min(values.size, 8)
+        colours = mpl.colormaps["viridis"](np.linspace(0.0, 0.85, shown))
+        steps = np.asarray(spectrum.running_steps)
+        for i in range(shown):
+            run_ax.plot(steps, masked(spectrum.running[:, i]), color=colours[i], label=f"$\\lambda_{{{i + 1}}}$")
+        run_ax.axhline(0.0, color=REFERENCE_COLOUR, linestyle=":", linewidth=1.1, zorder=1)
+        if top_theory is not None:
+            run_ax.axhline(top_theory, **top_style)
+        run_ax.set_xlabel("averaged steps")
+        run_ax.set_ylabel("running estimate")
+        run_ax.set_title("convergence")
+        run_ax.legend(loc="best", fontsize=8, ncol=2)
+    if title is None:
+        title = (
+            f"{cell_title(spectrum.cell)}: Lyapunov spectrum, H={spectrum.hidden_size}, I={spectrum.input_size}, "
+            f"T={spectrum.steps} (transient {spectrum.transient}), {config_text(spectrum.config)}"
+        )
+    (fig.suptitle if show_running and axes is None else ax.set_title)(title)
+    return fig

@@ -13,6 +13,7 @@ Matplotlib is imported only inside :func:`build_gallery` (through :mod:`gradscop
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import tempfile
@@ -74,6 +75,10 @@ class GallerySizes:
         lengths: the sequence lengths T of the length study.
         length_samples: seeds per configuration in the length study.
         spectrum_lags: the lags whose singular values are shown.
+        phase_gain_range: ``(start, stop, count)`` of the rate-against-gain phase diagram (``gradscope sweep``).
+        phase_samples: random networks per gain in the phase diagram.
+        lyapunov_gain, lyapunov_steps, lyapunov_transient: the Gaussian gain, T and transient of the
+            Lyapunov-spectrum figure (``gradscope lyapunov``, tanh RNN, all H exponents).
         seed: the (first) seed of everything.
     """
 
@@ -91,6 +96,11 @@ class GallerySizes:
     lengths: tuple[int, ...] = (200, 400, 600, 800, 1000)
     length_samples: int = 3
     spectrum_lags: tuple[int, ...] = (1, 10, 50, 200)
+    phase_gain_range: tuple[float, float, int] = (0.25, 3.0, 12)
+    phase_samples: int = 6
+    lyapunov_gain: float = 2.0
+    lyapunov_steps: int = 2000
+    lyapunov_transient: int = 500
     seed: int = 0
 
     @property
@@ -118,6 +128,10 @@ QUICK = GallerySizes(
     lengths=(12, 24),
     length_samples=2,
     spectrum_lags=(1, 6, 24),
+    phase_gain_range=(0.5, 2.0, 3),
+    phase_samples=2,
+    lyapunov_steps=60,
+    lyapunov_transient=10,
 )
 
 
@@ -580,6 +594,161 @@ def _length_section(sizes: GallerySizes) -> Section:
     )
 
 
+PHASE_CELLS = ("rnn", "lstm", "gru")
+
+
+def _zero_crossings(x: Sequence[float], y: Sequence[float]) -> list[float]:
+    """Where the piecewise-linear curve through ``(x, y)`` crosses zero (NaN points skipped)."""
+    pairs = [(a, b) for a, b in zip(x, y, strict=True) if math.isfinite(b)]
+    out = []
+    for (x0, y0), (x1, y1) in itertools.pairwise(pairs):
+        if (y0 < 0) != (y1 < 0) and y0 != y1:
+            out.append(x0 + (x1 - x0) * (-y0) / (y1 - y0))
+    return out
+
+
+def _crossing_text(name: str, crossings: Sequence[float]) -> str:
+    if not crossings:
+        return f"{name} does not cross zero in this range"
+    return f"{name} crosses zero at g ≈ {', '.join(f'{c:.2f}' for c in crossings)}"
+
+
+def _sentence(text: str) -> str:
+    """``text`` with its first letter capitalised and the rest untouched (``str.capitalize`` lowers "RNN")."""
+    return text[:1].upper() + text[1:]
+
+
+def _phase_vary(sizes: GallerySizes) -> str:
+    start, stop, count = sizes.phase_gain_range
+    return f"gain={start:g}:{stop:g}:{count}"
+
+
+def _phase_section(sizes: GallerySizes) -> Section:
+    from gradscope import figures
+    from gradscope.sweep import SweepSpec, parse_axes, run_sweep
+
+    vary = _phase_vary(sizes)
+    options = {
+        "samples": sizes.phase_samples,
+        "hidden_size": sizes.hidden_size,
+        "input_size": sizes.input_size,
+        "steps": sizes.steps,
+        "seed": sizes.seed,
+        "init": "gaussian",
+    }
+    results = [run_sweep(SweepSpec(cell, parse_axes([vary]), **options)) for cell in PHASE_CELLS]
+    gains = [float(point["gain"]) for point in results[0].grid()]
+    with np.errstate(invalid="ignore"):
+        medians = [np.nanmedian(r.by_grid("rate_per_step"), axis=1) for r in results]
+    theory = results[0].theory_rate()
+    assert theory is not None  # the tanh RNN has a mean-field rate
+    theory_points = np.asarray(theory)[:: sizes.phase_samples]
+    found = [
+        _crossing_text(f"the {cell_title(c)}'s median rate", _zero_crossings(gains, m))
+        for c, m in zip(PHASE_CELLS, medians, strict=True)
+    ]
+    theory_crossing = _crossing_text("the mean-field rate", _zero_crossings(gains, theory_points))
+    ends = ", ".join(f"{float(m[-1]):+.3f} ({cell_title(c)})" for c, m in zip(PHASE_CELLS, medians, strict=True))
+    gap = float(np.nanmax(np.abs(medians[0] - theory_points)))
+    start, stop, count = sizes.phase_gain_range
+    cli = (
+        f"--init gaussian --vary {vary} --samples {sizes.phase_samples} --hidden-size {sizes.hidden_size} "
+        f"--input-size {sizes.input_size} --steps {sizes.steps} --seed {sizes.seed}"
+    )
+    code = (
+        "from gradscope.figures import sweep_rate_figure\n"
+        "from gradscope.sweep import SweepSpec, parse_axes, run_sweep\n"
+        f"sweep_rate_figure([run_sweep(SweepSpec(c, parse_axes([{vary!r}]), samples={sizes.phase_samples}, "
+        f"hidden_size={sizes.hidden_size}, input_size={sizes.input_size}, steps={sizes.steps}, seed={sizes.seed}, "
+        f"init='gaussian')) for c in {PHASE_CELLS!r}])"
+    )
+    rows = [
+        [f"{g:g}", *(number(float(m[p]), "+.4f") for m in medians), number(float(theory_points[p]), "+.4f")]
+        for p, g in enumerate(gains)
+    ]
+    return Section(
+        name="phase-gain",
+        title="Phase diagram: rate per step against the gain for RNN, LSTM and GRU, with mean-field theory",
+        caption=(
+            f"The median over {sizes.phase_samples} random networks (shaded: 10-90 %) of the gradient's rate per step "
+            f"(slope of `ln ‖∂s_T/∂s_(T-k)‖`) for g from {start:g} to {stop:g} ({count} gains), every recurrent block "
+            f"Gaussian N(0, g²/H), H = {sizes.hidden_size}, I = {sizes.input_size}, T = {sizes.steps}, N(0, 1) inputs; "
+            "each task's seed is a hash of its gain and sample. The dashed line is the mean-field top Lyapunov "
+            "exponent of the random tanh RNN with this input drive (`gradscope.theory.tanh_rnn_mean_field_rate`: "
+            "`log g` without drive below g = 1, `(1/2) log χ_1` above). "
+            f"{_sentence(found[0])}; {theory_crossing}; the largest gap between the tanh RNN's median and the "
+            f"theory is {gap:.3f} per step. {_sentence(found[1])}; {found[2]}. At g = {gains[-1]:g} the medians "
+            f"are {ends}: "
+            "the gates' direct paths keep the gated cells far from the plain RNN's chaotic explosion."
+        ),
+        figure=figures.sweep_rate_figure(results),
+        commands=[
+            "# each cell alone, with its rows as JSON/CSV (the figure above draws the three on one axes):",
+            *(
+                f"gradscope sweep --cell {c} {cli} --csv phase-{c}.csv --plot reports/phase-gain-{c}.png"
+                for c in PHASE_CELLS
+            ),
+        ],
+        python=code,
+        table=markdown_table(["g", *(f"{cell_title(c)} median rate" for c in PHASE_CELLS), "mean-field theory"], rows),
+    )
+
+
+def _lyapunov_section(sizes: GallerySizes) -> Section:
+    from gradscope import figures, theory
+    from gradscope.lyapunov import lyapunov
+
+    H, I, g = sizes.hidden_size, sizes.input_size, sizes.lyapunov_gain
+    spectrum = lyapunov(
+        "rnn",
+        hidden_size=H,
+        input_size=I,
+        steps=sizes.lyapunov_steps,
+        transient=sizes.lyapunov_transient,
+        seed=sizes.seed,
+        init="gaussian",
+        gain=g,
+    )
+    values, errors = spectrum.exponents, spectrum.standard_error
+    positive = values[values > 0]
+    predicted = theory.tanh_rnn_mean_field_rate("gaussian", g, H, I)
+    command = (
+        f"gradscope lyapunov --cell rnn --init gaussian --gain {g:g} --hidden-size {H} --input-size {I} "
+        f"--steps {sizes.lyapunov_steps} --transient {sizes.lyapunov_transient} --seed {sizes.seed} "
+        "--plot reports/lyapunov-spectrum.png"
+    )
+    shown = sorted({*range(min(8, values.size)), values.size - 1})
+    rows = [
+        [
+            str(i + 1),
+            number(float(values[i]), "+.4f"),
+            number(float(errors[i]), ".2g"),
+            number(float(spectrum.drift[i]), "+.2g"),
+        ]
+        for i in shown
+    ]
+    return Section(
+        name="lyapunov-spectrum",
+        title="Lyapunov spectrum of a chaotic tanh RNN",
+        caption=(
+            f"All {values.size} Lyapunov exponents (natural log per step, descending) of a tanh RNN with Gaussian "
+            f"recurrent weights N(0, g²/H), g = {g:g}, H = {H}, driven by N(0, 1) inputs (I = {I}), by the QR "
+            f"(Benettin) method on the derived Jacobians over T = {sizes.lyapunov_steps} steps, the first "
+            f"{sizes.lyapunov_transient} discarded; error bars are batch-means standard errors, the right panel "
+            f"the running estimates of the top 8. The top exponent is λ_1 = {values[0]:+.4f} ± {errors[0]:.2g} "
+            "per step; the "
+            f"mean-field prediction for this drive (dashed green line) is {predicted:+.4f}. "
+            f"{positive.size} of {values.size} exponents "
+            f"are positive (sum {float(positive.sum()):.3f} per step): the gradient explodes along "
+            f"{'those directions' if positive.size > 1 else 'that direction' if positive.size else 'no direction'} "
+            f"and vanishes along the others, down to λ_{values.size} = {values[-1]:+.3f}."
+        ),
+        figure=figures.lyapunov_figure(spectrum, top_theory=predicted),
+        commands=[command],
+        table=markdown_table(["i", "λ_i / step", "std. error", "drift"], rows),
+    )
+
+
 # ----------------------------------------------------------------------------------------------
 # The gallery
 # ----------------------------------------------------------------------------------------------
@@ -613,6 +782,8 @@ def _plan(sizes: GallerySizes) -> list[tuple[str, Callable[[], Section]]]:
         ("sweep: hidden size", lambda: _hidden_section(sizes)),
         ("singular-value spectra", lambda: _spectrum_section(sizes)),
         ("sequence length", lambda: _length_section(sizes)),
+        ("phase diagram: rate against gain", lambda: _phase_section(sizes)),
+        ("Lyapunov spectrum", lambda: _lyapunov_section(sizes)),
     ]
 
 

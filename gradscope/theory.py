@@ -1,8 +1,13 @@
 """Closed-form results a measured profile is held against.
 
-For now one result: the upper bound of Pascanu, Mikolov & Bengio (2013) for the plain RNN. Later
-additions (mean-field rate of the random tanh RNN, Newman's Lyapunov spectrum for products of
-Gaussian matrices, chrono initialisation's memory time) belong here too, each citing its source.
+Four results, each citing its source: the upper bound of Pascanu, Mikolov & Bengio (2013) for the
+plain RNN (:func:`pascanu_log10_bound`); Newman's (1986) exact Lyapunov spectrum for products of
+re-drawn Gaussian matrices (:func:`newman_spectrum`, :func:`newman_step_variance`); the mean-field
+top exponent of the random tanh RNN, ``log g`` below the edge of chaos and ``(1/2) log chi_1``
+above (:func:`mean_field_top_exponent`, and :func:`tanh_rnn_mean_field_rate` for gradscope's own
+random draws); and the LSTM forget gate's rate and memory time with chrono initialisation's range
+(Tallec & Ollivier 2018; :func:`forget_gate_rate`, :func:`chrono_memory_time_range`). They are the
+lines drawn under measured profiles, sweeps and Lyapunov spectra.
 
 Pascanu's bound
 ---------------

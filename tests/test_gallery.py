@@ -25,6 +25,8 @@ FIGURES = (
     "sweep-hidden-size",
     "spectrum",
     "sequence-length",
+    "phase-gain",
+    "lyapunov-spectrum",
 )
 
 
@@ -93,7 +95,7 @@ def test_python_snippets_reproduce_their_figures_exactly(
         figure = eval(last, namespace)
         assert figures.render(figure, "png") == files[name], name
         checked += 1
-    assert checked == 6
+    assert checked == 7
 
 
 def test_build_is_deterministic(built: tuple[list[Artifact], list[tuple[int, int, str]]]) -> None:
