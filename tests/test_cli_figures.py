@@ -627,7 +627,7 @@ def test_report_progress_bar_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch,
             yield spy
 
     monkeypatch.setattr(gallery, "build_gallery", fake_build)
-    monkeypatch.setattr(cli, "progress_reporter", recording)
+    monkeypatch.setattr(cli.checks, "progress_reporter", recording)  # where the report command looks it up
     monkeypatch.setattr(cli.Output, "shows_progress", property(lambda self: not self.quiet))
     assert_ok(invoke("report", "--out", str(tmp_path / "a")))
     assert bars == [(True, "figures")]

@@ -1,0 +1,81 @@
+"""The ``gradscope`` command line: thin typer commands over :mod:`gradscope`'s Python API.
+
+Modules: :mod:`~gradscope.cli.base` (consoles, error boundary, app, option aliases, output),
+:mod:`~gradscope.cli.profiles` (analyze, compare, derive, cells), :mod:`~gradscope.cli.checks`
+(report, verify), :mod:`~gradscope.cli.research` (sweep, lyapunov). Importing this package
+registers every command, in that order.
+
+Layout, for whoever adds the next command or option:
+
+* **Options** shared between commands are module-level ``Annotated`` aliases (``HiddenSize``,
+  ``Seed``, ``JsonPath``, ...); a new command reuses them, a new shared option is one new alias.
+* **Errors** are handled in exactly one place, :func:`error_boundary`, which the application's
+  group class (:class:`GradscopeGroup`) wraps around every command: a
+  :class:`~gradscope.errors.GradscopeError` (bad input, bad files) becomes one line on stderr and
+  exit code 2, anything unexpected one line and exit code 1 (``--debug`` or ``GRADSCOPE_DEBUG=1``
+  re-raises it with its traceback). Usage errors are typer's, also exit code 2. Commands just raise.
+* **Output** goes through :class:`Output`: ``--json PATH`` (atomic write), ``--json -`` (only
+  JSON on stdout), ``--plot PATH`` (a figure, atomic write), ``--quiet``, and the rich report built
+  by :mod:`gradscope.report`. Every output path is checked before any work.
+* **Imports**: this module, ``gradscope --help`` and ``gradscope analyze`` never import SymPy,
+  matplotlib or torch; ``derive`` imports SymPy when it runs, ``--plot`` and ``report`` matplotlib
+  (through :mod:`gradscope.figures`), ``verify`` torch when it is installed. Keep heavy imports
+  inside the command that needs them.
+"""
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+from gradscope.cli.base import (
+    DEBUG_ENV,
+    EXIT_BAD_INPUT,
+    EXIT_CHECK_FAILED,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    REPORT_QUICK_ENV,
+    DtypeName,
+    InitName,
+    NormName,
+    Output,
+    app,
+    error_boundary,
+    progress_reporter,
+)
+
+__all__ = [
+    "DEBUG_ENV",
+    "EXIT_BAD_INPUT",
+    "EXIT_CHECK_FAILED",
+    "EXIT_INTERNAL",
+    "EXIT_OK",
+    "REPORT_QUICK_ENV",
+    "DtypeName",
+    "InitName",
+    "NormName",
+    "Output",
+    "app",
+    "error_boundary",
+    "main",
+    "progress_reporter",
+]
+
+# Importing a command module registers its commands on ``app``; ``--help`` lists them in this order.
+for _module in ("profiles", "checks", "research"):
+    importlib.import_module(f"gradscope.cli.{_module}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line on ``argv`` (default ``sys.argv[1:]``) and return the exit status.
+
+    0 success, 2 bad usage or bad input, 1 internal error.
+    """
+    try:
+        app(args=list(argv) if argv is not None else None, prog_name="gradscope")
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else (EXIT_OK if stop.code is None else EXIT_INTERNAL)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

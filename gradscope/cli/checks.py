@@ -1,0 +1,167 @@
+"""Commands that produce artefacts or checks: ``report`` (the figure gallery) and ``verify``."""
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.text import Text
+
+from gradscope import io, report
+from gradscope.cellspec import CELL_NAMES
+
+if TYPE_CHECKING:
+    pass
+from gradscope.cli.base import (
+    _CELL_PANEL,
+    _DRAW_PANEL,
+    _OUTPUT_PANEL,
+    EXIT_CHECK_FAILED,
+    REPORT_QUICK_ENV,
+    JsonPath,
+    Output,
+    Quiet,
+    _complete_cell,
+    app,
+    make_console,
+    parse_cells,
+    print_error,
+    progress_reporter,
+)
+
+
+@app.command(
+    name="report",
+    epilog="Examples:\n  gradscope report\n  gradscope report --out /tmp/gallery --quiet",
+)
+def report_gallery(
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="DIR",
+            help="The folder to write into (created if needed); files already there that the gallery does not "
+            "write are left alone.",
+            rich_help_panel=_OUTPUT_PANEL,
+        ),
+    ] = Path("reports"),
+    quiet: Quiet = False,
+    quick: Annotated[
+        bool,
+        typer.Option("--quick", envvar=REPORT_QUICK_ENV, hidden=True, help="Tiny sizes (gallery.QUICK), for tests."),
+    ] = False,
+) -> None:
+    """Regenerate the figure gallery: every figure as PNG and SVG, with a README.md of captions and commands.
+
+    The README also tabulates the key numbers (rates, verdicts). Deterministic: running it twice gives
+    identical files. Takes a minute or two.
+    """
+    from gradscope import gallery
+
+    out_dir = io.check_output_dir(out)
+    output = Output.create(None, quiet)
+    sizes = gallery.QUICK if quick else gallery.GallerySizes()
+    if quick and not quiet:
+        make_console(stderr=True).print(Text("using the tiny test sizes (gallery.QUICK)", style="dim"), soft_wrap=True)
+    with progress_reporter(output.shows_progress, "gallery", unit="figures") as progress:
+
+        def step(done: int, total: int, description: str) -> None:
+            if progress is not None:
+                progress(done, total, f"gallery: {description}" if description else "gallery")
+
+        artifacts = gallery.build_gallery(sizes, progress=step)
+    try:
+        paths = gallery.write_artifacts(artifacts, out_dir)
+    except OSError as error:
+        raise io.FileError(f"{out_dir}: cannot write ({error.strerror or error})") from error
+    console = make_console()
+    if quiet:
+        console.print(report.gallery_summary_line(paths, out_dir), soft_wrap=True)
+    else:
+        console.print(report.gallery_summary(paths, out_dir), soft_wrap=True)  # paths stay whole
+
+
+@app.command(
+    epilog=(
+        "Examples:\n"
+        "  gradscope verify\n"
+        "  gradscope verify --cell lstm --hidden-size 4 --steps 8\n"
+        "  gradscope verify --no-torch --json - | jq .passed"
+    )
+)
+def verify(
+    cell: Annotated[
+        str,
+        typer.Option(
+            "--cell",
+            "-c",
+            help=f"'all' (every built-in cell), or one or more of {', '.join(CELL_NAMES)}, separated by commas.",
+            autocompletion=_complete_cell,
+            rich_help_panel=_CELL_PANEL,
+        ),
+    ] = "all",
+    hidden_size: Annotated[
+        int,
+        typer.Option(
+            "--hidden-size",
+            "-H",
+            help="Hidden size H of the random test problem (keep it small: finite differences cost O(T (GH(H+I))^2)).",
+            rich_help_panel=_CELL_PANEL,
+        ),
+    ] = 3,
+    input_size: Annotated[
+        int,
+        typer.Option("--input-size", "-I", help="Input size of the random test problem.", rich_help_panel=_CELL_PANEL),
+    ] = 2,
+    steps: Annotated[
+        int,
+        typer.Option(
+            "--steps", "-T", help="Sequence length T of the random test problem.", rich_help_panel=_CELL_PANEL
+        ),
+    ] = 5,
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed",
+            help="Seeds the random parameters, inputs, initial state and upstream gradient dL/dh_t.",
+            rich_help_panel=_DRAW_PANEL,
+        ),
+    ] = 0,
+    no_torch: Annotated[
+        bool,
+        typer.Option(
+            "--no-torch",
+            help="Skip the PyTorch autograd checks (finite differences only); by default they run when torch is "
+            "installed.",
+            show_default=False,
+        ),
+    ] = False,
+    json_path: JsonPath = None,
+    quiet: Quiet = False,
+) -> None:
+    """gradscope checks itself: derived Jacobians and BPTT gradients against finite differences and autograd.
+
+    Every cell's state Jacobians and parameter, input and initial-state gradients on a small random problem,
+    against central finite differences and, when it is installed, PyTorch autograd (float64). Exit status 0
+    when every check is within its tolerance, 1 on any mismatch.
+    """
+    from gradscope import verification
+
+    output = Output.create(json_path, quiet)
+    which = "all" if cell.strip().lower() == "all" else [spec.name for spec in parse_cells(cell, "--cell")]
+    result = verification.verify(
+        which,
+        hidden_size=hidden_size,
+        input_size=input_size,
+        steps=steps,
+        seed=seed,
+        use_torch=False if no_torch else None,
+    )
+    output.finish(
+        io.verification_document(result),
+        full=lambda: report.verification_report(result, torch_skipped=no_torch),
+        brief=lambda: report.verification_summary(result),
+    )
+    if not result.passed:
+        print_error(f"{len(result.failures)} of {len(result.rows)} checks exceed their tolerance", kind="verify failed")
+        raise typer.Exit(EXIT_CHECK_FAILED)

@@ -1,0 +1,372 @@
+"""Research commands: ``sweep`` (local or Dask executors) and ``lyapunov`` (Lyapunov spectra)."""
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from gradscope import io, report
+from gradscope.errors import ConfigError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+from gradscope.cli.base import (
+    _CELL_PANEL,
+    _DRAW_PANEL,
+    _OUTPUT_PANEL,
+    C0,
+    H0,
+    CellName,
+    Dtype,
+    Gain,
+    HiddenSize,
+    Init,
+    Inputs,
+    InputSize,
+    JsonPath,
+    Norm,
+    Output,
+    PlotPath,
+    Quiet,
+    Seed,
+    Weights,
+    app,
+    cell_spec,
+    file_kwargs,
+    progress_reporter,
+)
+
+# ---------------------------------------------------------------------------------------------
+# Sweeps and Lyapunov spectra (issue 7). sweep, executors, lyapunov and theory are imported inside
+# the commands: the executors module reaches for Dask when asked to.
+
+_SWEEP_PANEL = "Sweep and executors"
+# The sweep draws every network, so its sizes have plain defaults (no files to take them from).
+SweepHiddenSize = Annotated[
+    int | None,
+    typer.Option(
+        "--hidden-size", "-H", help="Hidden size H (default 64).", show_default=False, rich_help_panel=_CELL_PANEL
+    ),
+]
+SweepInputSize = Annotated[
+    int | None,
+    typer.Option(
+        "--input-size", "-I", help="Input size (default 32).", show_default=False, rich_help_panel=_CELL_PANEL
+    ),
+]
+SweepSteps = Annotated[
+    int | None,
+    typer.Option(
+        "--steps", "-T", help="Sequence length T (default 200).", show_default=False, rich_help_panel=_CELL_PANEL
+    ),
+]
+
+
+def parse_vary(texts: Sequence[str]) -> tuple[Any, ...]:
+    """``--vary`` texts as sweep axes; a bad one fails with a message that quotes it."""
+    from gradscope.sweep import parse_axes, parse_axis
+
+    if not texts:
+        raise ConfigError("give at least one --vary NAME=START:STOP:COUNT, e.g. --vary gain=0.5:2:7")
+    for text in texts:
+        try:
+            parse_axis(text)
+        except ConfigError as error:
+            raise ConfigError(f"--vary {text!r}: {error}") from error
+    try:
+        return parse_axes(texts)
+    except ConfigError as error:
+        raise ConfigError(f"--vary: {error}") from error
+
+
+def parse_forget_bias(text: str | None) -> float | str | None:
+    """``--forget-bias``: a number (the effective b_f) or ``chrono``."""
+    if text is None:
+        return None
+    if text.strip().lower() == "chrono":
+        return "chrono"
+    try:
+        return float(text)
+    except ValueError as error:
+        raise ConfigError(f"--forget-bias: expected a number or 'chrono', got {text!r}") from error
+
+
+def sweep_plot(result: Any) -> "Figure":
+    """Median rate per step against the first swept parameter, with the band and the theory curve."""
+    from gradscope import figures
+
+    return figures.sweep_rate_figure(result)
+
+
+@app.command(
+    epilog=(
+        "Examples:\n"
+        "  gradscope sweep --cell rnn --init gaussian --vary gain=0.5:3:11 --samples 8 --plot phase.png\n"
+        "  gradscope sweep --cell lstm --vary forget-bias=0,1,2,4,chrono --samples 16 --csv lstm.csv\n"
+        "  gradscope sweep --cell gru --vary gain=0.5:2:4 --vary hidden-size=16,64 --json - | jq '.rows[0]'\n"
+        "  gradscope sweep --cell rnn --vary gain=0.5:3:26 --samples 32 --scheduler tcp://10.0.0.5:8786"
+    )
+)
+def sweep(
+    cell: CellName,
+    vary: Annotated[
+        list[str],
+        typer.Option(
+            "--vary",
+            metavar="NAME=START:STOP:COUNT",
+            help=(
+                "A swept option, repeatable: gain, forget-bias, hidden-size, steps, input-scale or init. "
+                "START:STOP:COUNT (evenly spaced, both ends), START:STOP:COUNT:log (geometric) or V1,V2,... "
+                "(a list: init=pytorch,gaussian or forget-bias=0,2,chrono). The grid is every combination."
+            ),
+            show_default=False,
+            rich_help_panel=_SWEEP_PANEL,
+        ),
+    ],
+    samples: Annotated[
+        int,
+        typer.Option(
+            "--samples",
+            metavar="S",
+            help="Independent random networks per grid point (each task's seed is a hash of its values and sample).",
+            rich_help_panel=_SWEEP_PANEL,
+        ),
+    ] = 1,
+    hidden_size: SweepHiddenSize = None,
+    input_size: SweepInputSize = None,
+    steps: SweepSteps = None,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Base seed the tasks' seeds are hashed from.", rich_help_panel=_DRAW_PANEL)
+    ] = 0,
+    init: Init = "pytorch",
+    gain: Gain = 1.0,
+    input_scale: Annotated[
+        float,
+        typer.Option("--input-scale", help="Inputs are input_scale * N(0, 1).", rich_help_panel=_DRAW_PANEL),
+    ] = 1.0,
+    forget_bias: Annotated[
+        str | None,
+        typer.Option(
+            "--forget-bias",
+            metavar="B|chrono",
+            help="LSTM only: the effective forget-gate bias b_f (bias_ih + bias_hh), or 'chrono' (Tallec & Ollivier "
+            "2018, b_f = log U(1, T_max - 1), b_i = -b_f); default PyTorch's random biases.",
+            show_default=False,
+            rich_help_panel=_DRAW_PANEL,
+        ),
+    ] = None,
+    t_max: Annotated[
+        int | None,
+        typer.Option(
+            "--t-max",
+            metavar="T",
+            help="Chrono initialisation's T_max (default: each task's steps).",
+            show_default=False,
+            rich_help_panel=_DRAW_PANEL,
+        ),
+    ] = None,
+    norm: Norm = "spectral",
+    dtype: Dtype = "float64",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            metavar="ADDRESS",
+            help="Run on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786 (needs gradscope[dask]); "
+            "default: local processes.",
+            show_default=False,
+            rich_help_panel=_SWEEP_PANEL,
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            metavar="N",
+            help="Local worker processes (default: all cores). The rows are identical for any N.",
+            show_default=False,
+            rich_help_panel=_SWEEP_PANEL,
+        ),
+    ] = None,
+    json_path: JsonPath = None,
+    csv_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--csv",
+            metavar="PATH",
+            help="Write the rows as CSV (the JSON's table) to PATH (atomically).",
+            show_default=False,
+            rich_help_panel=_OUTPUT_PANEL,
+        ),
+    ] = None,
+    plot: PlotPath = None,
+    quiet: Quiet = False,
+) -> None:
+    """Rate per step and verdict over a grid of settings, several random networks per grid point.
+
+    One row per (grid point, sample); the result is the same on any executor and worker count.
+    For the tanh RNN the report and the figure also show the mean-field theory rate.
+    """
+    from gradscope.executors import make_executor
+    from gradscope.sweep import SweepSpec, run_sweep
+
+    name = cell_spec(cell).name
+    axes = parse_vary(vary)
+    output = Output.create(json_path, quiet, plot)
+    csv_file = io.check_output_path(csv_path) if csv_path is not None else None
+    sizes = {"hidden_size": hidden_size, "input_size": input_size, "steps": steps, "t_max": t_max}
+    spec = SweepSpec(
+        name,
+        axes,
+        samples=samples,
+        seed=seed,
+        init=init,
+        gain=gain,
+        input_scale=input_scale,
+        forget_bias=parse_forget_bias(forget_bias),
+        norm=norm,
+        dtype=dtype,
+        **{key: value for key, value in sizes.items() if value is not None},
+    )
+    executor = make_executor(scheduler=scheduler, workers=workers)
+    with progress_reporter(output.shows_progress, f"{name}: sweep", unit="tasks") as progress:
+        result = run_sweep(spec, executor=executor, progress=progress)
+    output.finish(
+        result.to_dict(),
+        full=lambda: report.sweep_report(result),
+        brief=lambda: report.sweep_summary_line(result),
+        figure=lambda: sweep_plot(result),
+        extra=[("CSV", csv_file, result.to_csv())] if csv_file is not None else (),
+    )
+
+
+def lyapunov_plot(spectrum: Any, theory: Any, top_theory: float | None, running: bool) -> "Figure":
+    """The spectrum (with ``theory`` and ``top_theory`` overlaid when given) and, with ``running``, the
+    running estimates."""
+    from gradscope import figures
+
+    return figures.lyapunov_figure(spectrum, theory=theory, top_theory=top_theory, show_running=running)
+
+
+def mean_field_overlay(spectrum: Any, files: io.ProblemFiles, init: str, gain: float) -> float | None:
+    """The mean-field ``lambda_1`` of the random tanh RNN (:func:`gradscope.theory.tanh_rnn_mean_field_rate`)
+    when the run is what the theory describes: random parameters, random N(0, 1) inputs; else ``None``."""
+    from gradscope import theory
+
+    if spectrum.cell != "rnn" or files.params is not None or files.inputs is not None:
+        return None
+    return theory.tanh_rnn_mean_field_rate(init, gain, spectrum.hidden_size, spectrum.input_size)
+
+
+def newman_overlay(spectrum: Any, files: io.ProblemFiles, init: str, gain: float) -> "Any | None":
+    """Newman's spectrum for the top exponents when it applies: the tanh RNN with random Gaussian
+    ``W_hh`` (``--init gaussian``, no --weights) in the linear regime: all-zero ``--inputs`` and a gain
+    below the edge of chaos (``gain < 1``), so the state settles near its fixed point. (Newman's law is
+    for matrices re-drawn every step; for one fixed matrix it is the reference scale, not an exact
+    prediction.) ``None`` otherwise: driven by random inputs, tanh saturates and the law does not apply."""
+    import numpy as np
+
+    from gradscope import theory
+
+    if spectrum.cell != "rnn" or init != "gaussian" or files.params is not None or not gain < 1:
+        return None
+    if files.inputs is None or np.any(np.asarray(files.inputs) != 0):
+        return None
+    return theory.newman_spectrum(spectrum.hidden_size, gain, count=spectrum.exponents.size)
+
+
+@app.command(
+    epilog=(
+        "Examples:\n"
+        "  gradscope lyapunov --cell rnn --init gaussian --gain 2 --hidden-size 200 --exponents 20\n"
+        "  gradscope lyapunov --cell lstm --exponents 16 --transient 200 --plot spectrum.png\n"
+        "  gradscope lyapunov --cell gru --weights gru.npz --inputs x.npy --json -"
+    )
+)
+def lyapunov(
+    cell: CellName,
+    exponents: Annotated[
+        int | None,
+        typer.Option(
+            "--exponents",
+            "-k",
+            metavar="K",
+            help="How many of the top exponents (default: all S, the state size: H, or 2H for the LSTM's [h; c]).",
+            show_default=False,
+            rich_help_panel=_CELL_PANEL,
+        ),
+    ] = None,
+    transient: Annotated[
+        int,
+        typer.Option(
+            "--transient",
+            metavar="N",
+            help="Steps run before the averages start (discarded); needs N < T.",
+            rich_help_panel=_CELL_PANEL,
+        ),
+    ] = 0,
+    hidden_size: HiddenSize = None,
+    input_size: InputSize = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(
+            "--steps",
+            "-T",
+            help="Trajectory length T, transient included (default 1000; taken from --inputs when given).",
+            show_default=False,
+            rich_help_panel=_CELL_PANEL,
+        ),
+    ] = None,
+    seed: Seed = 0,
+    init: Init = "pytorch",
+    gain: Gain = 1.0,
+    weights: Weights = None,
+    inputs: Inputs = None,
+    h0: H0 = None,
+    c0: C0 = None,
+    running: Annotated[
+        bool,
+        typer.Option(
+            "--running/--no-running",
+            help="With --plot: also draw the running estimates against the averaged steps.",
+            rich_help_panel=_OUTPUT_PANEL,
+        ),
+    ] = True,
+    json_path: JsonPath = None,
+    plot: PlotPath = None,
+    quiet: Quiet = False,
+) -> None:
+    """The top Lyapunov exponents of the driven cell (QR / Benettin method on the derived Jacobians).
+
+    Natural log per step, descending, with batch-means standard errors and the drift between the two
+    halves of the run. For the LSTM, the exponents of the full state [h; c].
+    """
+    from gradscope import lyapunov as lyapunov_module
+
+    spec = cell_spec(cell)
+    output = Output.create(json_path, quiet, plot)
+    files = io.load_problem_files(
+        spec, weights=weights, inputs=inputs, h0=h0, c0=c0, hidden_size=hidden_size, input_size=input_size
+    )
+    with progress_reporter(output.shows_progress, f"{spec.name}: QR steps", unit="steps") as progress:
+        result = lyapunov_module.lyapunov(
+            spec.name,
+            **file_kwargs(files, spec),
+            exponents=exponents,
+            transient=transient,
+            steps=steps,
+            seed=seed,
+            init=init,
+            gain=gain,
+            progress=progress,
+        )
+    overlay = newman_overlay(result, files, init, gain)
+    top = mean_field_overlay(result, files, init, gain)
+    output.finish(
+        result.to_dict(),
+        full=lambda: report.lyapunov_report(result),
+        brief=lambda: report.lyapunov_summary_line(result),
+        figure=lambda: lyapunov_plot(result, overlay, top, running),
+    )
