@@ -1,11 +1,14 @@
-"""Shared helpers for the engine tests: exact products from dense Jacobians."""
+"""Shared helpers for the engine tests: exact products from dense Jacobians, a cell written only as data."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import sympy
 
+from gradscope.activations import sigmoid
 from gradscope.analysis import prepare, trajectory
+from gradscope.cells import Cell, m, now, prev, u
 from gradscope.jacobians import dense_jacobians
 
 
@@ -25,3 +28,23 @@ def exact_products(cell: str, **options: object) -> tuple[np.ndarray, object]:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+def minimal_gated_unit() -> Cell:
+    """A minimal gated unit (one gate shared for forgetting and resetting), written only as data.
+
+    ``f = sigmoid(u_f + m_f)``, ``n = tanh(u_n + f * m_n)``, ``h' = (1 - f) h + f n``.
+    """
+    f_t, n_t, h_t = now("f"), now("n"), now("h")
+    return Cell(
+        name="mgu",
+        title="minimal gated unit",
+        gates=("f", "n"),
+        state=("h",),
+        definitions=(
+            (f_t, sigmoid(u("f") + m("f"))),
+            (n_t, sympy.tanh(u("n") + f_t * m("n"))),
+            (h_t, (1 - f_t) * prev("h") + f_t * n_t),
+        ),
+        updates=(h_t,),
+    )

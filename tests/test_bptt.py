@@ -6,11 +6,9 @@ from collections.abc import Mapping
 
 import numpy as np
 import pytest
-import sympy
+from conftest import minimal_gated_unit
 
-from gradscope.activations import sigmoid
 from gradscope.bptt import bptt_reference
-from gradscope.cells import Cell, m, now, prev, u
 from gradscope.cellspec import CELL_NAMES
 from gradscope.compiled import compile_cell
 from gradscope.errors import ConfigError, NonFiniteError, ParameterError
@@ -143,23 +141,6 @@ def test_matches_central_differences_of_an_independent_forward_pass(cell: str) -
     for key in expected:
         scale = float(np.max(np.abs(expected[key])))
         np.testing.assert_allclose(actual[key], expected[key], rtol=1e-6, atol=1e-8 * max(scale, 1.0), err_msg=key)
-
-
-def minimal_gated_unit() -> Cell:
-    """A cell that exists only as data: ``f = sigmoid(.)``, ``n = tanh(u_n + f m_n)``, ``h' = (1 - f) h + f n``."""
-    f_t, n_t, h_t = now("f"), now("n"), now("h")
-    return Cell(
-        name="mgu",
-        title="minimal gated unit",
-        gates=("f", "n"),
-        state=("h",),
-        definitions=(
-            (f_t, sigmoid(u("f") + m("f"))),
-            (n_t, sympy.tanh(u("n") + f_t * m("n"))),
-            (h_t, (1 - f_t) * prev("h") + f_t * n_t),
-        ),
-        updates=(h_t,),
-    )
 
 
 def test_a_user_defined_cell_gets_exact_gradients() -> None:

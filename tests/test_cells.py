@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy
+from conftest import minimal_gated_unit
 
 import gradscope
-from gradscope.activations import sigmoid
-from gradscope.cells import CELLS, Cell, get_cell, m, now, prev, u
+from gradscope.cells import CELLS, Cell, get_cell, u
 from gradscope.cellspec import CELL_NAMES
 from gradscope.compiled import compile_cell
 from gradscope.errors import UnknownCellError
@@ -55,26 +55,6 @@ def test_cell_validation_names_the_problem() -> None:
         Cell("bad", "bad", ("a",), ("c",), (), (u("a"),))
     with pytest.raises(ValueError, match="2 state components"):
         Cell("bad", "bad", ("a",), ("h", "c"), (), (u("a"),))
-
-
-def minimal_gated_unit() -> Cell:
-    """A minimal gated unit (one gate shared for forgetting and resetting), written only as data.
-
-    ``f = sigmoid(u_f + m_f)``, ``n = tanh(u_n + f * m_n)``, ``h' = (1 - f) h + f n``.
-    """
-    f_t, n_t, h_t = now("f"), now("n"), now("h")
-    return Cell(
-        name="mgu",
-        title="minimal gated unit",
-        gates=("f", "n"),
-        state=("h",),
-        definitions=(
-            (f_t, sigmoid(u("f") + m("f"))),
-            (n_t, sympy.tanh(u("n") + f_t * m("n"))),
-            (h_t, (1 - f_t) * prev("h") + f_t * n_t),
-        ),
-        updates=(h_t,),
-    )
 
 
 def mgu_step(params: dict[str, np.ndarray], h: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cli_helpers import assert_bad_input, invoke
 from rich.console import Console
-from typer.testing import CliRunner
 
 import gradscope
 from gradscope import cli
@@ -34,30 +34,13 @@ from gradscope.report import format_power, report_lags
 
 ANSI = re.compile(r"\x1b\[")
 #: A clean environment for rich: no colour forcing, 80 columns.
-ENV = {"NO_COLOR": None, "FORCE_COLOR": None, "TTY_COMPATIBLE": None, "COLUMNS": "80", "GRADSCOPE_DEBUG": None}
 SMALL = ["--hidden-size", "5", "--input-size", "3", "--steps", "30"]
 SMALL_KWARGS = {"hidden_size": 5, "input_size": 3, "steps": 30}
-
-
-def invoke(*args: str, env: dict[str, str | None] | None = None, **kwargs: Any):
-    return CliRunner().invoke(cli.app, list(args), env=ENV | (env or {}), **kwargs)
 
 
 def engine_document(cell: str, **kwargs: Any) -> dict[str, Any]:
     """The engine's JSON document for the same problem, as JSON would carry it."""
     return json.loads(json.dumps(gradscope.analyze(cell, **kwargs).to_dict()))
-
-
-def assert_bad_input(result, *fragments: str) -> None:
-    """Exit code 2, one ``gradscope: error:`` line on stderr holding ``fragments``, nothing on stdout."""
-    assert result.exit_code == 2, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("gradscope: error: ")
-    for fragment in fragments:
-        assert fragment in lines[0]
-    assert "Traceback" not in result.output
-    assert result.stdout == ""
 
 
 def log10_or_inf(values: list[float | None]) -> np.ndarray:

@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cli_helpers import assert_bad_input, invoke
 from numpy.testing import assert_allclose, assert_array_equal
 from rich.console import Console
-from typer.testing import CliRunner
 
 import gradscope
 from gradscope import cli, ensemble, figures, gallery
@@ -36,30 +36,13 @@ from gradscope.analysis import prepare
 from gradscope.report import format_log10, format_rate, report_lags
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {"NO_COLOR": None, "FORCE_COLOR": None, "TTY_COMPATIBLE": None, "COLUMNS": "80", "GRADSCOPE_DEBUG": None}
-ENV |= {cli.REPORT_QUICK_ENV: None}
 SMALL = ["--hidden-size", "5", "--input-size", "3", "--steps", "20"]
 SMALL_KWARGS: dict[str, Any] = {"hidden_size": 5, "input_size": 3, "steps": 20}
 CELL_LABELS = {"rnn": "tanh RNN", "rnn-relu": "ReLU RNN", "lstm": "LSTM", "gru": "GRU"}
 
 
-def invoke(*args: str, env: dict[str, str | None] | None = None):
-    return CliRunner().invoke(cli.app, list(args), env=ENV | (env or {}))
-
-
 def assert_ok(result) -> None:
     assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
-
-
-def assert_bad_input(result, *fragments: str) -> None:
-    """Exit code 2, one ``gradscope: error:`` line on stderr holding ``fragments``, nothing on stdout."""
-    assert result.exit_code == 2, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("gradscope: error: ")
-    for fragment in fragments:
-        assert fragment in lines[0]
-    assert result.stdout == ""
 
 
 def never(*args: Any, **kwargs: Any) -> Any:

@@ -9,18 +9,18 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cli_helpers import invoke as invoke_80
 from numpy.testing import assert_allclose
-from typer.testing import CliRunner
 
-from gradscope import cli, theory
+from gradscope import theory
 from gradscope.lyapunov import lyapunov
 
-ENV = {"NO_COLOR": None, "FORCE_COLOR": None, "TTY_COMPATIBLE": None, "COLUMNS": "100", "GRADSCOPE_DEBUG": None}
 TINY = ["--hidden-size", "4", "--input-size", "2", "--steps", "60"]
 
 
 def invoke(*args: str) -> Any:
-    return CliRunner().invoke(cli.app, list(args), env=ENV)
+    """The sweep/Lyapunov tables are wide: run at 100 columns."""
+    return invoke_80(*args, env={"COLUMNS": "100"})
 
 
 def document(**kwargs: Any) -> dict[str, Any]:

@@ -10,19 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
+from cli_helpers import assert_bad_input
+from cli_helpers import invoke as invoke_80
 
-from gradscope import cli, executors
+from gradscope import executors
 from gradscope.executors import LocalExecutor, SerialExecutor
 from gradscope.sweep import SweepSpec, parse_axes, run_sweep
 
-ENV = {"NO_COLOR": None, "FORCE_COLOR": None, "TTY_COMPATIBLE": None, "COLUMNS": "100", "GRADSCOPE_DEBUG": None}
 TINY = ["--hidden-size", "4", "--input-size", "2", "--steps", "12"]
 TINY_KWARGS: dict[str, Any] = {"hidden_size": 4, "input_size": 2, "steps": 12}
 
 
 def invoke(*args: str) -> Any:
-    return CliRunner().invoke(cli.app, list(args), env=ENV)
+    """The sweep/Lyapunov tables are wide: run at 100 columns."""
+    return invoke_80(*args, env={"COLUMNS": "100"})
 
 
 @pytest.fixture
@@ -39,16 +40,6 @@ def serial(monkeypatch: pytest.MonkeyPatch) -> None:
 def expected(cell: str, vary: list[str], samples: int, **kwargs: Any) -> Any:
     spec = SweepSpec(cell, parse_axes(vary), samples=samples, **TINY_KWARGS, **kwargs)
     return run_sweep(spec, executor=SerialExecutor())
-
-
-def assert_bad_input(result: Any, *fragments: str) -> None:
-    assert result.exit_code == 2, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("gradscope: error: ")
-    for fragment in fragments:
-        assert fragment in lines[0]
-    assert result.stdout == ""
 
 
 def test_json_and_csv_equal_run_sweep(serial: None, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
+from cli_helpers import assert_bad_input, invoke
 
 import gradscope
 import gradscope.analysis
@@ -25,21 +25,6 @@ from gradscope import cli, verification
 from gradscope.cellspec import CELL_NAMES
 from gradscope.compiled import compile_cell
 from gradscope.verification import FINITE_DIFFERENCES, TORCH, Verification, VerificationRow
-
-ENV = {"NO_COLOR": None, "FORCE_COLOR": None, "TTY_COMPATIBLE": None, "COLUMNS": "80", "GRADSCOPE_DEBUG": None}
-
-
-def invoke(*args: str, env: dict[str, str | None] | None = None):
-    return CliRunner().invoke(cli.app, list(args), env=ENV | (env or {}))
-
-
-def assert_bad_input(result, *fragments: str) -> None:
-    assert result.exit_code == 2, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("gradscope: error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
-    assert result.stdout == ""
 
 
 def prose(stdout: str) -> str:
