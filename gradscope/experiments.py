@@ -36,6 +36,7 @@ from gradscope.analysis import Analysis, analyze, prepare
 from gradscope.cellspec import resolve_name
 from gradscope.ensemble import Ensemble, analyze_ensemble
 from gradscope.errors import ConfigError
+from gradscope.summary import fit_line
 from gradscope.theory import pascanu_gamma, pascanu_log10_bound, sigma_max
 
 #: LSTM gate chunks in PyTorch's order ``i, f, g, o``.
@@ -307,20 +308,13 @@ def run_all(
 def fitted_log10_line(lags: np.ndarray, log10_norm: np.ndarray, rate: float) -> np.ndarray | None:
     """The least-squares line behind ``rate_per_step``, in log10 units, ``(T,)``.
 
-    :func:`gradscope.summary.summarize` fits ``ln ||P_k|| = a + rate * k`` over the lags with a
-    non-zero norm; that line passes through the mean point, which gives ``a``. With fewer than
-    two such lags the fit runs through lag 0 (``P_0 = I``, norm 1). ``None`` if ``rate`` is not finite.
+    The intercept comes from the same fit as the rate (:func:`gradscope.summary.fit_line`).
+    ``None`` if ``rate`` is not finite.
     """
     if not math.isfinite(rate):
         return None
-    k = np.asarray(lags, dtype=np.float64)
-    finite = np.isfinite(log10_norm)
-    if np.count_nonzero(finite) >= 2:
-        y = np.asarray(log10_norm, dtype=np.float64)[finite] * math.log(10.0)
-        intercept = float(y.mean() - rate * k[finite].mean())
-    else:
-        intercept = 0.0
-    return (intercept + rate * k) / math.log(10.0)
+    _, intercept = fit_line(lags, log10_norm)
+    return (intercept + rate * np.asarray(lags, dtype=np.float64)) / math.log(10.0)
 
 
 @dataclass(frozen=True)

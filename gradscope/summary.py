@@ -40,25 +40,38 @@ class Summary:
     verdict: str
 
 
-def summarize(lags: np.ndarray, log10_norm: np.ndarray, thresholds: Thresholds = Thresholds()) -> Summary:
-    """Fit ``ln ||P_k|| = a + rate * k`` by least squares over the lags with a non-zero norm.
+def fit_line(lags: np.ndarray, log10_norm: np.ndarray) -> tuple[float, float]:
+    """``(rate, intercept)`` of ``ln ||P_k|| = intercept + rate * k``, least squares over the non-zero norms.
+
+    With fewer than two such lags the line runs through lag 0 (``P_0 = I``, norm 1, intercept 0);
+    a profile that reaches exactly zero with fewer than two non-zero lags has rate ``-inf``.
 
     Args:
         lags: ``(T,)`` integers ``1..T``.
         log10_norm: ``(T,)`` ``log10 ||P_k||``, ``-inf`` where the product is exactly zero.
     """
     finite = np.isfinite(log10_norm)
-    reaches_zero = bool(np.any(~finite))
     if np.count_nonzero(finite) >= 2:
-        k = lags[finite].astype(np.float64)
-        y = log10_norm[finite] * np.log(10.0)
+        k = np.asarray(lags, dtype=np.float64)[finite]
+        y = np.asarray(log10_norm, dtype=np.float64)[finite] * np.log(10.0)
         k_centred = k - k.mean()
         rate = float(np.dot(k_centred, y - y.mean()) / np.dot(k_centred, k_centred))
-    elif reaches_zero:
-        rate = -math.inf
-    else:
-        # A single lag: the slope from lag 0, where P_0 = I has norm 1 exactly.
-        rate = float(log10_norm[finite][0] * np.log(10.0) / lags[finite][0])
+        return rate, float(y.mean() - rate * k.mean())
+    if np.any(~finite):
+        return -math.inf, 0.0
+    # A single lag: the slope from lag 0, where P_0 = I has norm 1 exactly.
+    return float(log10_norm[finite][0] * np.log(10.0) / lags[finite][0]), 0.0
+
+
+def summarize(lags: np.ndarray, log10_norm: np.ndarray, thresholds: Thresholds = Thresholds()) -> Summary:
+    """Rate per step (:func:`fit_line`), e-folding lag and verdict of a profile.
+
+    Args:
+        lags: ``(T,)`` integers ``1..T``.
+        log10_norm: ``(T,)`` ``log10 ||P_k||``, ``-inf`` where the product is exactly zero.
+    """
+    reaches_zero = bool(np.any(~np.isfinite(log10_norm)))
+    rate, _ = fit_line(lags, log10_norm)
     efolding = math.inf if rate == 0.0 else 1.0 / abs(rate)
     if reaches_zero or rate < thresholds.vanishing_rate:
         verdict = "vanishing"
