@@ -358,3 +358,33 @@ def lyapunov(
         running=sorted_arrays[3],
         config={**problem.config, "frame_seed": [int(seed), FRAME_STREAM]},
     )
+
+
+def mean_field_prediction(spectrum: LyapunovSpectrum) -> float | None:
+    """The mean-field ``lambda_1`` of the random tanh RNN (:func:`gradscope.theory.tanh_rnn_mean_field_rate`)
+    when the run is what that theory describes: random parameters and random N(0, 1) inputs; else ``None``."""
+    from gradscope import theory
+
+    config = spectrum.config
+    if spectrum.cell != "rnn" or config.get("params") != "random" or config.get("inputs") == "given":
+        return None
+    return theory.tanh_rnn_mean_field_rate(config["init"], config["gain"], spectrum.hidden_size, spectrum.input_size)
+
+
+def newman_prediction(spectrum: LyapunovSpectrum, inputs: np.ndarray | None) -> np.ndarray | None:
+    """Newman's spectrum for the top exponents when it applies, else ``None``.
+
+    It applies to the tanh RNN with random Gaussian ``W_hh`` (``init="gaussian"``, parameters not
+    given) in the linear regime: all-zero ``inputs`` and a gain below the edge of chaos (< 1), so
+    the state settles near its fixed point. (Newman's law is for matrices re-drawn every step; for
+    one fixed matrix it is the reference scale, not an exact prediction.) Driven by random inputs,
+    tanh saturates and the law does not apply.
+    """
+    from gradscope import theory
+
+    config = spectrum.config
+    if spectrum.cell != "rnn" or config.get("params") != "random" or config.get("init") != "gaussian":
+        return None
+    if not config["gain"] < 1 or inputs is None or np.any(np.asarray(inputs) != 0):
+        return None
+    return theory.newman_spectrum(spectrum.hidden_size, config["gain"], count=spectrum.exponents.size)

@@ -250,33 +250,6 @@ def lyapunov_plot(spectrum: Any, theory: Any, top_theory: float | None, running:
     return figures.lyapunov_figure(spectrum, theory=theory, top_theory=top_theory, show_running=running)
 
 
-def mean_field_overlay(spectrum: Any, files: io.ProblemFiles, init: str, gain: float) -> float | None:
-    """The mean-field ``lambda_1`` of the random tanh RNN (:func:`gradscope.theory.tanh_rnn_mean_field_rate`)
-    when the run is what the theory describes: random parameters, random N(0, 1) inputs; else ``None``."""
-    from gradscope import theory
-
-    if spectrum.cell != "rnn" or files.params is not None or files.inputs is not None:
-        return None
-    return theory.tanh_rnn_mean_field_rate(init, gain, spectrum.hidden_size, spectrum.input_size)
-
-
-def newman_overlay(spectrum: Any, files: io.ProblemFiles, init: str, gain: float) -> "Any | None":
-    """Newman's spectrum for the top exponents when it applies: the tanh RNN with random Gaussian
-    ``W_hh`` (``--init gaussian``, no --weights) in the linear regime: all-zero ``--inputs`` and a gain
-    below the edge of chaos (``gain < 1``), so the state settles near its fixed point. (Newman's law is
-    for matrices re-drawn every step; for one fixed matrix it is the reference scale, not an exact
-    prediction.) ``None`` otherwise: driven by random inputs, tanh saturates and the law does not apply."""
-    import numpy as np
-
-    from gradscope import theory
-
-    if spectrum.cell != "rnn" or init != "gaussian" or files.params is not None or not gain < 1:
-        return None
-    if files.inputs is None or np.any(np.asarray(files.inputs) != 0):
-        return None
-    return theory.newman_spectrum(spectrum.hidden_size, gain, count=spectrum.exponents.size)
-
-
 @app.command(
     epilog=(
         "Examples:\n"
@@ -362,8 +335,8 @@ def lyapunov(
             gain=gain,
             progress=progress,
         )
-    overlay = newman_overlay(result, files, init, gain)
-    top = mean_field_overlay(result, files, init, gain)
+    overlay = lyapunov_module.newman_prediction(result, files.inputs)
+    top = lyapunov_module.mean_field_prediction(result)
     output.finish(
         result.to_dict(),
         full=lambda: report.lyapunov_report(result),
