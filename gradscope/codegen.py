@@ -133,10 +133,6 @@ def render_module(cells: Sequence[Cell] | None = None) -> str:
     return "\n".join(header) + "\n\n".join(bodies) + "\n\n" + "\n".join(footer)
 
 
-def _sympy_version_note() -> str:
-    return sympy.__version__
-
-
 def main() -> int:
     """Write :mod:`gradscope._generated` next to this file."""
     path = Path(__file__).with_name("_generated.py")

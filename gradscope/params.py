@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gradscope.cellspec import CellSpec as Cell
+from gradscope.cellspec import CellSpec
 from gradscope.errors import ConfigError, NonFiniteError, ParameterError, ShapeError
 
 #: Random initialisations understood by :func:`init_params`.
@@ -71,7 +71,7 @@ def check_size(name: str, value: object) -> int:
     return int(value)
 
 
-def expected_shapes(cell: Cell, hidden_size: int, input_size: int, bias: bool = True) -> dict[str, tuple[int, ...]]:
+def expected_shapes(cell: CellSpec, hidden_size: int, input_size: int, bias: bool = True) -> dict[str, tuple[int, ...]]:
     """PyTorch parameter names and shapes for ``cell``."""
     rows = cell.num_gates * hidden_size
     shapes = {"weight_ih_l0": (rows, input_size), "weight_hh_l0": (rows, hidden_size)}
@@ -99,7 +99,7 @@ def check_shape(name: str, array: np.ndarray, expected: tuple[int, ...]) -> None
         raise ShapeError(f"{name}: expected shape {expected}, got {array.shape}")
 
 
-def validate_params(cell: Cell, params: Mapping[str, object]) -> CellParams:
+def validate_params(cell: CellSpec, params: Mapping[str, object]) -> CellParams:
     """Check names, shapes and values of ``params`` and return them as :class:`CellParams`.
 
     Sizes are taken from the shapes: H from ``weight_hh_l0`` (``(G*H, H)``), the input size
@@ -159,7 +159,12 @@ def validate_params(cell: Cell, params: Mapping[str, object]) -> CellParams:
 
 
 def init_params(
-    cell: Cell, hidden_size: int, input_size: int, rng: np.random.Generator, init: str = "pytorch", gain: float = 1.0
+    cell: CellSpec,
+    hidden_size: int,
+    input_size: int,
+    rng: np.random.Generator,
+    init: str = "pytorch",
+    gain: float = 1.0,
 ) -> dict[str, np.ndarray]:
     """Random parameters, reproducible from ``rng``.
 

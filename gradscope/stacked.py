@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gradscope.cellspec import CellSpec
 from gradscope.compiled import CompiledCell
 from gradscope.errors import ConfigError, ParameterError, ShapeError
 from gradscope.jacobians import assemble, step_coefficients
@@ -66,7 +67,7 @@ def is_stacked(params: Mapping[str, object]) -> bool:
     return any((m := _NAME.match(name)) and (m.group(2) != "0" or m.group(3)) for name in params)
 
 
-def validate_stacked(spec: object, params: Mapping[str, object]) -> StackedParams:
+def validate_stacked(spec: CellSpec, params: Mapping[str, object]) -> StackedParams:
     """Detect ``num_layers`` and ``bidirectional`` from the names and check every shape.
 
     Raises:
@@ -130,7 +131,7 @@ def validate_stacked(spec: object, params: Mapping[str, object]) -> StackedParam
     return StackedParams(tuple(checked), bidirectional)
 
 
-def initial_states(spec: object, stacked: StackedParams, h0: object | None, c0: object | None) -> np.ndarray:
+def initial_states(spec: CellSpec, stacked: StackedParams, h0: object | None, c0: object | None) -> np.ndarray:
     """Initial states ``(L*D, C, H)`` from PyTorch-shaped ``h0``/``c0`` ``(L*D, H)`` (zeros by default)."""
     count, hidden = stacked.num_layers * stacked.num_directions, stacked.hidden_size
     states = np.zeros((count, len(spec.state), hidden))

@@ -37,10 +37,6 @@ class JacobianBlock:
     projection_terms: tuple[tuple[str, sympy.Expr], ...]
     diagonal: sympy.Expr
 
-    @property
-    def is_zero(self) -> bool:
-        return not self.projection_terms and self.diagonal == 0
-
     def _parts(self, diag: str, weight: str, printer: object) -> list[str]:
         parts = [diag.format(printer(coefficient)) + weight.format(gate) for gate, coefficient in self.projection_terms]
         if self.diagonal != 0:
