@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -36,6 +37,8 @@ CHUNK_STEPS = 512
 #: make arithmetic 10-100x slower.
 FLUSH_RELATIVE = 1e-250
 FLUSH_EVERY = 16
+#: Vectors tracked by the spectral-norm iteration (rows reserved in the GEMM for its free check).
+SPECTRAL_BLOCK = 8
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,42 @@ class NormProfile:
     singular_values: dict[int, np.ndarray] = field(default_factory=dict)
 
 
+class StepOperator(Protocol):
+    """What :func:`norm_profile` needs from a cell's Jacobians: ``J_t^T / scale``, one step at a time.
+
+    A trajectory whose Jacobians do not have the coefficient form of :mod:`gradscope.jacobians`
+    provides its own operator through a ``step_operator(dtype, extra_rows)`` method.
+    Arrays are ``(S, n)`` column blocks in the operator's internal coordinate order (any fixed
+    permutation of the state: norms do not depend on it).
+    """
+
+    size: int
+
+    def chunk(self, start: int, stop: int) -> object:
+        """Prepare steps ``t = start+1 .. stop`` (at most :data:`CHUNK_STEPS` of them)."""
+        ...
+
+    def load(self, chunk: object, k: int, scale: float) -> None:
+        """Make ``J_t^T / scale`` current, for step ``t = start + k + 1`` of ``chunk``."""
+        ...
+
+    def first(self) -> np.ndarray:
+        """The current ``J^T / scale`` as a dense ``(S, S)`` array."""
+        ...
+
+    def apply(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``out = (J^T / scale) x``."""
+        ...
+
+    def load_transposed_rows(self, y: np.ndarray) -> int:
+        """Remember ``((J / scale) y)^T`` ``(n, S)`` for the next :meth:`advance`; returns n."""
+        ...
+
+    def advance(self, q: np.ndarray, out: np.ndarray, extra: int = 0) -> np.ndarray | None:
+        """``out[:S] = (J^T / scale) q``, and with ``extra`` rows loaded, ``((J / scale) y)^T q`` ``(n, S)``."""
+        ...
+
+
 class _StepOperator:
     """``J_t^T / scale`` for one step at a time, in the internal state order (``h`` last).
 
@@ -60,6 +99,7 @@ class _StepOperator:
 
     def __init__(self, trajectory: Trajectory, dtype: np.dtype, extra_rows: int) -> None:
         params = trajectory.params
+        self.trajectory = trajectory
         self.hidden = H = params.hidden_size
         self.components = C = len(trajectory.compiled.cell.state)
         self.size = C * H
@@ -73,6 +113,12 @@ class _StepOperator:
         # Per internal component b != h: the components a with E[a, b] != 0, as a slice when possible.
         self.sources: list[slice | list[int]] = [slice(0, 0) for _ in range(C - 1)]
         self.diagonal = np.arange(H)
+
+    def chunk(self, start: int, stop: int) -> StepCoefficients:
+        """The coefficients of steps ``start+1 .. stop``, flushed and in the internal order."""
+        coefficients = step_coefficients(self.trajectory, start, stop)
+        _flush_coefficients(coefficients)
+        return self.internal(coefficients)
 
     def internal(self, coefficients: StepCoefficients) -> StepCoefficients:
         """The coefficients of a chunk with components in the internal order (one copy per chunk)."""
@@ -172,6 +218,14 @@ def _flush_coefficients(coefficients: StepCoefficients) -> None:
         array[np.abs(array) < (FLUSH_RELATIVE * scale)[:, None, None, None]] = 0.0
 
 
+def _make_operator(trajectory: Trajectory, dtype: np.dtype, extra_rows: int) -> StepOperator:
+    """The trajectory's own operator when it has one, else the coefficient-form operator."""
+    factory = getattr(trajectory, "step_operator", None)
+    if factory is not None:
+        return factory(dtype, extra_rows)
+    return _StepOperator(trajectory, dtype, extra_rows)
+
+
 def norm_profile(
     trajectory: Trajectory,
     norm: str = "spectral",
@@ -207,10 +261,12 @@ def norm_profile(
         raise ValueError(f"snapshot lags must lie in 1..{steps}, got {sorted(snapshots)}")
     singular_values: dict[int, np.ndarray] = {}
     report_every = max(1, steps // 100)
-    size = len(trajectory.compiled.cell.state) * trajectory.params.hidden_size
-    tracker = SpectralNormTracker(size, work, np.random.default_rng(seed)) if norm == "spectral" else None
-    extra = tracker.block if tracker is not None else 0
-    operator = _StepOperator(trajectory, work, extra)
+    extra = SPECTRAL_BLOCK if norm == "spectral" else 0
+    operator = _make_operator(trajectory, work, extra)
+    size = operator.size
+    tracker = None
+    if norm == "spectral":
+        tracker = SpectralNormTracker(size, work, np.random.default_rng(seed), block=SPECTRAL_BLOCK)
     log10_norm = np.full(steps, -np.inf)
     buffers = [np.zeros((size + extra, size), dtype=work) for _ in range(2)]
 
@@ -220,9 +276,7 @@ def norm_profile(
     lag = 0
     for stop in range(steps, 0, -CHUNK_STEPS):
         start = max(0, stop - CHUNK_STEPS)
-        coefficients = step_coefficients(trajectory, start, stop)
-        _flush_coefficients(coefficients)
-        coefficients = operator.internal(coefficients)
+        coefficients = operator.chunk(start, stop)
         for k in range(stop - start - 1, -1, -1):
             operator.load(coefficients, k, scale)
             term = float(np.log10(scale)) - compensation
