@@ -20,7 +20,7 @@ from typing import Any
 
 from gradscope._version import __version__
 from gradscope.analysis import SCHEMA, Analysis, analyze
-from gradscope.cellspec import CELL_NAMES, CellSpec
+from gradscope.cellspec import ALL_CELL_NAMES, CELL_NAMES, CellSpec
 from gradscope.errors import (
     ConfigError,
     GradscopeError,
@@ -48,6 +48,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ALL_CELL_NAMES",
     "CELLS",
     "CELL_NAMES",
     "SCHEMA",

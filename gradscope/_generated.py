@@ -96,9 +96,30 @@ def gru_input_partials(u_r, u_z, u_n, m_r, m_z, m_n, h_prev):
     return [x1*x5*(1 - x0), h_prev*x6 - x4*x6, x5]
 
 
+def jordan_update(u_h, m_h):
+    return [tanh(m_h + u_h)]
+
+
+def jordan_state_partials(u_h, m_h):
+    return [1 - tanh(m_h + u_h)**2]
+
+
+def jordan_input_partials(u_h, m_h):
+    return [1 - tanh(m_h + u_h)**2]
+
+
+def jordan_readout(r):
+    return sigmoid(r)
+
+
+def jordan_readout_partial(r):
+    x0 = sigmoid(r)
+    return x0*(1 - x0)
+
+
 GENERATED = {
     'rnn': CompiledCell(
-        spec=CellSpec(name='rnn', title='Elman RNN, tanh', gates=('h',), state=('h',), reference='torch.nn.RNN (Elman network): h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)'),
+        spec=CellSpec(name='rnn', title='Elman RNN, tanh', gates=('h',), state=('h',), reference='torch.nn.RNN (Elman network): h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)', feedback=False),
         update_function=rnn_update,
         state_partials_function=rnn_state_partials,
         state_partial_keys=(('m', 'h', 'h'),),
@@ -108,7 +129,7 @@ GENERATED = {
         origin='generated',
     ),
     'rnn-relu': CompiledCell(
-        spec=CellSpec(name='rnn-relu', title='Elman RNN, ReLU', gates=('h',), state=('h',), reference='torch.nn.RNN (Elman network): h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)'),
+        spec=CellSpec(name='rnn-relu', title='Elman RNN, ReLU', gates=('h',), state=('h',), reference='torch.nn.RNN (Elman network): h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)', feedback=False),
         update_function=rnn_relu_update,
         state_partials_function=rnn_relu_state_partials,
         state_partial_keys=(('m', 'h', 'h'),),
@@ -118,7 +139,7 @@ GENERATED = {
         origin='generated',
     ),
     'lstm': CompiledCell(
-        spec=CellSpec(name='lstm', title='LSTM (PyTorch), gates i, f, g, o', gates=('i', 'f', 'g', 'o'), state=('h', 'c'), reference='torch.nn.LSTM (Hochreiter & Schmidhuber 1997 with forget gate, Gers et al. 2000)'),
+        spec=CellSpec(name='lstm', title='LSTM (PyTorch), gates i, f, g, o', gates=('i', 'f', 'g', 'o'), state=('h', 'c'), reference='torch.nn.LSTM (Hochreiter & Schmidhuber 1997 with forget gate, Gers et al. 2000)', feedback=False),
         update_function=lstm_update,
         state_partials_function=lstm_state_partials,
         state_partial_keys=(('m', 'h', 'i'), ('m', 'h', 'f'), ('m', 'h', 'g'), ('m', 'h', 'o'), ('m', 'c', 'i'), ('m', 'c', 'f'), ('m', 'c', 'g'), ('s', 'h', 'c'), ('s', 'c', 'c')),
@@ -128,7 +149,7 @@ GENERATED = {
         origin='generated',
     ),
     'gru': CompiledCell(
-        spec=CellSpec(name='gru', title='GRU (PyTorch variant: reset after the matrix product), gates r, z, n', gates=('r', 'z', 'n'), state=('h',), reference='torch.nn.GRU: n_t = tanh(W_in x + b_in + r_t * (W_hn h + b_hn)); not Cho et al. 2014, which resets before the product'),
+        spec=CellSpec(name='gru', title='GRU (PyTorch variant: reset after the matrix product), gates r, z, n', gates=('r', 'z', 'n'), state=('h',), reference='torch.nn.GRU: n_t = tanh(W_in x + b_in + r_t * (W_hn h + b_hn)); not Cho et al. 2014, which resets before the product', feedback=False),
         update_function=gru_update,
         state_partials_function=gru_state_partials,
         state_partial_keys=(('m', 'h', 'r'), ('m', 'h', 'z'), ('m', 'h', 'n'), ('s', 'h', 'h')),
@@ -136,5 +157,17 @@ GENERATED = {
         input_partial_keys=(('u', 'h', 'r'), ('u', 'h', 'z'), ('u', 'h', 'n')),
         blocks=(BlockFormula(row='h', col='h', text='dh_t/dh_{t-1} = diag(m_n*r_t*(1 - n_t**2)*(1 - r_t)*(1 - z_t)) W_hr + diag(z_t*(1 - z_t)*(h_{t-1} - n_t)) W_hz + diag(r_t*(1 - n_t**2)*(1 - z_t)) W_hn + diag(z_t)', latex='\\frac{\\partial h_t}{\\partial h_{t-1}} = \\operatorname{diag}\\left(m_{n} r_{t} \\left(1 - n_{t}^{2}\\right) \\left(1 - r_{t}\\right) \\left(1 - z_{t}\\right)\\right) W_{hr} + \\operatorname{diag}\\left(z_{t} \\left(1 - z_{t}\\right) \\left(h_{t-1} - n_{t}\\right)\\right) W_{hz} + \\operatorname{diag}\\left(r_{t} \\left(1 - n_{t}^{2}\\right) \\left(1 - z_{t}\\right)\\right) W_{hn} + \\operatorname{diag}\\left(z_{t}\\right)'),),
         origin='generated',
+    ),
+    'jordan': CompiledCell(
+        spec=CellSpec(name='jordan', title='Jordan network, tanh hidden, sigmoid output fed back', gates=('h',), state=('y',), reference='Jordan 1986: h_t = tanh(W_xh x_t + b_h + W_yh y_{t-1}), y_t = sigmoid(W_hy h_t + b_y); the output y is the state', feedback=True),
+        update_function=jordan_update,
+        state_partials_function=jordan_state_partials,
+        state_partial_keys=(('m', 'h', 'h'),),
+        input_partials_function=jordan_input_partials,
+        input_partial_keys=(('u', 'h', 'h'),),
+        blocks=(BlockFormula(row='y', col='y', text='dy_t/dy_{t-1} = diag(y_t*(1 - y_t)) W_hy diag(1 - h_t**2) W_yh', latex='\\frac{\\partial y_t}{\\partial y_{t-1}} = \\operatorname{diag}\\left(y_{t} \\left(1 - y_{t}\\right)\\right) W_{hy} \\operatorname{diag}\\left(1 - h_{t}^{2}\\right) W_{yh}'),),
+        origin='generated',
+        readout_function=jordan_readout,
+        readout_partial_function=jordan_readout_partial,
     ),
 }

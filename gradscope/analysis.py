@@ -10,8 +10,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gradscope._version import __version__
+from gradscope.cellspec import CellSpec
 from gradscope.compiled import CompiledCell, compile_cell
 from gradscope.errors import ConfigError
+from gradscope.feedback import FeedbackTrajectory, run_feedback_forward
+from gradscope.feedback_params import FeedbackParams, init_feedback_params, validate_feedback_params
 from gradscope.params import (
     INITS,
     CellParams,
@@ -50,7 +53,7 @@ class Analysis:
     Attributes:
         cell: the cell's name.
         hidden_size, input_size, steps: sizes (``steps`` = T).
-        state: the state vector ``s``, ``"h"`` or ``"[h; c]"``.
+        state: the state vector ``s``, ``"h"``, ``"[h; c]"``, or ``"y"`` for a cell that feeds its output back.
         norm: ``"spectral"`` or ``"frobenius"``.
         dtype: working precision of the products.
         lags: ``(T,)`` ints ``1..T``.
@@ -68,6 +71,7 @@ class Analysis:
         depth_profiles: for stacked or bidirectional networks (or on request), one
             :class:`~gradscope.stacked.DepthProfile` per layer and direction:
             ``log10 ||d y_T / d s^{(l,d)}_t||`` at every position t.
+        output_size: O, for a cell that feeds its output back (state ``y``, ``S = O``); else ``None``.
 
     For a stacked network, ``log10_norm`` and the summary describe the top layer's forward
     direction (its own recurrence); ``depth_profiles`` follow the gradient through every layer.
@@ -92,6 +96,7 @@ class Analysis:
     num_layers: int = 1
     bidirectional: bool = False
     depth_profiles: tuple[DepthProfile, ...] = ()
+    output_size: int | None = None
 
     @property
     def final_log10_norm(self) -> float:
@@ -99,8 +104,11 @@ class Analysis:
         return float(self.log10_norm[-1])
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document (schema ``"gradscope.analysis/1"``); ``-inf`` and ``inf`` become ``null``."""
-        return {
+        """The JSON document (schema ``"gradscope.analysis/1"``); ``-inf`` and ``inf`` become ``null``.
+
+        ``"output_size"`` is present only for a cell that feeds its output back.
+        """
+        document = {
             "schema": SCHEMA,
             "gradscope_version": __version__,
             "cell": self.cell,
@@ -128,6 +136,9 @@ class Analysis:
                 str(k): [_json_float(v) for v in values] for k, values in sorted(self.singular_values.items())
             },
         }
+        if self.output_size is not None:
+            document["output_size"] = self.output_size
+        return document
 
 
 def _json_float(value: float) -> float | None:
@@ -139,9 +150,9 @@ class Problem:
     """A fully specified problem: the compiled cell, validated parameters, inputs and initial state."""
 
     compiled: CompiledCell
-    params: CellParams  # layer 0, forward direction
+    params: CellParams | FeedbackParams  # layer 0, forward direction
     inputs: np.ndarray  # (T, input_size)
-    initial_state: np.ndarray  # (C, H); (L*D, C, H) for a stacked network
+    initial_state: np.ndarray  # (C, H); (L*D, C, H) for a stacked network; y_0 (O,) for a feedback cell
     config: Mapping[str, Any]
     stacked: StackedParams | None = None
 
@@ -159,6 +170,8 @@ def prepare(
     seed: int = 0,
     init: str = "pytorch",
     gain: float = 1.0,
+    y0: object | None = None,
+    output_size: int | None = None,
 ) -> Problem:
     """Validate everything :func:`analyze` takes and draw what is not given (see there)."""
     compiled = compile_cell(cell)
@@ -175,14 +188,32 @@ def prepare(
     rng = np.random.default_rng(params_seed)
     config: dict[str, Any] = {"seed": int(seed)}
 
+    if not cell.feedback:
+        for name, value in (("y0", y0), ("output_size", output_size)):
+            if value is not None:
+                raise ConfigError(
+                    f"{name} given, but the {cell.name} cell does not feed its output back (state: {cell.state_layout})"
+                )
     stacked = None
+    checked: CellParams | FeedbackParams
     if params is None:
         hidden = check_size("hidden_size", DEFAULT_HIDDEN_SIZE if hidden_size is None else hidden_size)
         width = check_size("input_size", DEFAULT_INPUT_SIZE if input_size is None else input_size)
-        checked = validate_params(cell, init_params(cell, hidden, width, rng, init, gain))
+        if cell.feedback:
+            output = check_size("output_size", hidden if output_size is None else output_size)
+            checked = validate_feedback_params(cell, init_feedback_params(cell, hidden, width, output, rng, init, gain))
+        else:
+            checked = validate_params(cell, init_params(cell, hidden, width, rng, init, gain))
         config |= {"params": "random", "init": init, "gain": float(gain)}
     else:
-        if isinstance(params, Mapping) and is_stacked(params):
+        if cell.feedback:
+            checked = validate_feedback_params(cell, params)
+            if output_size is not None and check_size("output_size", output_size) != checked.output_size:
+                raise ConfigError(
+                    f"output_size={output_size} contradicts the parameters, "
+                    f"whose shapes give output_size={checked.output_size}"
+                )
+        elif isinstance(params, Mapping) and is_stacked(params):
             stacked = validate_stacked(cell, params)
             checked = stacked.layers[0][0]
             config |= {"num_layers": stacked.num_layers, "bidirectional": stacked.bidirectional}
@@ -211,6 +242,8 @@ def prepare(
         x = np.random.default_rng(inputs_seed).standard_normal((T, I))
         config["inputs"] = "normal(0, 1)"
 
+    if cell.feedback:
+        return Problem(compiled, checked, x, _initial_output(cell, checked, y0, h0, c0, config), config)
     if stacked is not None:
         initial = initial_states(cell, stacked, h0, c0)
         config |= {name: "given" for name, value in (("h0", h0), ("c0", c0)) if value is not None}
@@ -231,8 +264,33 @@ def prepare(
     return Problem(compiled, checked, x, initial, config)
 
 
-def trajectory(problem: Problem) -> Trajectory:
+def _initial_output(
+    cell: CellSpec,
+    params: FeedbackParams,
+    y0: object | None,
+    h0: object | None,
+    c0: object | None,
+    config: dict[str, Any],
+) -> np.ndarray:
+    """``y_0`` ``(O,)`` of a feedback cell (zeros by default); ``h0``/``c0`` are refused, naming ``y0``."""
+    for name, value in (("h0", h0), ("c0", c0)):
+        if value is not None:
+            raise ConfigError(
+                f"{name} given, but the {cell.name} cell's state is its output y: "
+                f"pass y0 ({params.output_size},) instead"
+            )
+    if y0 is None:
+        return np.zeros(params.output_size)
+    array = as_float_array("y0", y0)
+    check_shape("y0", array.reshape(-1) if array.ndim == 2 and array.shape[0] == 1 else array, (params.output_size,))
+    config["y0"] = "given"
+    return array.reshape(-1)
+
+
+def trajectory(problem: Problem) -> Trajectory | FeedbackTrajectory:
     """The forward pass of a prepared problem."""
+    if isinstance(problem.params, FeedbackParams):
+        return run_feedback_forward(problem.compiled, problem.params, problem.inputs, problem.initial_state)
     if problem.stacked is not None:
         return stacked_forward(problem.compiled, problem.stacked, problem.inputs, problem.initial_state)[-1][0]
     return run_forward(problem.compiled, problem.params, problem.inputs, problem.initial_state)
@@ -257,14 +315,21 @@ def analyze(
     snapshot_lags: Iterable[int] = (),
     progress: Callable[[int, int], None] | None = None,
     depth_flow: bool = False,
+    y0: object | None = None,
+    output_size: int | None = None,
 ) -> Analysis:
     """How the gradient norm ``||d s_T / d s_{T-k}||`` changes with the lag ``k = 1..T``.
 
     Args:
-        cell: ``"rnn"``, ``"rnn-relu"``, ``"lstm"``, ``"gru"`` or a :class:`~gradscope.cells.Cell`.
+        cell: ``"rnn"``, ``"rnn-relu"``, ``"lstm"``, ``"gru"``, ``"jordan"`` or a
+            :class:`~gradscope.cells.Cell`. For ``"jordan"`` (state ``y``, the fed-back output) the
+            profile is ``||d y_T / d y_{T-k}||``.
         params: PyTorch-named parameters (``weight_ih_l0`` ``(G*H, I)``, ``weight_hh_l0``
             ``(G*H, H)``, optional ``bias_ih_l0``/``bias_hh_l0`` ``(G*H,)``), e.g. a
             ``state_dict``; the sizes come from the shapes. Drawn from ``seed`` when not given.
+            Jordan: ``weight_ih_l0`` ``(H, I)``, ``weight_yh_l0`` ``(H, O)``, ``weight_hy_l0``
+            ``(O, H)``, optional ``bias_ih_l0`` ``(H,)`` and ``bias_hy_l0`` ``(O,)`` (see
+            :mod:`gradscope.feedback_params`).
         inputs: ``(T, input_size)`` input sequence; ``N(0, 1)`` from ``seed`` when not given.
         h0, c0: initial hidden (and, for the LSTM, cell) state ``(H,)``; zeros by default.
         hidden_size, input_size: sizes of random parameters (default 64 and 32).
@@ -284,6 +349,8 @@ def analyze(
         depth_flow: also compute ``depth_profiles`` for a single-layer cell (always done for
             stacked or bidirectional parameters, detected from names like ``weight_ih_l1`` and
             ``weight_hh_l0_reverse``; ``h0``/``c0`` then have PyTorch's shape ``(L*D, H)``).
+        y0: initial output ``y_0`` ``(O,)`` of the Jordan cell (zeros by default; it takes no ``h0``/``c0``).
+        output_size: O of random Jordan parameters (default ``hidden_size``).
 
     Returns:
         An :class:`Analysis`; ``to_dict()`` gives the ``gradscope.analysis/1`` JSON document.
@@ -309,7 +376,12 @@ def analyze(
         seed=seed,
         init=init,
         gain=gain,
+        y0=y0,
+        output_size=output_size,
     )
+    feedback = isinstance(problem.params, FeedbackParams)
+    if feedback and depth_flow:
+        raise ConfigError(f"depth_flow: not available for the {problem.compiled.spec.name} cell (one layer, state y)")
     lags_wanted = sorted({int(k) for k in snapshot_lags})
     steps_total = problem.inputs.shape[0]
     if any(not 1 <= k <= steps_total for k in lags_wanted):
@@ -350,4 +422,5 @@ def analyze(
         num_layers=problem.stacked.num_layers if problem.stacked is not None else 1,
         bidirectional=problem.stacked.bidirectional if problem.stacked is not None else False,
         depth_profiles=depth,
+        output_size=problem.params.output_size if feedback else None,
     )

@@ -18,6 +18,10 @@ h_{t-1}^T``, ``dL/db_ih = sum_t dL/du_t``, ``dL/db_hh = sum_t dL/dm_t`` (gates s
 chunk order), and ``dL/dx_t = W_ih^T dL/du_t``.
 
 Cost: ``O(T (G H^2 + G H I))`` time and ``O(T G H)`` memory, all float64.
+
+A cell that feeds its output back (Jordan network, state ``y``) is handled by
+:func:`backward_feedback`: there the loss reads the outputs, ``upstream[t-1] = dL/dy_t``, and the
+same recursion runs through the readout and the hidden stage (see there).
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gradscope.analysis import prepare
+from gradscope.analysis import Problem, prepare
 from gradscope.errors import ConfigError, ParameterError
+from gradscope.feedback import FeedbackTrajectory, run_feedback_forward
 from gradscope.jacobians import step_coefficients
 from gradscope.params import as_float_array
 from gradscope.trajectory import Trajectory, run_forward
@@ -42,8 +47,10 @@ def state_key(component: str) -> str:
     return f"{component}0"
 
 
-def backward(trajectory: Trajectory, upstream: np.ndarray) -> dict[str, np.ndarray]:
+def backward(trajectory: Trajectory | FeedbackTrajectory, upstream: np.ndarray) -> dict[str, np.ndarray]:
     """Exact BPTT through a forward pass, for ``upstream[t-1] = dL/dh_t`` of shape ``(T, H)``.
+
+    For a feedback cell's trajectory, ``upstream`` is ``dL/dy_t`` ``(T, O)``: see :func:`backward_feedback`.
 
     Returns:
         Gradients under PyTorch's names: ``weight_ih_l0`` ``(G*H, I)``, ``weight_hh_l0``
@@ -51,6 +58,8 @@ def backward(trajectory: Trajectory, upstream: np.ndarray) -> dict[str, np.ndarr
         biases), ``inputs`` ``(T, I)``, and one ``(H,)`` array per initial state component
         (``h0``, and ``c0`` for the LSTM).
     """
+    if isinstance(trajectory, FeedbackTrajectory):
+        return backward_feedback(trajectory, upstream)
     compiled, params = trajectory.compiled, trajectory.params
     spec = compiled.spec
     steps, hidden, gates, components = trajectory.steps, params.hidden_size, spec.num_gates, len(spec.state)
@@ -96,6 +105,61 @@ def backward(trajectory: Trajectory, upstream: np.ndarray) -> dict[str, np.ndarr
     return grads
 
 
+def backward_feedback(trajectory: FeedbackTrajectory, upstream: np.ndarray) -> dict[str, np.ndarray]:
+    """Exact BPTT through a feedback cell, for ``upstream[t-1] = dL/dy_t`` ``(T, O)`` read by the loss.
+
+    With ``delta_t = dL/dy_t`` (total) and the derived partials ``D_g = d h_t / d m_g``,
+    ``E_g = d h_t / d u_g`` and ``rho' = d y_t / d r``, per step from the back:
+
+        dL/dr = rho' * delta_t,   dL/dh_t = W_hy^T dL/dr,   dL/dm_g = D_g * dL/dh_t,   dL/du_g = E_g * dL/dh_t,
+        delta_{t-1} = sum_g W_yg^T dL/dm_g + upstream[t-2],
+
+    i.e. ``delta_{t-1} = J_t^T delta_t + upstream``; the parameter gradients are sums of outer
+    products over time, as in :func:`backward`.
+
+    Returns:
+        ``weight_ih_l0`` ``(G*H, I)``, ``weight_yh_l0`` ``(G*H, O)``, ``weight_hy_l0`` ``(O, H)``,
+        ``bias_ih_l0`` ``(G*H,)`` and ``bias_hy_l0`` ``(O,)`` (only when the parameters have biases),
+        ``inputs`` ``(T, I)`` and ``y0`` ``(O,)``.
+    """
+    compiled, params, steps = trajectory.compiled, trajectory.params, trajectory.steps
+    spec = compiled.spec
+    coefficients = trajectory.coefficients(0, steps)
+    u = trajectory.input_projection
+    input_partials = compiled.input_partials(
+        u, trajectory.recurrent_projection(0, steps), np.zeros((steps, 0, u.shape[-1]))
+    )
+    input_coefficients = np.zeros_like(coefficients.hidden)  # (T, G, H): d h_t / d u_g
+    for (_, _, gate), value in input_partials.items():
+        input_coefficients[:, spec.gates.index(gate)] = value
+    weight_blocks = params.recurrent_blocks()  # (G, H, O)
+
+    grad_r = np.empty((steps, params.output_size))
+    grad_m = np.empty_like(coefficients.hidden)
+    delta = upstream[steps - 1].copy()
+    for k in range(steps - 1, -1, -1):  # k = t - 1
+        grad_r[k] = coefficients.readout[k] * delta
+        grad_h = params.weight_hy.T @ grad_r[k]
+        grad_m[k] = coefficients.hidden[k] * grad_h
+        delta = np.einsum("gio,gi->o", weight_blocks, grad_m[k])  # sum_g W_yg^T dL/dm_g
+        if k:
+            delta += upstream[k - 1]
+    grad_h_all = grad_r @ params.weight_hy  # (T, H)
+    grad_u = (input_coefficients * grad_h_all[:, None, :]).reshape(steps, -1)
+    grad_m_flat = grad_m.reshape(steps, -1)
+    grads = {
+        "weight_ih_l0": grad_u.T @ trajectory.inputs,
+        "weight_yh_l0": grad_m_flat.T @ trajectory.states[:steps],
+        "weight_hy_l0": grad_r.T @ trajectory.hidden,
+    }
+    if params.has_bias:
+        grads["bias_ih_l0"] = grad_u.sum(axis=0)
+        grads["bias_hy_l0"] = grad_r.sum(axis=0)
+    grads["inputs"] = grad_u @ params.weight_ih
+    grads[state_key(spec.state[0])] = delta
+    return grads
+
+
 def bptt_reference(
     cell: str | Cell,
     params: Mapping[str, object],
@@ -104,8 +168,14 @@ def bptt_reference(
     *,
     h0: object | None = None,
     c0: object | None = None,
+    y0: object | None = None,
 ) -> dict[str, np.ndarray]:
     """The exact gradients of a loss ``L`` that reads the hidden states ``h_1 .. h_T`` directly.
+
+    For the Jordan cell (state ``y``, its fed-back output) the loss reads the outputs ``y_1 .. y_T``:
+    ``upstream`` is ``(T, O)``, the initial state is ``y0`` ``(O,)``, and the gradients are
+    ``weight_ih_l0``, ``weight_yh_l0``, ``weight_hy_l0``, ``bias_ih_l0``, ``bias_hy_l0``, ``inputs``
+    and ``y0`` (see :func:`backward_feedback`).
 
     Args:
         cell: ``"rnn"``, ``"rnn-relu"``, ``"lstm"``, ``"gru"`` or a :class:`~gradscope.cells.Cell`.
@@ -126,7 +196,9 @@ def bptt_reference(
         GradscopeError: unknown cell, bad parameter names or shapes, non-finite values, or an
             ``upstream`` whose shape is not ``(T, H)``; the message names the offending thing.
     """
-    problem = prepare(cell, params=params, inputs=inputs, h0=h0, c0=c0)
+    problem = prepare(cell, params=params, inputs=inputs, h0=h0, c0=c0, y0=y0)
+    if problem.compiled.spec.feedback:
+        return _feedback_reference(problem, upstream)
     if problem.stacked is not None:
         raise ParameterError(
             "bptt_reference takes a single-layer, unidirectional cell (layer 0 names only); "
@@ -141,3 +213,16 @@ def bptt_reference(
         )
     forward = run_forward(problem.compiled, problem.params, problem.inputs, problem.initial_state)
     return backward(forward, gradient)
+
+
+def _feedback_reference(problem: Problem, upstream: object) -> dict[str, np.ndarray]:
+    """:func:`bptt_reference` for a feedback cell: ``upstream`` is ``dL/dy_t`` ``(T, O)``."""
+    steps, output = problem.inputs.shape[0], problem.initial_state.shape[0]
+    gradient = as_float_array("upstream", upstream)
+    if gradient.shape != (steps, output):
+        raise ConfigError(
+            f"upstream: expected shape (T, O) = ({steps}, {output}), one row dL/dy_t per time step "
+            f"(the {problem.compiled.spec.name} cell's loss reads its outputs y_t), got {gradient.shape}"
+        )
+    forward = run_feedback_forward(problem.compiled, problem.params, problem.inputs, problem.initial_state)
+    return backward_feedback(forward, gradient)

@@ -12,6 +12,11 @@ at once. So a new cell is a new :class:`Cell` value, not new engine code: the sy
 differentiates the equations and the numeric layer assembles the Jacobian from them.
 
 The first state component is the hidden state ``h``, the only one the recurrent projections read.
+
+A cell with a :class:`Readout` (the Jordan network) feeds its *output* back instead: a stateless
+hidden stage ``h_t`` (equations in ``u_g`` and ``m_g``, where ``m_g = W_yg y_{t-1}`` reads the
+previous output) is read out per output unit as ``y_t = rho(r)``, ``r = W_hy h_t + b_y``, and the
+state is ``y`` (length O, the output size), not ``h``.
 """
 
 from __future__ import annotations
@@ -40,9 +45,25 @@ def prev(component: str) -> sympy.Symbol:
     return sympy.Symbol(f"{component}_{{t-1}}")
 
 
+def readout_projection() -> sympy.Symbol:
+    """The readout projection of one output unit: ``r = (W_hy h_t + b_y)``."""
+    return sympy.Symbol("r")
+
+
 def now(name: str) -> sympy.Symbol:
     """A named quantity at the current step, e.g. ``now("f")`` is the forget gate ``f_t``."""
     return sympy.Symbol(f"{name}_t")
+
+
+@dataclass(frozen=True)
+class Readout:
+    """An output stage ``y_t = output(r)`` per output unit, ``r = W_hy h_t + b_y``, whose value is fed back.
+
+    Attributes:
+        output: ``y_t`` as a SymPy expression in :func:`readout_projection` only.
+    """
+
+    output: sympy.Expr
 
 
 @dataclass(frozen=True)
@@ -57,8 +78,12 @@ class Cell:
         state: state components; ``s = [state[0]; state[1]; ...]`` with ``state[0] == "h"``.
         definitions: named intermediate quantities ``(symbol, expression)`` in evaluation order;
             an expression may use :func:`u`, :func:`m`, :func:`prev` symbols and earlier names.
-        updates: the new value of each state component, in the order of ``state``.
+        updates: the new value of each state component, in the order of ``state``; with a
+            ``readout``, the one new hidden vector ``h_t`` that the readout projects.
         reference: where the equations come from (the variant, for cells that have several).
+        readout: an output stage fed back as the state (Jordan network); then ``state == ("y",)``,
+            the hidden stage may not use :func:`prev` symbols, and :func:`m` projections read
+            ``y_{t-1}`` (``m_g = W_yg y_{t-1}``).
     """
 
     name: str
@@ -68,10 +93,14 @@ class Cell:
     definitions: tuple[tuple[sympy.Symbol, sympy.Expr], ...]
     updates: tuple[sympy.Expr, ...]
     reference: str = ""
+    readout: Readout | None = None
 
     def __post_init__(self) -> None:
         if not self.gates:
             raise ValueError(f"cell {self.name!r}: needs at least one gate")
+        if self.readout is not None:
+            self._check_readout()
+            return
         if not self.state or self.state[0] != "h":
             raise ValueError(f"cell {self.name!r}: the first state component must be 'h', got {self.state}")
         if len(self.updates) != len(self.state):
@@ -86,10 +115,26 @@ class Cell:
         for component, expression in zip(self.state, self.updates, strict=True):
             _check_symbols(self.name, f"update of {component}", expression, known)
 
+    def _check_readout(self) -> None:
+        assert self.readout is not None
+        if self.state != ("y",):
+            raise ValueError(f"cell {self.name!r}: a cell with a readout has state ('y',), got {self.state}")
+        if len(self.updates) != 1:
+            raise ValueError(
+                f"cell {self.name!r}: a cell with a readout needs one update (h_t), got {len(self.updates)}"
+            )
+        # The hidden stage is stateless: everything it remembers comes back through y_{t-1}.
+        known = {u(g) for g in self.gates} | {m(g) for g in self.gates}
+        for symbol, expression in self.definitions:
+            _check_symbols(self.name, str(symbol), expression, known)
+            known = known | {symbol}
+        _check_symbols(self.name, "hidden update h_t", self.updates[0], known)
+        _check_symbols(self.name, "readout", self.readout.output, {readout_projection()})
+
     @property
     def spec(self) -> CellSpec:
         """The cell's interface without its equations (what the numeric layers use)."""
-        return CellSpec(self.name, self.title, self.gates, self.state, self.reference)
+        return CellSpec(self.name, self.title, self.gates, self.state, self.reference, self.readout is not None)
 
     @property
     def num_gates(self) -> int:
@@ -173,12 +218,34 @@ def gru() -> Cell:
     )
 
 
+def jordan() -> Cell:
+    """Jordan network (1986): the sigmoid output is fed back; state ``y``.
+
+    ``h_t = tanh(W_xh x_t + b_h + W_yh y_{t-1})``, ``y_t = sigmoid(W_hy h_t + b_y)``.
+    """
+    h_t = now("h")
+    return Cell(
+        name="jordan",
+        title="Jordan network, tanh hidden, sigmoid output fed back",
+        gates=("h",),
+        state=("y",),
+        definitions=((h_t, sympy.tanh(u("h") + m("h"))),),
+        updates=(h_t,),
+        reference=(
+            "Jordan 1986: h_t = tanh(W_xh x_t + b_h + W_yh y_{t-1}), y_t = sigmoid(W_hy h_t + b_y); "
+            "the output y is the state"
+        ),
+        readout=Readout(sigmoid(readout_projection())),
+    )
+
+
 #: Registered cells, by name, as factories (each call builds a fresh, equal value).
 CELLS: dict[str, Callable[[], Cell]] = {
     "rnn": rnn,
     "rnn-relu": rnn_relu,
     "lstm": lstm,
     "gru": gru,
+    "jordan": jordan,
 }
 
 

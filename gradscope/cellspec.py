@@ -11,8 +11,12 @@ from dataclasses import dataclass
 
 from gradscope.errors import UnknownCellError
 
-#: The built-in cells, in display order.
+#: The built-in one-stage cells (state ``[h; ...]``), in display order: the ones every analysis handles.
 CELL_NAMES = ("rnn", "rnn-relu", "lstm", "gru")
+#: Built-in cells that feed their output back (state ``y``, see :attr:`CellSpec.feedback`).
+FEEDBACK_CELL_NAMES = ("jordan",)
+#: Every built-in cell, in display order.
+ALL_CELL_NAMES = CELL_NAMES + FEEDBACK_CELL_NAMES
 #: Classic names accepted for built-in cells: the Elman network is PyTorch's tanh (or ReLU) RNN.
 ALIASES = {"elman": "rnn", "elman-tanh": "rnn", "elman-relu": "rnn-relu", "rnn-tanh": "rnn"}
 
@@ -25,8 +29,11 @@ class CellSpec:
         name: registry name, e.g. ``"lstm"``.
         title: one-line description.
         gates: gate names in PyTorch's chunk order of ``weight_ih_l0`` / ``weight_hh_l0`` rows.
-        state: state components, ``state[0] == "h"``; the state vector is ``s = [h; c; ...]``.
+        state: state components, ``state[0] == "h"``; the state vector is ``s = [h; c; ...]``
+            (``("y",)`` for a feedback cell).
         reference: where the equations come from.
+        feedback: the state is the output ``y`` (size O) of a readout of the hidden stage, fed
+            back (Jordan network); then ``state == ("y",)`` and the per-step Jacobian is ``O x O``.
     """
 
     name: str
@@ -34,6 +41,7 @@ class CellSpec:
     gates: tuple[str, ...]
     state: tuple[str, ...]
     reference: str = ""
+    feedback: bool = False
 
     @property
     def num_gates(self) -> int:
@@ -44,8 +52,10 @@ class CellSpec:
         """The state vector as text: ``"h"`` or ``"[h; c]"``."""
         return self.state[0] if len(self.state) == 1 else "[" + "; ".join(self.state) + "]"
 
-    def state_size(self, hidden_size: int) -> int:
-        """Length of ``s`` for hidden size H."""
+    def state_size(self, hidden_size: int, output_size: int | None = None) -> int:
+        """Length of ``s`` for hidden size H (and output size O, default H, for a feedback cell)."""
+        if self.feedback:
+            return hidden_size if output_size is None else output_size
         return len(self.state) * hidden_size
 
 
@@ -58,10 +68,10 @@ def resolve_name(name: object) -> str:
     if not isinstance(name, str):
         raise UnknownCellError(f"cell must be a name or a Cell, got {type(name).__name__}")
     key = name.strip().lower().replace("_", "-")
-    if key in CELL_NAMES:
+    if key in ALL_CELL_NAMES:
         return key
     if key in ALIASES:
         return ALIASES[key]
-    close = difflib.get_close_matches(key, [*CELL_NAMES, *ALIASES], n=1)
+    close = difflib.get_close_matches(key, [*ALL_CELL_NAMES, *ALIASES], n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise UnknownCellError(f"unknown cell {name!r}{hint} (valid cells: {', '.join(CELL_NAMES)})")
+    raise UnknownCellError(f"unknown cell {name!r}{hint} (valid cells: {', '.join(ALL_CELL_NAMES)})")

@@ -23,7 +23,9 @@ from gradscope.errors import CheckpointError
 
 #: A recurrent parameter name at the end of a state_dict key, after the module's prefix.
 _RECURRENT = re.compile(
-    r"^(?P<prefix>.*?)(?P<name>(?:weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l\d+(?:_reverse)?)$"
+    # weight_yh, weight_hy, bias_hy: the Jordan cell's recurrent and readout parameters.
+    r"^(?P<prefix>.*?)(?P<name>(?:weight_ih|weight_hh|bias_ih|bias_hh|weight_hr|weight_yh|weight_hy|bias_hy)"
+    r"_l\d+(?:_reverse)?)$"
 )
 FORMATS = (".npz", ".pt", ".pth", ".safetensors")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import sympy
 
 from gradscope.activations import NUMPY_FUNCTIONS
-from gradscope.cells import CELLS, Cell
+from gradscope.cells import CELLS, Cell, readout_projection
 from gradscope.compiled import BlockFormula, CompiledCell, PartialKey
 from gradscope.symbolic import Derivation, derive
 
@@ -28,7 +28,9 @@ _MODULES = [NUMPY_FUNCTIONS, "numpy"]
 def _argument_names(derivation: Derivation) -> list[str]:
     """Python identifiers for the arguments: ``u_<gate>``, ``m_<gate>``, ``<component>_prev``."""
     cell = derivation.cell
-    names = [f"u_{g}" for g in cell.gates] + [f"m_{g}" for g in cell.gates] + [f"{c}_prev" for c in cell.state]
+    names = [f"u_{g}" for g in cell.gates] + [f"m_{g}" for g in cell.gates]
+    if cell.readout is None:  # a readout cell's hidden stage is stateless: no previous components
+        names += [f"{c}_prev" for c in cell.state]
     for name in names:
         if not name.isidentifier() or keyword.iskeyword(name):
             raise ValueError(f"cell {cell.name!r}: gate or state name gives the invalid argument name {name!r}")
@@ -59,10 +61,22 @@ def _blocks(derivation: Derivation) -> tuple[BlockFormula, ...]:
     return tuple(BlockFormula(b.row, b.col, b.text(), b.latex()) for b in derivation.blocks)
 
 
+def _readout_functions(derivation: Derivation) -> dict[str, Callable[..., object]]:
+    """``readout`` (``y_t``) and ``readout_partial`` (``d y_t / d r``) as functions of ``r``; empty without one."""
+    if derivation.readout_output is None or derivation.readout_partial is None:
+        return {}
+    r = [readout_projection()]
+    return {
+        "readout": sympy.lambdify(r, derivation.readout_output, modules=_MODULES, cse=True, docstring_limit=0),
+        "readout_partial": sympy.lambdify(r, derivation.readout_partial, modules=_MODULES, cse=True, docstring_limit=0),
+    }
+
+
 def lambdify_cell(cell: Cell) -> CompiledCell:
     """Derive ``cell`` with SymPy and lambdify its update and Jacobian coefficients."""
     derivation = derive(cell)
     functions = {kind: (_lambdify(derivation, exprs), keys) for kind, (exprs, keys) in _functions(derivation).items()}
+    readout = _readout_functions(derivation)
     return CompiledCell(
         spec=cell.spec,
         update_function=functions["update"][0],
@@ -72,6 +86,8 @@ def lambdify_cell(cell: Cell) -> CompiledCell:
         input_partial_keys=functions["input_partials"][1],
         blocks=_blocks(derivation),
         origin="live",
+        readout_function=readout.get("readout"),
+        readout_partial_function=readout.get("readout_partial"),
     )
 
 
@@ -96,6 +112,12 @@ def render_module(cells: Sequence[Cell] | None = None) -> str:
             bodies.append(source)
             used |= names_used
             names[kind] = (f"{prefix}_{kind}", keys)
+        readout_fields = ""
+        for kind, function in _readout_functions(derivation).items():
+            source, names_used = _function_source(function, f"{prefix}_{kind}")
+            bodies.append(source)
+            used |= names_used
+            readout_fields += f"        {kind}_function={prefix}_{kind},\n"
         entries.append(
             f"    {cell.name!r}: CompiledCell(\n"
             f"        spec={cell.spec!r},\n"
@@ -106,6 +128,7 @@ def render_module(cells: Sequence[Cell] | None = None) -> str:
             f"        input_partial_keys={names['input_partials'][1]!r},\n"
             f"        blocks={_blocks(derivation)!r},\n"
             f"        origin='generated',\n"
+            f"{readout_fields}"
             f"    ),"
         )
     from_activations = sorted(n for n in used if n in NUMPY_FUNCTIONS)

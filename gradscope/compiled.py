@@ -52,7 +52,8 @@ class CompiledCell:
 
     Every method takes ``(u, m, prev)``: ``u`` and ``m`` of shape ``(..., G, H)`` (the input and
     recurrent projections, gates in the cell's order) and ``prev`` of shape ``(..., C, H)`` (the
-    previous state components). Leading dimensions are anything that broadcasts, typically time.
+    previous state components; ``(..., 0, H)`` for a cell with a readout, whose hidden stage is
+    stateless). Leading dimensions are anything that broadcasts, typically time.
     """
 
     spec: CellSpec
@@ -67,6 +68,10 @@ class CompiledCell:
     blocks: tuple[BlockFormula, ...]
     #: ``"generated"`` (shipped code) or ``"live"`` (derived in this process).
     origin: str = "live"
+    #: For a cell with a readout (``spec.feedback``): ``y_t`` and ``d y_t / d r`` as functions of
+    #: the readout projection ``r``; ``None`` otherwise.
+    readout_function: Callable[[np.ndarray], object] | None = None
+    readout_partial_function: Callable[[np.ndarray], object] | None = None
 
     @property
     def cell(self) -> CellSpec:
@@ -87,6 +92,19 @@ class CompiledCell:
         """``d row_t / d u_g`` for every pair that is not identically zero, each ``(..., H)``."""
         values = self.input_partials_function(*_unpack(u, m, prev))
         return _as_arrays(self.input_partial_keys, values, _shape(u, m, prev))
+
+    def readout(self, r: np.ndarray) -> np.ndarray:
+        """The fed-back output ``y_t`` for readout projections ``r = W_hy h_t + b_y`` of any shape."""
+        return self._readout_call(self.readout_function, r)
+
+    def readout_partial(self, r: np.ndarray) -> np.ndarray:
+        """``d y_t / d r`` elementwise, same shape as ``r``."""
+        return self._readout_call(self.readout_partial_function, r)
+
+    def _readout_call(self, function: Callable[[np.ndarray], object] | None, r: np.ndarray) -> np.ndarray:
+        if function is None:
+            raise TypeError(f"cell {self.spec.name!r} has no readout")
+        return np.broadcast_to(np.asarray(function(r), dtype=np.float64), np.shape(r))
 
 
 def _shape(u: np.ndarray, m: np.ndarray, prev: np.ndarray) -> tuple[int, ...]:

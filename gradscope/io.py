@@ -28,6 +28,7 @@ from gradscope._version import __version__
 from gradscope.cellspec import CellSpec
 from gradscope.checkpoints import load_state_dict, select_recurrent
 from gradscope.errors import ConfigError, GradscopeError, ParameterError, ShapeError
+from gradscope.feedback_params import validate_feedback_params
 from gradscope.params import as_float_array, validate_params
 from gradscope.stacked import is_stacked, validate_stacked
 
@@ -174,6 +175,9 @@ def load_weights(path: Path | str, spec: CellSpec, prefix: str | None = None) ->
     state = load_state_dict(path) if torch_or_safetensors else load_npz(path)
     with about_file(path):
         selected = select_recurrent(state, prefix)
+        if spec.feedback:
+            feedback = validate_feedback_params(spec, selected)
+            return LoadedWeights(feedback.as_dict(), feedback.hidden_size, feedback.input_size)
         if is_stacked(selected):
             stacked = validate_stacked(spec, selected)
             first = stacked.layers[0][0]
@@ -267,8 +271,12 @@ def load_problem_files(
     Explicit size options are passed on unchanged, so the engine reports any contradiction with
     the weights.
     """
-    if c0 is not None and "c" not in spec.state:
-        raise ConfigError(f"--c0 given, but the {spec.name} cell has no c state (its state is s = {spec.state_layout})")
+    for option, path, component in (("--h0", h0, "h"), ("--c0", c0, "c")):
+        if path is not None and component not in spec.state:
+            raise ConfigError(
+                f"{option} given, but the {spec.name} cell has no {component} state "
+                f"(its state is s = {spec.state_layout})"
+            )
     sources: dict[str, str] = {}
     params = None
     width, width_from = input_size, "--input-size"

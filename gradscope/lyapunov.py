@@ -320,6 +320,11 @@ def lyapunov(
     if problem.stacked is not None:
         raise ConfigError("lyapunov: stacked or bidirectional parameters are not supported (one layer, one direction)")
     spec = problem.compiled.spec
+    if spec.feedback:
+        raise ConfigError(
+            f"lyapunov: the {spec.name} cell (state y, its fed-back output) is not supported; "
+            "'analyze' gives its gradient-norm profile"
+        )
     H = problem.params.hidden_size
     size = spec.state_size(H)
     count = size if exponents is None else exponents

@@ -30,12 +30,14 @@ from rich.text import Text
 from gradscope.compiled import BlockFormula, CompiledCell, compile_cell
 
 if TYPE_CHECKING:
+    import sympy
+
     from gradscope.analysis import Analysis
     from gradscope.cellspec import CellSpec
     from gradscope.ensemble import Ensemble
     from gradscope.lyapunov import LyapunovSpectrum
     from gradscope.sweep import SweepResult
-    from gradscope.symbolic import Derivation
+    from gradscope.symbolic import Derivation, ReadoutBlock
     from gradscope.verification import Verification
 
 #: The widest a report gets, whatever the terminal.
@@ -55,6 +57,16 @@ _BLOCK_LEGEND = (
     "u_g = (W_ig x_t + b_ig) and m_g = (W_hg h_{t-1} + b_hg) are gate g's input and recurrent "
     "projections; W_hg is gate g's block of rows of weight_hh_l0."
 )
+_FEEDBACK_LEGEND = (
+    "u_g = (W_ig x_t + b_ig) and m_g = W_yg y_{t-1} are gate g's input and recurrent projections "
+    "(W_yg: gate g's rows of weight_yh_l0); r = (W_hy h_t + b_y) is the readout (weight_hy_l0, bias_hy_l0), "
+    "and its output y is the state."
+)
+
+
+def block_legend(spec: CellSpec) -> str:
+    """What the symbols of the derived blocks stand for (the recurrent projection reads ``y`` in a feedback cell)."""
+    return _FEEDBACK_LEGEND if spec.feedback else _BLOCK_LEGEND
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,7 +282,7 @@ def split_terms(expression: str) -> list[str]:
     return terms
 
 
-def jacobian_panel(blocks: Sequence[BlockFormula], state_layout: str) -> Panel:
+def jacobian_panel(blocks: Sequence[BlockFormula], state_layout: str, legend: str = _BLOCK_LEGEND) -> Panel:
     """The derived per-step Jacobian, one block per row and one projection term per line."""
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
@@ -284,7 +296,7 @@ def jacobian_panel(blocks: Sequence[BlockFormula], state_layout: str) -> Panel:
         style="dim",
     )
     return Panel(
-        Group(header, grid, Text(_BLOCK_LEGEND, style="dim")),
+        Group(header, grid, Text(legend, style="dim")),
         title="Per-step Jacobian, derived by SymPy",
         title_align="left",
     )
@@ -308,11 +320,15 @@ def configuration_panel(analysis: Analysis, spec: CellSpec, sources: Mapping[str
         if config.get("inputs") == "given"
         else f"{config.get('inputs')}, seed {seed}"
     )
-    initial = [f"{name} {_source(sources, name, 'given')}" for name in ("h0", "c0") if name in config]
-    size = len(spec.state) * analysis.hidden_size
+    names = [f"{component}0" for component in spec.state]
+    initial = [f"{name} {_source(sources, name, 'given')}" for name in names if name in config]
+    size = spec.state_size(analysis.hidden_size, analysis.output_size)
+    sizes = f"hidden_size H = {analysis.hidden_size}"
+    if analysis.output_size is not None:
+        sizes = f"the fed-back output, output_size O = {analysis.output_size}; {sizes}"
     rows = [
         ("cell", f"{analysis.cell}: {spec.title}"),
-        ("state", f"s = {analysis.state}, {size} numbers (hidden_size H = {analysis.hidden_size})"),
+        ("state", f"s = {analysis.state}, {size} numbers ({sizes})"),
         ("sizes", f"hidden_size {analysis.hidden_size}, input_size {analysis.input_size}, T = {analysis.steps} steps"),
         ("parameters", params),
         ("inputs", inputs),
@@ -461,7 +477,7 @@ def analysis_report(
     return Constrain(
         Group(
             configuration_panel(analysis, compiled.spec, sources),
-            jacobian_panel(compiled.blocks, analysis.state),
+            jacobian_panel(compiled.blocks, analysis.state, block_legend(compiled.spec)),
             profile_panel(analysis),
             *([depth_panel(analysis)] if analysis.depth_profiles else []),
             verdict_panel(analysis),
@@ -563,6 +579,12 @@ def _equations(derivation: Derivation) -> list[tuple[object, object]]:
     cell = derivation.cell
     equations = [(symbol, expression) for symbol, expression in cell.definitions]
     named = {symbol for symbol, _ in equations}
+    if cell.readout is not None:
+        hidden = sympy.Symbol("h_t")
+        if cell.updates[0] not in named:
+            equations.append((hidden, cell.updates[0]))
+        equations.append((sympy.Symbol(f"{cell.state[0]}_t"), cell.readout.output))
+        return equations
     for component, update in zip(cell.state, cell.updates, strict=True):
         if update not in named:
             equations.append((sympy.Symbol(f"{component}_t"), update))
@@ -595,12 +617,17 @@ def derivation_pretty(derivation: Derivation, unicode: bool = True) -> Renderabl
     """
     import sympy
 
+    from gradscope.symbolic import ReadoutBlock
+
     cell = derivation.cell
     equations = [("  ", sympy.Eq(symbol, expression, evaluate=False)) for symbol, expression in _equations(derivation)]
     d = "∂" if unicode else "d"
     blocks: list[tuple[str, object]] = []
     for block in derivation.blocks:
         lhs = f"  {d}{block.row}_t/{d}{block.col}_{{t-1}} = "
+        if isinstance(block, ReadoutBlock):
+            blocks.append((lhs, _readout_term(block)))
+            continue
         terms = [
             sympy.Function("diag")(c) * sympy.Symbol(f"W_h{g}", commutative=False) for g, c in block.projection_terms
         ]
@@ -619,11 +646,34 @@ def derivation_pretty(derivation: Derivation, unicode: bool = True) -> Renderabl
         Text(""),
         Text("Equations (one unit):", style="bold"),
         *pictures(equations),
-        Text(_BLOCK_LEGEND, style="dim"),
+        Text(block_legend(cell.spec), style="dim"),
         Text(""),
         Text("Per-step Jacobian blocks:", style="bold"),
         *pictures(blocks),
     )
+
+
+def _readout_term(block: ReadoutBlock) -> sympy.Expr:
+    """``diag(rho') W_hy (sum_g diag(D_g) W_yg)`` as a non-commutative SymPy product, for pretty printing."""
+    import sympy
+
+    # Non-commutative heads keep the factors in the order of the matrix product.
+    diag = sympy.Function("diag", commutative=False)
+    inner = sympy.Add(*(diag(c) * sympy.Symbol(f"W_y{g}", commutative=False) for g, c in block.hidden_terms))
+    return diag(block.readout) * sympy.Symbol("W_hy", commutative=False) * inner
+
+
+def _projections_latex(derivation: Derivation) -> str:
+    """The projections the equations are written in, as LaTeX."""
+    if derivation.cell.readout is not None:
+        return "u_g = W_{ig} x_t + b_{ig}, m_g = W_{yg} y_{t-1}, r = W_{hy} h_t + b_y"
+    return "u_g = W_{ig} x_t + b_{ig}, m_g = W_{hg} h_{t-1} + b_{hg}"
+
+
+def _projections_markdown(derivation: Derivation) -> str:
+    if derivation.cell.readout is not None:
+        return "With the projections $u_g = W_{ig} x_t + b_{ig}$, $m_g = W_{yg} y_{t-1}$ and $r = W_{hy} h_t + b_y$:"
+    return "With gate $g$'s projections $u_g = W_{ig} x_t + b_{ig}$ and $m_g = W_{hg} h_{t-1} + b_{hg}$:"
 
 
 def derivation_latex(derivation: Derivation) -> str:
@@ -635,7 +685,7 @@ def derivation_latex(derivation: Derivation) -> str:
     return (
         f"% gradscope derive {cell.name}: {cell.title}\n"
         f"% {cell.reference}\n"
-        "% u_g = W_{ig} x_t + b_{ig}, m_g = W_{hg} h_{t-1} + b_{hg} (gate g's projections)\n"
+        f"% {_projections_latex(derivation)} (gate g's projections)\n"
         f"% Equations (one unit)\n\\begin{{aligned}}\n{equations}\n\\end{{aligned}}\n\n"
         f"% Per-step Jacobian, numerator layout, s = {cell.state_layout}\n{derivation.latex()}\n"
     )
@@ -658,7 +708,7 @@ def derivation_markdown(derivation: Derivation) -> str:
         "",
         "## Equations (one unit)",
         "",
-        "With gate $g$'s projections $u_g = W_{ig} x_t + b_{ig}$ and $m_g = W_{hg} h_{t-1} + b_{hg}$:",
+        _projections_markdown(derivation),
         "",
     ]
     lines += [f"- ${sympy.latex(s)} = {sympy.latex(e)}$" for s, e in _equations(derivation)]

@@ -11,6 +11,11 @@ the blocks of ``J_t`` (numerator layout, ``J_t[i, j] = d s_t[i] / d s_{t-1}[j]``
 
 for state components ``a`` and ``b``. The coefficients are exact SymPy derivatives, valid for any
 H. :func:`expanded_jacobian` keeps the per-entry route for tiny H as an independent check.
+
+A cell with a readout (Jordan network, state ``y``) has one ``O x O`` block, a product of two
+stages (:class:`ReadoutBlock`):
+
+    d y_t / d y_{t-1} = diag(d y_t / d r) W_hy sum_g diag(d h_t / d m_g) W_yg.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from dataclasses import dataclass
 
 import sympy
 
-from gradscope.cells import Cell, get_cell, m, prev, u
+from gradscope.cells import Cell, get_cell, m, now, prev, readout_projection, u
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,37 @@ class JacobianBlock:
 
 
 @dataclass(frozen=True)
+class ReadoutBlock:
+    """The Jacobian ``d y_t / d y_{t-1}`` (``O x O``) of a cell that feeds its output back.
+
+    ``block = diag(readout) W_hy sum_g diag(hidden_terms[g]) W_yg``, coefficients per unit in the
+    cell's named quantities (``y_t``, ``h_t``).
+    """
+
+    row: str
+    col: str
+    readout: sympy.Expr
+    hidden_terms: tuple[tuple[str, sympy.Expr], ...]
+
+    def _format(self, diag: str, readout_weight: str, weight: str, printer: object) -> str:
+        terms = [diag.format(printer(coefficient)) + weight.format(gate) for gate, coefficient in self.hidden_terms]
+        inner = terms[0] if len(terms) == 1 else "(" + " + ".join(terms) + ")"
+        return diag.format(printer(self.readout)) + readout_weight + " " + inner
+
+    def latex(self) -> str:
+        """The block as a LaTeX equation (``\\frac{\\partial y_t}{\\partial y_{t-1}} = ...``)."""
+        body = self._format(r"\operatorname{{diag}}\left({}\right)", " W_{hy}", " W_{{y{}}}", sympy.latex)
+        return rf"\frac{{\partial {self.row}_t}}{{\partial {self.col}_{{t-1}}}} = " + body
+
+    def text(self) -> str:
+        """The block as one line of plain text, e.g. ``dy_t/dy_{t-1} = diag(...) W_hy diag(...) W_yh``."""
+        return f"d{self.row}_t/d{self.col}_{{t-1}} = " + self._format("diag({})", " W_hy", " W_y{}", sympy.sstr)
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+@dataclass(frozen=True)
 class Derivation:
     """Everything SymPy derives for one cell; build it with :func:`derive` (cached).
 
@@ -82,9 +118,12 @@ class Derivation:
     #: ``d row_t / d col_{t-1}`` (direct, per unit) for each (row, col) pair not identically zero.
     state_partials: dict[tuple[str, str], sympy.Expr]
     #: The Jacobian blocks in row-major order of the state components, readable form.
-    blocks: tuple[JacobianBlock, ...]
+    blocks: tuple[JacobianBlock | ReadoutBlock, ...]
+    #: For a cell with a readout: ``y_t`` and ``d y_t / d r`` in the readout projection ``r``.
+    readout_output: sympy.Expr | None = None
+    readout_partial: sympy.Expr | None = None
 
-    def block(self, row: str, col: str) -> JacobianBlock:
+    def block(self, row: str, col: str) -> JacobianBlock | ReadoutBlock:
         """The block ``d row_t / d col_{t-1}``."""
         for candidate in self.blocks:
             if (candidate.row, candidate.col) == (row, col):
@@ -126,6 +165,8 @@ def derive(cell: str | Cell) -> Derivation:
 
 @functools.cache
 def _derive(cell: Cell) -> Derivation:
+    if cell.readout is not None:
+        return _derive_readout(cell)
     gates, state = cell.gates, cell.state
     arguments = tuple(u(g) for g in gates) + tuple(m(g) for g in gates) + tuple(prev(c) for c in state)
     new_state = tuple(_expand(cell, update) for update in cell.updates)
@@ -156,6 +197,22 @@ def _derive(cell: Cell) -> Derivation:
     return Derivation(cell, arguments, new_state, recurrent, inputs, direct, tuple(blocks))
 
 
+def _derive_readout(cell: Cell) -> Derivation:
+    """The two stages of a cell that feeds its output back: ``d h_t / d m_g`` (and ``/ d u_g``), ``d y_t / d r``."""
+    assert cell.readout is not None
+    gates, hidden = cell.gates, "h"
+    arguments = tuple(u(g) for g in gates) + tuple(m(g) for g in gates)
+    new_hidden = _expand(cell, cell.updates[0])
+    recurrent = {(hidden, g): d for g in gates if (d := new_hidden.diff(m(g))) != 0}
+    inputs = {(hidden, g): d for g in gates if (d := new_hidden.diff(u(g))) != 0}
+    output = cell.readout.output
+    partial = output.diff(readout_projection())
+    readable_partial = sympy.factor_terms(partial.subs(output, now(cell.state[0])))
+    terms = tuple((g, _readable(cell, recurrent[hidden, g])) for g in gates if (hidden, g) in recurrent)
+    block = ReadoutBlock(cell.state[0], cell.state[0], readable_partial, terms)
+    return Derivation(cell, arguments, (new_hidden,), recurrent, inputs, {}, (block,), output, partial)
+
+
 def expanded_jacobian(cell: Cell, hidden_size: int, input_size: int) -> tuple[sympy.Matrix, dict[str, sympy.Matrix]]:
     """The fully expanded ``J_t`` (numerator layout) by ``Matrix.jacobian``, entry by entry.
 
@@ -171,6 +228,8 @@ def expanded_jacobian(cell: Cell, hidden_size: int, input_size: int) -> tuple[sy
     """
     if hidden_size > 3:
         raise ValueError(f"expanded_jacobian is for hidden_size <= 3 (it grows too fast), got {hidden_size}")
+    if cell.readout is not None:
+        raise ValueError(f"cell {cell.name!r} feeds its output back: use expanded_readout_jacobian")
     H, I, G = hidden_size, input_size, cell.num_gates
     w_ih = sympy.Matrix(G * H, I, lambda i, j: sympy.Symbol(f"Wih_{i}_{j}"))
     w_hh = sympy.Matrix(G * H, H, lambda i, j: sympy.Symbol(f"Whh_{i}_{j}"))
@@ -192,3 +251,49 @@ def expanded_jacobian(cell: Cell, hidden_size: int, input_size: int) -> tuple[sy
     jacobian = sympy.Matrix(entries).jacobian(s)
     symbols = {"weight_ih": w_ih, "weight_hh": w_hh, "bias_ih": b_ih, "bias_hh": b_hh, "x": x, "s": s}
     return jacobian, symbols
+
+
+def expanded_readout_jacobian(
+    cell: Cell, hidden_size: int, input_size: int, output_size: int
+) -> tuple[sympy.Matrix, dict[str, sympy.Matrix]]:
+    """The fully expanded ``J_t = d y_t / d y_{t-1}`` ``(O, O)`` of a cell with a readout, entry by entry.
+
+    The independent check of :class:`ReadoutBlock` for tiny sizes (``hidden_size <= 3``,
+    ``output_size <= 3``): ``y_t`` is written out with explicit weight symbols and
+    ``Matrix.jacobian`` differentiates it.
+
+    Returns:
+        ``(J, symbols)``: ``symbols`` maps ``"weight_ih"`` ``(G*H, I)``, ``"weight_yh"`` ``(G*H, O)``,
+        ``"bias_ih"`` ``(G*H, 1)``, ``"weight_hy"`` ``(O, H)``, ``"bias_hy"`` ``(O, 1)``, ``"x"``
+        ``(I, 1)`` and ``"y"`` ``(O, 1)`` (the previous output) to matrices of symbols.
+    """
+    if cell.readout is None:
+        raise ValueError(f"cell {cell.name!r} has no readout: use expanded_jacobian")
+    if hidden_size > 3 or output_size > 3:
+        raise ValueError(
+            f"expanded_readout_jacobian is for sizes <= 3 (it grows too fast), got H={hidden_size}, O={output_size}"
+        )
+    H, I, O, G = hidden_size, input_size, output_size, cell.num_gates
+    w_ih = sympy.Matrix(G * H, I, lambda i, j: sympy.Symbol(f"Wih_{i}_{j}"))
+    w_yh = sympy.Matrix(G * H, O, lambda i, j: sympy.Symbol(f"Wyh_{i}_{j}"))
+    b_ih = sympy.Matrix(G * H, 1, lambda i, _: sympy.Symbol(f"bih_{i}"))
+    w_hy = sympy.Matrix(O, H, lambda i, j: sympy.Symbol(f"Why_{i}_{j}"))
+    b_hy = sympy.Matrix(O, 1, lambda i, _: sympy.Symbol(f"bhy_{i}"))
+    x = sympy.Matrix(I, 1, lambda i, _: sympy.Symbol(f"x_{i}"))
+    y = sympy.Matrix(O, 1, lambda i, _: sympy.Symbol(f"y_{i}"))
+    input_projection = w_ih * x + b_ih
+    recurrent_projection = w_yh * y
+    expression = _expand(cell, cell.updates[0])
+    hidden = sympy.Matrix(
+        [
+            expression.xreplace(
+                {u(g): input_projection[k * H + unit] for k, g in enumerate(cell.gates)}
+                | {m(g): recurrent_projection[k * H + unit] for k, g in enumerate(cell.gates)}
+            )
+            for unit in range(H)
+        ]
+    )
+    readout = w_hy * hidden + b_hy
+    output = sympy.Matrix([cell.readout.output.xreplace({readout_projection(): readout[o]}) for o in range(O)])
+    symbols = {"weight_ih": w_ih, "weight_yh": w_yh, "bias_ih": b_ih, "weight_hy": w_hy, "bias_hy": b_hy}
+    return output.jacobian(y), symbols | {"x": x, "y": y}

@@ -61,7 +61,7 @@ DEFAULT_TOLERANCES: Mapping[str, Tolerance] = MappingProxyType(
 )
 
 #: Keys whose arrays may carry PyTorch's batch (and layer) axes of size 1.
-_BATCHED_KEYS = ("inputs", "h0", "c0")
+_BATCHED_KEYS = ("inputs", "h0", "c0", "y0")
 
 
 def default_tolerance(dtype: object) -> Tolerance:
@@ -208,6 +208,7 @@ def compare_bptt(
     atol: float | None = None,
     h0: object | None = None,
     c0: object | None = None,
+    y0: object | None = None,
 ) -> BPTTComparison:
     """Compare hand-written gradients with :func:`bptt_reference`; never raises on a mismatch.
 
@@ -219,6 +220,9 @@ def compare_bptt(
             (NumPy arrays, nested lists or CPU tensors; ``inputs``, ``h0`` and ``c0`` may keep
             PyTorch's batch axes of size 1).
         rtol, atol: override the per-dtype defaults of :data:`DEFAULT_TOLERANCES`.
+        y0: the Jordan cell's initial output ``(O,)``; its ``upstream`` is ``dL/dy_t`` ``(T, O)`` and
+            its gradient keys are ``weight_ih_l0``, ``weight_yh_l0``, ``weight_hy_l0``, ``bias_ih_l0``,
+            ``bias_hy_l0``, ``inputs`` and ``y0``.
 
     Raises:
         GradscopeError: invalid ``params``, ``inputs``, ``upstream`` or initial states, or ``grads``
@@ -226,10 +230,10 @@ def compare_bptt(
     """
     if not isinstance(grads, Mapping):
         raise ParameterError(f"grads must be a mapping of gradient names to arrays, got {type(grads).__name__}")
-    reference = bptt_reference(cell, params, inputs, upstream, h0=h0, c0=c0)
+    reference = bptt_reference(cell, params, inputs, upstream, h0=h0, c0=c0, y0=y0)
     spec = compile_cell(cell).spec
     steps, input_size = reference["inputs"].shape
-    hidden = reference["weight_hh_l0"].shape[1]
+    hidden = reference["weight_hy_l0" if spec.feedback else "weight_hh_l0"].shape[1]
 
     keys: dict[str, KeyComparison] = {}
     wrong_shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
@@ -268,13 +272,14 @@ def assert_bptt_close(
     atol: float | None = None,
     h0: object | None = None,
     c0: object | None = None,
+    y0: object | None = None,
 ) -> None:
     """Pass silently when ``grads`` match the exact BPTT gradients; raise :class:`GradientMismatch` otherwise.
 
     Arguments as for :func:`compare_bptt`. ``grads`` may hold some or all keys; every key given
     must be known and of the right shape, and at least one must be given.
     """
-    comparison = compare_bptt(cell, params, inputs, upstream, grads, rtol=rtol, atol=atol, h0=h0, c0=c0)
+    comparison = compare_bptt(cell, params, inputs, upstream, grads, rtol=rtol, atol=atol, h0=h0, c0=c0, y0=y0)
     if not comparison.passed:
         raise GradientMismatch(comparison)
 
@@ -357,8 +362,10 @@ def _location(key: str, index: tuple[int, ...], shape: tuple[int, ...], gates: t
         return "scalar"
     if key == "inputs":
         return f"time step t={index[0] + 1} of {shape[0]}, input feature {index[1]}"
-    if key in ("h0", "c0") or (len(index) == 1 and not key.startswith(("weight", "bias"))):
+    if key in ("h0", "c0", "y0") or (len(index) == 1 and not key.startswith(("weight", "bias"))):
         return f"unit {index[0]}"
+    if key.startswith(("weight_hy", "bias_hy")):  # the Jordan readout: rows are output units
+        return f"output unit {index[0]}" + (f", column h_t[{index[1]}]" if len(index) == 2 else "")
     where = ""
     if gates and hidden:
         gate, unit = gates[index[0] // hidden], index[0] % hidden
@@ -367,6 +374,8 @@ def _location(key: str, index: tuple[int, ...], shape: tuple[int, ...], gates: t
         where += f", input feature {index[1]}"
     elif key.startswith("weight_hh") and len(index) == 2:
         where += f", column h_{{t-1}}[{index[1]}]"
+    elif key.startswith("weight_yh") and len(index) == 2:
+        where += f", column y_{{t-1}}[{index[1]}]"
     return where.removeprefix(", ")
 
 

@@ -11,6 +11,10 @@ state and random ``upstream = dL/dh_t``), :func:`verify` compares
   ``bias_ih_l0``, ``bias_hh_l0``, ``inputs``, ``h0``, ``c0``) with central finite differences of the
   loss ``L = sum_t <upstream_t, h_t>`` and with torch autograd.
 
+The Jordan cell (state ``y``, its fed-back output; no torch module exists for it) is compared with
+the same network written directly in torch, and its loss reads the outputs, ``L = sum_t
+<upstream_t, y_t>``.
+
 It returns data (one :class:`VerificationRow` per check) and prints nothing; the command line
 renders the table. Errors are measured relative to the largest entry of the reference, so a
 check is meaningful even where single entries are close to zero.
@@ -27,9 +31,11 @@ import numpy as np
 
 from gradscope.analysis import prepare
 from gradscope.bptt import backward, state_key
-from gradscope.cellspec import CELL_NAMES, resolve_name
+from gradscope.cellspec import ALL_CELL_NAMES, resolve_name
 from gradscope.compiled import CompiledCell
 from gradscope.errors import ConfigError
+from gradscope.feedback import FeedbackTrajectory, feedback_jacobians, run_feedback_forward
+from gradscope.feedback_params import validate_feedback_params
 from gradscope.jacobians import dense_jacobians
 from gradscope.params import validate_params
 from gradscope.trajectory import run_forward
@@ -119,7 +125,7 @@ def verify(
             or sizes below 1.
     """
     if isinstance(cell, str) and cell.strip().lower() == "all":
-        names = list(CELL_NAMES)
+        names = list(ALL_CELL_NAMES)
     else:
         names = [resolve_name(c) for c in ([cell] if isinstance(cell, str) else cell)]
     torch = _torch(use_torch)
@@ -155,13 +161,18 @@ def _row(cell: str, check: str, against: str, actual: np.ndarray, expected: np.n
 @dataclass(frozen=True)
 class _Problem:
     compiled: CompiledCell
-    arrays: dict[str, np.ndarray]  # parameters under PyTorch names, "inputs", "h0", ("c0")
-    upstream: np.ndarray  # (T, H)
+    arrays: dict[str, np.ndarray]  # parameters under PyTorch names, "inputs", "h0", ("c0"); "y0" for jordan
+    upstream: np.ndarray  # (T, H); (T, O) for a feedback cell
 
     def loss_and_trajectory(self, arrays: Mapping[str, np.ndarray]) -> tuple[float, Any]:
-        """``L = sum_t <upstream_t, h_t>`` and the forward pass, from gradscope's own update."""
+        """``L = sum_t <upstream_t, h_t>`` (``y_t`` for a feedback cell) and the forward pass, by gradscope's update."""
         spec = self.compiled.spec
-        params = validate_params(spec, {k: v for k, v in arrays.items() if k.startswith(("weight", "bias"))})
+        weights = {k: v for k, v in arrays.items() if k.startswith(("weight", "bias"))}
+        if spec.feedback:
+            feedback = validate_feedback_params(spec, weights)
+            run = run_feedback_forward(self.compiled, feedback, arrays["inputs"], arrays[state_key(spec.state[0])])
+            return float(np.sum(self.upstream * run.states[1:])), run
+        params = validate_params(spec, weights)
         initial = np.stack([arrays[state_key(c)] for c in spec.state])
         trajectory = run_forward(self.compiled, params, arrays["inputs"], initial)
         return float(np.sum(self.upstream * trajectory.states[1:, 0])), trajectory
@@ -172,15 +183,17 @@ def _problem(cell: str, hidden: int, width: int, steps: int, seed: int) -> _Prob
     rng = np.random.default_rng([seed, 1])
     spec = prepared.compiled.spec
     arrays = dict(prepared.params.as_dict()) | {"inputs": prepared.inputs}
+    low, high = (0.0, 1.0) if spec.feedback else (-0.5, 0.5)  # a feedback cell's y0 is a sigmoid output; O = H
     for component in spec.state:
-        arrays[state_key(component)] = rng.uniform(-0.5, 0.5, size=hidden)
+        arrays[state_key(component)] = rng.uniform(low, high, size=hidden)
     return _Problem(prepared.compiled, arrays, rng.standard_normal((steps, hidden)))
 
 
 def _verify_cell(cell: str, hidden: int, width: int, steps: int, seed: int, torch: Any) -> list[VerificationRow]:
     problem = _problem(cell, hidden, width, steps, seed)
     _, trajectory = problem.loss_and_trajectory(problem.arrays)
-    jacobians = dense_jacobians(trajectory)  # (T, S, S)
+    feedback = isinstance(trajectory, FeedbackTrajectory)
+    jacobians = feedback_jacobians(trajectory) if feedback else dense_jacobians(trajectory)  # (T, S, S)
     grads = backward(trajectory, problem.upstream)
     jacobian_check = "J_t (state Jacobians)"
 
@@ -188,7 +201,7 @@ def _verify_cell(cell: str, hidden: int, width: int, steps: int, seed: int, torc
     numeric = _numeric_gradients(problem)
     rows += [_row(cell, key, FINITE_DIFFERENCES, grads[key], numeric[key]) for key in grads]
     if torch is not None:
-        reference = _torch_reference(torch, cell, problem)
+        reference = _torch_feedback_reference(torch, problem) if feedback else _torch_reference(torch, cell, problem)
         rows.append(_row(cell, "states s_t", TORCH, trajectory.state_vectors(), reference["states"]))
         rows.append(_row(cell, jacobian_check, TORCH, jacobians, reference["jacobians"]))
         rows += [_row(cell, key, TORCH, grads[key], reference[key]) for key in grads]
@@ -205,7 +218,15 @@ def _numeric_jacobians(trajectory: Any) -> np.ndarray:
         m = (params.weight_hh @ previous[0] + params.bias_hh).reshape(gates, hidden)
         return compiled.update(trajectory.input_projection[t], m, previous).reshape(-1)
 
-    states, size = trajectory.state_vectors(), components * hidden
+    def feedback_step(state: np.ndarray, t: int) -> np.ndarray:
+        m = (params.weight_yh @ state).reshape(gates, hidden)
+        h = compiled.update(trajectory.input_projection[t], m, np.zeros((0, hidden)))[0]
+        return compiled.readout(params.weight_hy @ h + params.bias_hy)
+
+    if isinstance(trajectory, FeedbackTrajectory):
+        step = feedback_step
+    states = trajectory.state_vectors()
+    size = states.shape[1]
     columns = [
         [(step(states[t] + EPSILON * e, t) - step(states[t] - EPSILON * e, t)) / (2 * EPSILON) for e in np.eye(size)]
         for t in range(trajectory.steps)
@@ -274,4 +295,31 @@ def _torch_reference(torch: Any, cell: str, problem: _Problem) -> dict[str, np.n
         states.append(state)
     out["states"] = torch.stack(states).numpy()
     out["jacobians"] = torch.stack(jacobians).numpy()
+    return out
+
+
+def _torch_feedback_reference(torch: Any, problem: _Problem) -> dict[str, np.ndarray]:
+    """States, Jacobians and BPTT gradients by autograd through the Jordan network written in torch."""
+    leaves = {k: torch.tensor(v, requires_grad=True) for k, v in problem.arrays.items()}
+    hidden, output = leaves["weight_hy_l0"].shape[1], leaves["weight_hy_l0"].shape[0]
+    zero_h, zero_y = torch.zeros(hidden, dtype=torch.float64), torch.zeros(output, dtype=torch.float64)
+
+    def step(y: Any, x: Any) -> Any:
+        h = torch.tanh(leaves["weight_ih_l0"] @ x + leaves.get("bias_ih_l0", zero_h) + leaves["weight_yh_l0"] @ y)
+        return torch.sigmoid(leaves["weight_hy_l0"] @ h + leaves.get("bias_hy_l0", zero_y))
+
+    states, state = [leaves["y0"]], leaves["y0"]
+    for x in leaves["inputs"]:
+        state = step(state, x)
+        states.append(state)
+    outputs = torch.stack(states)
+    (outputs[1:] * torch.from_numpy(problem.upstream)).sum().backward()
+    out = {k: v.grad.numpy().copy() for k, v in leaves.items()}
+    detached = outputs.detach()
+    out["states"] = detached.numpy().copy()
+    jacobians = [
+        torch.autograd.functional.jacobian(lambda s, x=x: step(s, x), detached[t])
+        for t, x in enumerate(leaves["inputs"].detach())
+    ]
+    out["jacobians"] = torch.stack(jacobians).detach().numpy()
     return out

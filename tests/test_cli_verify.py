@@ -22,7 +22,7 @@ from cli_helpers import assert_bad_input, invoke
 import gradscope
 import gradscope.analysis
 from gradscope import cli, verification
-from gradscope.cellspec import CELL_NAMES
+from gradscope.cellspec import ALL_CELL_NAMES
 from gradscope.compiled import compile_cell
 from gradscope.verification import FINITE_DIFFERENCES, TORCH, Verification, VerificationRow
 
@@ -53,19 +53,19 @@ def test_verify_table_shows_the_librarys_rows(no_torch: Verification) -> None:
     result = invoke("verify", "--no-torch")
     assert result.exit_code == 0, result.stderr
     out = result.stdout
-    assert "gradscope verify: rnn, rnn-relu, lstm, gru" in out
+    assert "gradscope verify: rnn, rnn-relu, lstm, gru, jordan" in out
     assert "hidden_size 3, input_size 2, steps 5, seed 0" in out
     lines = [line for line in out.splitlines() if re.search(r"\d\.\d\de[+-]\d\d", line)]
-    assert len(lines) == len(no_torch.rows) == 29
+    assert len(lines) == len(no_torch.rows) == 37
     cell = None
     for line, row in zip(lines, no_torch.rows, strict=True):
         cell = row.cell if row.cell != cell else cell
         assert f"{row.max_abs_err:.2e}" in line and f"{row.max_rel_err:.2e}" in line
         assert f"{row.tolerance:.0e}" in line and "finite diff." in line and line.rstrip(" │").endswith("ok")
         assert row.check.split()[0] in line
-    for name in CELL_NAMES:  # each cell named once, on its first row
+    for name in ALL_CELL_NAMES:  # each cell named once, on its first row
         assert sum(line.split("│")[1].split()[0] == name for line in lines) == 1
-    assert "PASSED  all 29 checks within their tolerance" in out
+    assert "PASSED  all 37 checks within their tolerance" in out
     assert "skipped (--no-torch)" in out
     assert all(len(line) <= 80 for line in out.splitlines())
     assert result.stderr == ""
@@ -79,12 +79,12 @@ def test_verify_json_document(no_torch: Verification, tmp_path: Path) -> None:
     assert document["gradscope_version"] == gradscope.__version__
     assert document["passed"] is True and document["torch_version"] is None
     assert document["settings"] == {"hidden_size": 3, "input_size": 2, "steps": 5, "seed": 0}
-    assert document["checks"] == 29 and document["failures"] == 0
+    assert document["checks"] == 37 and document["failures"] == 0
     assert document["rows"] == [dataclasses.asdict(row) for row in no_torch.rows]
     written = invoke("verify", "--no-torch", "--json", str(tmp_path / "v.json"), "-q")
     assert written.exit_code == 0
     assert json.loads((tmp_path / "v.json").read_text()) == document
-    assert written.stdout.strip() == "PASSED  all 29 checks within their tolerance"
+    assert written.stdout.strip() == "PASSED  all 37 checks within their tolerance"
 
 
 def spy_on_verify(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, dict[str, Any]]]:

@@ -9,16 +9,17 @@ import pytest
 
 import gradscope.analysis
 import gradscope.verification as verification
-from gradscope.cellspec import CELL_NAMES
+from gradscope.cellspec import ALL_CELL_NAMES
 from gradscope.compiled import compile_cell
 from gradscope.errors import ConfigError, UnknownCellError
 from gradscope.verification import FINITE_DIFFERENCES, TOLERANCES, TORCH, verify
 
 GRADIENT_KEYS = {"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "inputs", "h0"}
+JORDAN_KEYS = {"weight_ih_l0", "weight_yh_l0", "weight_hy_l0", "bias_ih_l0", "bias_hy_l0", "inputs", "y0"}
 
 
 def expected_checks(cell: str, with_torch: bool) -> set[tuple[str, str]]:
-    keys = GRADIENT_KEYS | ({"c0"} if cell == "lstm" else set())
+    keys = JORDAN_KEYS if cell == "jordan" else GRADIENT_KEYS | ({"c0"} if cell == "lstm" else set())
     checks = {("J_t (state Jacobians)", FINITE_DIFFERENCES)} | {(k, FINITE_DIFFERENCES) for k in keys}
     if with_torch:
         checks |= {("states s_t", TORCH), ("J_t (state Jacobians)", TORCH)} | {(k, TORCH) for k in keys}
@@ -28,8 +29,8 @@ def expected_checks(cell: str, with_torch: bool) -> set[tuple[str, str]]:
 def test_every_cell_passes_without_torch() -> None:
     result = verify(use_torch=False)
     assert result.passed and result.failures == () and result.torch_version is None
-    assert [r.cell for r in result.rows] == [c for c in CELL_NAMES for _ in range(len(expected_checks(c, False)))]
-    for cell in CELL_NAMES:
+    assert [r.cell for r in result.rows] == [c for c in ALL_CELL_NAMES for _ in range(len(expected_checks(c, False)))]
+    for cell in ALL_CELL_NAMES:
         assert {(r.check, r.against) for r in result.rows if r.cell == cell} == expected_checks(cell, False)
     for row in result.rows:
         assert row.tolerance == TOLERANCES[row.against]
@@ -41,7 +42,7 @@ def test_every_cell_passes_against_torch() -> None:
     torch = pytest.importorskip("torch")
     result = verify("all")
     assert result.passed and result.torch_version == str(torch.__version__)
-    for cell in CELL_NAMES:
+    for cell in ALL_CELL_NAMES:
         assert {(r.check, r.against) for r in result.rows if r.cell == cell} == expected_checks(cell, True)
     assert max(r.max_rel_err for r in result.rows if r.against == TORCH) < 1e-12
 

@@ -17,7 +17,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from gradscope import io
-from gradscope.cellspec import CELL_NAMES, CellSpec, resolve_name
+from gradscope.cellspec import ALL_CELL_NAMES, CellSpec, resolve_name
 from gradscope.compiled import compile_cell
 from gradscope.errors import ConfigError, GradscopeError
 
@@ -130,7 +130,7 @@ DeriveFormat = Literal["pretty", "latex", "markdown"]
 
 
 def _complete_cell(incomplete: str) -> list[str]:
-    return [name for name in CELL_NAMES if name.startswith(incomplete)]
+    return [name for name in ALL_CELL_NAMES if name.startswith(incomplete)]
 
 
 CellName = Annotated[
@@ -138,7 +138,7 @@ CellName = Annotated[
     typer.Option(
         "--cell",
         "-c",
-        help=f"The recurrent cell: {', '.join(CELL_NAMES)} (see 'gradscope cells').",
+        help=f"The recurrent cell: {', '.join(ALL_CELL_NAMES)} (see 'gradscope cells').",
         autocompletion=_complete_cell,
         rich_help_panel=_CELL_PANEL,
     ),
@@ -149,6 +149,16 @@ HiddenSize = Annotated[
         "--hidden-size",
         "-H",
         help="Hidden size H (default 64; taken from --weights, or from --h0, when given).",
+        show_default=False,
+        rich_help_panel=_CELL_PANEL,
+    ),
+]
+OutputSize = Annotated[
+    int | None,
+    typer.Option(
+        "--output-size",
+        help="Output size O of the jordan cell, whose state is its fed-back output y (default H; "
+        "taken from --weights when given).",
         show_default=False,
         rich_help_panel=_CELL_PANEL,
     ),

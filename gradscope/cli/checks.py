@@ -7,7 +7,7 @@ import typer
 from rich.text import Text
 
 from gradscope import io, report
-from gradscope.cellspec import CELL_NAMES
+from gradscope.cellspec import ALL_CELL_NAMES
 
 if TYPE_CHECKING:
     pass
@@ -95,7 +95,7 @@ def verify(
         typer.Option(
             "--cell",
             "-c",
-            help=f"'all' (every built-in cell), or one or more of {', '.join(CELL_NAMES)}, separated by commas.",
+            help=f"'all' (every built-in cell), or one or more of {', '.join(ALL_CELL_NAMES)}, separated by commas.",
             autocompletion=_complete_cell,
             rich_help_panel=_CELL_PANEL,
         ),

@@ -10,7 +10,7 @@ from rich.text import Text
 import gradscope
 from gradscope import io, report
 from gradscope._version import __version__
-from gradscope.cellspec import CELL_NAMES, resolve_name
+from gradscope.cellspec import ALL_CELL_NAMES, CELL_NAMES, resolve_name
 from gradscope.compiled import compile_cell
 from gradscope.errors import ConfigError
 
@@ -34,6 +34,7 @@ from gradscope.cli.base import (
     JsonPath,
     Norm,
     Output,
+    OutputSize,
     PlotPath,
     Prefix,
     Quiet,
@@ -92,13 +93,15 @@ def root(
         "  gradscope analyze --cell gru --weights gru.npz --inputs x.npy --json out.json\n"
         "  gradscope analyze --cell lstm --json - | jq .verdict\n"
         "  gradscope analyze --cell rnn --plot rnn.png\n"
-        "  gradscope analyze --cell lstm --samples 32 --plot lstm-band.svg"
+        "  gradscope analyze --cell lstm --samples 32 --plot lstm-band.svg\n"
+        "  gradscope analyze --cell jordan --hidden-size 32 --output-size 8"
     )
 )
 def analyze(
     cell: CellName,
     hidden_size: HiddenSize = None,
     input_size: InputSize = None,
+    output_size: OutputSize = None,
     steps: Steps = None,
     seed: Seed = 0,
     init: Init = "pytorch",
@@ -125,6 +128,8 @@ def analyze(
     if prefix is not None and weights is None:
         raise ConfigError("--prefix selects a module inside --weights; give --weights too")
     settings = RunSettings(steps, seed, init, gain, norm, dtype)
+    if output_size is not None and samples is not None:
+        raise ConfigError("--output-size: not available with --samples (ensembles draw O = H)")
     if samples is not None:
         ensemble = run_ensemble(spec, samples, hidden_size, input_size, settings, output)
         output.finish(
@@ -145,7 +150,13 @@ def analyze(
         prefix=prefix,
     )
     with progress_reporter(output.shows_progress, f"{spec.name}: Jacobian products") as progress:
-        result = gradscope.analyze(spec.name, **file_kwargs(files, spec), **settings.engine_kwargs(), progress=progress)
+        result = gradscope.analyze(
+            spec.name,
+            **file_kwargs(files, spec),
+            output_size=output_size,
+            **settings.engine_kwargs(),
+            progress=progress,
+        )
     output.finish(
         result.to_dict(),
         full=lambda: report.analysis_report(result, compile_cell(spec.name), files.sources),
@@ -235,7 +246,8 @@ def compare(
         "Examples:\n"
         "  gradscope derive --cell lstm\n"
         "  gradscope derive --cell gru --format latex > gru.tex\n"
-        "  gradscope derive --cell rnn --format markdown"
+        "  gradscope derive --cell rnn --format markdown\n"
+        "  gradscope derive --cell jordan"
     )
 )
 def derive(
@@ -264,4 +276,4 @@ def derive(
 @app.command(epilog="Example:\n  gradscope cells")
 def cells() -> None:
     """The available cells, one line each: name, state s, gates (PyTorch chunk order) and description."""
-    make_console().print(report.cells_table([compile_cell(name).spec for name in CELL_NAMES]))
+    make_console().print(report.cells_table([compile_cell(name).spec for name in ALL_CELL_NAMES]))
