@@ -9,7 +9,8 @@ figure gives the same bytes on every run.
 
 House style: matplotlib's defaults plus larger fonts, light grid, the Okabe-Ito colour-blind-safe
 palette for lines, ``viridis`` for ordered series and ``RdBu_r`` (diverging, colour-blind safe)
-centred on ``log10 ||.|| = 0`` for heatmaps.
+with white at ``log10 ||.|| = 0`` for heatmaps (only its blue or red half when every value lies on
+one side, :func:`log10_colour_scale`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import functools
 import io
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,8 +29,9 @@ import matplotlib.style
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import TwoSlopeNorm
+from matplotlib.colors import Colormap, ListedColormap, Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from matplotlib.layout_engine import PlaceHolderLayoutEngine
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -43,10 +46,12 @@ from gradscope.experiments import (
     Sweep,
     cell_title,
     config_text,
+    describe_analysis,
     init_text,
     relative_spectrum,
     resolution_floor,
 )
+from gradscope.stacked import DIRECTIONS, DepthProfile
 
 #: Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision deficiency.
 OKABE_ITO = {
@@ -179,6 +184,40 @@ def unit_line(ax: Axes, label: str | None = r"$\|\cdot\| = 1$") -> Line2D:
 
 def rate_text(rate: float) -> str:
     return f"{rate:+.3g}/step"
+
+
+def log10_colour_scale(low: float, high: float) -> tuple[Colormap, Normalize, np.ndarray]:
+    """``(colormap, norm, colour-bar ticks)`` for ``log10 ||.||`` values in ``[low, high]``: ``RdBu_r``
+    with white exactly at ``log10 = 0`` (norm 1), blue vanishing, red exploding.
+
+    Values on both sides of 0 get the whole diverging map, each half with its own slope; values on
+    one side only get that half of the map, ending in white at 0, so the colour bar has no half
+    for values that do not occur.
+    """
+    diverging = mpl.colormaps["RdBu_r"]
+    if low < 0.0 < high:
+        # Ticks on both halves: a two-slope scale with linear ticks would leave the shorter half bare.
+        ticks = np.union1d(MaxNLocator(nbins=4).tick_values(low, 0.0), MaxNLocator(nbins=4).tick_values(0.0, high))
+        return diverging, TwoSlopeNorm(vcenter=0.0, vmin=low, vmax=high), ticks[(ticks >= low) & (ticks <= high)]
+    if high <= 0.0:
+        low = min(low, -1e-3)  # a range, even when every value is exactly 0
+        cmap, norm = ListedColormap(diverging(np.linspace(0.0, 0.5, 128))), Normalize(vmin=low, vmax=0.0)
+        ticks = MaxNLocator(nbins=6).tick_values(low, 0.0)
+    else:
+        high = max(high, 1e-3)
+        cmap, norm = ListedColormap(diverging(np.linspace(0.5, 1.0, 128))), Normalize(vmin=0.0, vmax=high)
+        ticks = MaxNLocator(nbins=6).tick_values(0.0, high)
+    return cmap, norm, ticks[(ticks >= norm.vmin) & (ticks <= norm.vmax)]
+
+
+def log10_colorbar(
+    fig: Figure, image: AxesImage, ax: Axes | Sequence[Axes], ticks: np.ndarray, label: str, extend: str = "neither"
+) -> None:
+    """A colour bar for ``image`` beside ``ax`` (one axes or several) with :func:`log10_colour_scale`'s ticks."""
+    bar = fig.colorbar(image, ax=ax, extend=extend, pad=0.02)
+    bar.set_ticks(ticks)
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: minus(f"{value:g}")))
+    bar.set_label(label)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -378,9 +417,7 @@ def sweep_figure(
     high = float(finite.max()) if finite.size else 1.0
     if vlim is not None:
         low, high = max(low, -vlim), min(high, vlim)
-    # TwoSlopeNorm needs vmin < 0 < vmax; white is exactly ||.|| = 1 whatever the range.
-    low, high = min(low, -1e-3), max(high, 1e-3)
-    colour_norm = TwoSlopeNorm(vcenter=0.0, vmin=low, vmax=high)
+    cmap, colour_norm, ticks = log10_colour_scale(low, high)
     values = sweep.numeric_values()
     lags = sweep.lags
     rows = len(sweep.values)
@@ -397,7 +434,7 @@ def sweep_figure(
         origin="lower",
         aspect="auto",
         extent=extent,
-        cmap="RdBu_r",
+        cmap=cmap,
         norm=colour_norm,
         interpolation="nearest",
     )
@@ -405,12 +442,7 @@ def sweep_figure(
     if vlim is not None and finite.size:
         below, above = bool(finite.min() < -vlim), bool(finite.max() > vlim)
         extend = {(True, True): "both", (True, False): "min", (False, True): "max"}.get((below, above), "neither")
-    bar = fig.colorbar(image, ax=ax, extend=extend, pad=0.02)
-    # Ticks on both halves: a two-slope scale with linear ticks would leave the shorter half bare.
-    ticks = np.union1d(MaxNLocator(nbins=4).tick_values(low, 0.0), MaxNLocator(nbins=4).tick_values(0.0, high))
-    bar.set_ticks(ticks[(ticks >= low) & (ticks <= high)])
-    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: minus(f"{value:g}")))
-    bar.set_label(profile_label(sweep.norm))
+    log10_colorbar(fig, image, ax, ticks, profile_label(sweep.norm), extend=extend)
     # The contour runs over consecutive rows of numeric values only: interpolating between, say,
     # b_f = 4 and "chrono" would mean nothing. Non-numeric rows are set apart by a white rule.
     numeric = [not isinstance(v, str) for v in sweep.values]
@@ -840,4 +872,116 @@ def lyapunov_figure(
             f"T={spectrum.steps} (transient {spectrum.transient}), {config_text(spectrum.config)}"
         )
     (fig.suptitle if show_running and axes is None else ax.set_title)(title)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# 8. Depth and time (stacked and bidirectional networks)
+# ----------------------------------------------------------------------------------------------
+
+#: Cells whose gradient is exactly zero (``log10 = -inf``): ``y_T`` does not depend on that state,
+#: e.g. the top reverse direction before the last position. Grey is not on the ``RdBu_r`` map.
+UNREACHED_COLOUR = "#8C8C8C"
+DEPTH_LABEL = r"$\log_{10}\,\|\partial y_T\,/\,\partial s^{(l)}_t\|_2$"
+POSITION_LABEL = "input position t"
+READS = {"forward": "reads t = 1 → T", "reverse": "reads t = T → 1"}
+#: Figure widths (inches) by the number of direction panels, as the other one- and two-panel figures.
+DEPTH_WIDTHS = {1: 7.2, 2: 11.0}
+
+
+def depth_grid(profiles: Sequence[DepthProfile], direction: str) -> np.ndarray:
+    """``(L, T)`` ``log10 ||d y_T / d s^{(l, direction)}_t||``: row ``l`` is layer ``l``, column ``t - 1``
+    position ``t`` (``-inf`` where the gradient is exactly zero)."""
+    rows = sorted((p for p in profiles if p.direction == direction), key=lambda p: p.layer)
+    return np.vstack([p.log10_norm for p in rows])
+
+
+@styled
+def depth_figure(analysis: Analysis, *, axes: Sequence[Axes] | None = None, title: str | None = None) -> Figure:
+    """Layers by input positions, colour ``log10 ||d y_T / d s^{(l,d)}_t||_2``, one panel per direction.
+
+    ``y_T`` is the network's last output (the top layer's directions concatenated) and
+    ``s^{(l,d)}_t`` layer ``l``'s state in direction ``d`` right after it read position ``t``. Layer 0
+    (the one that reads the input) is the bottom row. The panels share one colour scale
+    (:func:`log10_colour_scale`); cells where the gradient is exactly zero are grey
+    (:data:`UNREACHED_COLOUR`), explained in a legend at the bottom of the figure.
+
+    Args:
+        analysis: its ``depth_profiles`` (stacked or bidirectional weights, or ``depth_flow=True``)
+            are drawn as they are: each panel's image is :func:`depth_grid`, ``(L, T)``.
+        axes: one axes per direction (forward, then reverse) instead of a new figure.
+        title: replaces the default title (:func:`depth_title`); only drawn on a new figure.
+    """
+    profiles = analysis.depth_profiles
+    if not profiles:
+        raise ValueError("depth_figure needs depth profiles: stacked or bidirectional weights, or depth_flow=True")
+    directions = [d for d in DIRECTIONS if any(p.direction == d for p in profiles)]
+    grids = [depth_grid(profiles, d) for d in directions]
+    layers, steps = grids[0].shape
+    fig, panels = new_grid(len(directions), axes, (DEPTH_WIDTHS[len(directions)], 4.4), sharey=True)
+    values = np.concatenate([g[np.isfinite(g)] for g in grids])
+    low, high = (float(values.min()), float(values.max())) if values.size else (-1.0, 0.0)
+    cmap, colour_norm, ticks = log10_colour_scale(low, high)
+    cmap = cmap.with_extremes(bad=UNREACHED_COLOUR)  # masked (-inf) cells
+    for ax, direction, grid in zip(panels, directions, grids, strict=True):
+        image = ax.imshow(
+            masked(grid),
+            origin="lower",  # layer 0 at the bottom, as the network is drawn
+            aspect="auto",  # T columns, however many, fill the panel's width
+            extent=(0.5, steps + 0.5, -0.5, layers - 0.5),
+            cmap=cmap,
+            norm=colour_norm,
+            interpolation="nearest",
+        )
+        ax.set_yticks(np.arange(layers))
+        ax.set_xlabel(POSITION_LABEL)
+        ax.set_title(f"{direction} direction ({READS[direction]})")
+        ax.grid(False)
+    for ax in panels[1:]:
+        ax.tick_params(labelleft=False)  # the same layers as the first panel
+    panels[0].set_ylabel("layer l (0 = bottom, reads the input)")
+    log10_colorbar(fig, image, panels if len(panels) > 1 else panels[0], ticks, DEPTH_LABEL)
+    if any(np.isneginf(g).any() for g in grids):
+        key = Patch(facecolor=UNREACHED_COLOUR, label=r"grey: exactly 0, $y_T$ does not depend on this state")
+        fig.legend(handles=[key], loc="outside lower center", frameon=False)
+    if axes is None:
+        fig.suptitle(title or depth_title(analysis))
+    return fig
+
+
+def depth_title(analysis: Analysis) -> str:
+    """Two lines: cell and structure (``"LSTM, 3 layers, bidirectional: ..."``), then the configuration."""
+    structure = f"{analysis.num_layers} layer{'s' if analysis.num_layers > 1 else ''}" + (
+        ", bidirectional" if analysis.bidirectional else ""
+    )
+    return (
+        f"{cell_title(analysis.cell)}, {structure}: gradient of the last output $y_T$ through depth and time\n"
+        f"{describe_analysis(analysis, with_cell=False)}"
+    )
+
+
+@styled
+def profile_depth_figure(view: ProfileView) -> Figure:
+    """:func:`profile_figure` of the top layer's forward recurrence above :func:`depth_figure`'s panels.
+
+    What ``gradscope analyze --plot`` draws for stacked or bidirectional weights: the profile
+    ``||d s_T / d s_{T-k}||`` of the top layer's own recurrence (what the verdict describes), and
+    under it the gradient of the last output through every layer and direction.
+
+    Args:
+        view: from :func:`gradscope.experiments.profile_view` of an analysis with ``depth_profiles``.
+    """
+    a = view.analysis
+    count = 2 if a.bidirectional else 1
+    fig = Figure(figsize=(DEPTH_WIDTHS[count], 8.8), layout="constrained")
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(2, count)
+    top = fig.add_subplot(grid[0, :])
+    bottom = [fig.add_subplot(grid[1, 0])]
+    bottom += [fig.add_subplot(grid[1, c], sharey=bottom[0]) for c in range(1, count)]
+    # The suptitle names the cell and the configuration; the panel's title says which recurrence it shows.
+    recurrence = "the recurrence of the top layer's forward state s, which the verdict describes"
+    profile_figure(replace(view, label="top layer, forward", title=recurrence), ax=top)
+    depth_figure(a, axes=bottom)
+    fig.suptitle(depth_title(a))
     return fig

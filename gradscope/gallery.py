@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gradscope._version import __version__
-from gradscope.analysis import Analysis
+from gradscope.analysis import Analysis, analyze
+from gradscope.compiled import compile_cell
 from gradscope.ensemble import Ensemble
 from gradscope.errors import ConfigError
 from gradscope.experiments import (
@@ -40,6 +41,8 @@ from gradscope.experiments import (
     spectrum_table,
     sweep,
 )
+from gradscope.params import init_params
+from gradscope.summary import fit_line
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -79,6 +82,7 @@ class GallerySizes:
         phase_samples: random networks per gain in the phase diagram.
         lyapunov_gain, lyapunov_steps, lyapunov_transient: the Gaussian gain, T and transient of the
             Lyapunov-spectrum figure (``gradscope lyapunov``, tanh RNN, all H exponents).
+        depth_layers: layers of the bidirectional LSTM of the depth-by-time heatmap (H, I and T as above).
         seed: the (first) seed of everything.
     """
 
@@ -101,6 +105,7 @@ class GallerySizes:
     lyapunov_gain: float = 2.0
     lyapunov_steps: int = 2000
     lyapunov_transient: int = 500
+    depth_layers: int = 3
     seed: int = 0
 
     @property
@@ -749,6 +754,97 @@ def _lyapunov_section(sizes: GallerySizes) -> Section:
     )
 
 
+def random_stacked_params(
+    cell: str, hidden_size: int, input_size: int, num_layers: int, bidirectional: bool, seed: int
+) -> dict[str, np.ndarray]:
+    """PyTorch-named parameters of a stacked (and bidirectional) network at PyTorch's default initialisation.
+
+    :func:`gradscope.analyze` draws random parameters for one layer only, so the stacked network of
+    the gallery is drawn here, layer by layer with :func:`gradscope.params.init_params` (no PyTorch
+    needed): layer ``l``'s ``weight_ih_l{l}`` is ``(G*H, I)`` for ``l = 0`` and ``(G*H, D*H)`` above,
+    where ``D`` is 2 for a bidirectional network. Draw order: layers bottom up, forward before
+    reverse, from one generator seeded with ``seed``.
+    """
+    spec = compile_cell(cell).spec
+    rng = np.random.default_rng(seed)
+    directions = 2 if bidirectional else 1
+    params: dict[str, np.ndarray] = {}
+    for layer in range(num_layers):
+        width = input_size if layer == 0 else directions * hidden_size
+        for direction in range(directions):
+            suffix = f"_l{layer}" + ("_reverse" if direction else "")
+            for name, value in init_params(spec, hidden_size, width, rng).items():
+                params[name.replace("_l0", suffix)] = value
+    return params
+
+
+def _decades_per_step(log10_norm: np.ndarray) -> float:
+    """How many decades ``(T,)`` ``log10_norm`` (indexed by position t) loses per step back from t = T:
+    the least-squares slope against the distance ``T + 1 - t`` (:func:`gradscope.summary.fit_line`)."""
+    distance = np.arange(log10_norm.size, 0, -1)
+    rate, _ = fit_line(distance, log10_norm)
+    return -rate / math.log(10.0)
+
+
+def _depth_section(sizes: GallerySizes) -> Section:
+    from gradscope import figures
+
+    H, I, T, L, seed = sizes.hidden_size, sizes.input_size, sizes.steps, sizes.depth_layers, sizes.seed
+    params = random_stacked_params("lstm", H, I, L, bidirectional=True, seed=seed)
+    a = analyze("lstm", params=params, steps=T, seed=seed)
+    forward = figures.depth_grid(a.depth_profiles, "forward")  # (L, T)
+    reverse = figures.depth_grid(a.depth_profiles, "reverse")
+    per_step = _decades_per_step(forward[0])
+    # At the last position the top forward state gives y_T's forward half itself (norm 1, log10 0).
+    per_layer = float(forward[-1, -1] - forward[0, -1]) / (L - 1)
+    title = (
+        f"LSTM, {L} layers, bidirectional: gradient of the last output $y_T$ through depth and time\n"
+        f"H={H}, I={I}, T={T}, PyTorch default init drawn by gradscope, seed {seed}"
+    )
+    code = (
+        "import gradscope\nfrom gradscope.figures import depth_figure\n"
+        "from gradscope.gallery import random_stacked_params\n"
+        f"params = random_stacked_params('lstm', {H}, {I}, num_layers={L}, bidirectional=True, seed={seed})\n"
+        f"title = {title!r}\n"
+        f"depth_figure(gradscope.analyze('lstm', params=params, steps={T}, seed={seed}), title=title)"
+    )
+    middle = (T + 1) // 2
+    rows = [
+        [
+            f"{p.layer} {p.direction}",
+            *(log10_text(float(p.log10_norm[t - 1])) for t in (T, middle, 1)),
+            number(_decades_per_step(p.log10_norm), ".3f") if np.isfinite(p.log10_norm).sum() > 1 else "n/a",
+        ]
+        for p in sorted(a.depth_profiles, key=lambda p: (-p.layer, p.direction))
+    ]
+    unreached = int(np.isneginf(reverse[-1]).sum())
+    return Section(
+        name="depth-lstm-bidirectional",
+        title="Depth and time: the gradient through a stacked bidirectional LSTM",
+        caption=(
+            f"A {L}-layer bidirectional LSTM (H = {H}, I = {I}, T = {T}) at PyTorch's default initialisation, every "
+            f"layer and direction drawn by gradscope from seed {seed} (`random_stacked_params`, no PyTorch needed), "
+            "driven by N(0, 1) inputs. Each cell is `log10 ‖∂y_T/∂s_t^(l)‖` for the last output y_T = output[-1] "
+            "(the top layer's forward and reverse h at position T) and the state s = [h; c] of layer l right after "
+            "it read position t; layer 0 reads the input. Back through time the gradient loses "
+            f"{per_step:.3f} decades per step (least-squares slope along layer 0, forward); down through depth it "
+            f"loses {per_layer:.2f} decades per layer (at t = T, from 0 at the top to {log10_text(forward[0, -1])} "
+            f"at layer 0): one layer costs as much as {per_layer / per_step:.1f} steps. By t = 1 it is "
+            f"10^({log10_text(forward[0, 0])}) at layer 0: in this network the gradient vanishes through time, not "
+            f"through depth. The top reverse direction is grey at {unreached} of {T} positions: y_T holds its state "
+            "after its first step, which read x_T; its states at earlier positions come later in its own order, so "
+            "y_T does not depend on them and the gradient is exactly zero."
+        ),
+        figure=figures.depth_figure(a, title=title),
+        python=code,
+        table=(
+            "`log10 ‖∂y_T/∂s_t^(l)‖` at three positions, and the decades lost per step back from t = T "
+            "(least-squares slope):\n\n"
+            + markdown_table(["layer, direction", f"t = {T}", f"t = {middle}", "t = 1", "decades / step"], rows)
+        ),
+    )
+
+
 # ----------------------------------------------------------------------------------------------
 # The gallery
 # ----------------------------------------------------------------------------------------------
@@ -784,6 +880,7 @@ def _plan(sizes: GallerySizes) -> list[tuple[str, Callable[[], Section]]]:
         ("sequence length", lambda: _length_section(sizes)),
         ("phase diagram: rate against gain", lambda: _phase_section(sizes)),
         ("Lyapunov spectrum", lambda: _lyapunov_section(sizes)),
+        ("depth by time: stacked bidirectional LSTM", lambda: _depth_section(sizes)),
     ]
 
 

@@ -27,6 +27,7 @@ FIGURES = (
     "sequence-length",
     "phase-gain",
     "lyapunov-spectrum",
+    "depth-lstm-bidirectional",
 )
 
 
@@ -95,7 +96,7 @@ def test_python_snippets_reproduce_their_figures_exactly(
         figure = eval(last, namespace)
         assert figures.render(figure, "png") == files[name], name
         checked += 1
-    assert checked == 7
+    assert checked == 8
 
 
 def test_build_is_deterministic(built: tuple[list[Artifact], list[tuple[int, int, str]]]) -> None:

@@ -15,7 +15,9 @@ from gradscope.compiled import compile_cell
 from gradscope.errors import ConfigError
 
 if TYPE_CHECKING:
-    pass
+    from collections.abc import Mapping
+
+    from matplotlib.figure import Figure
 from gradscope.cli.base import (
     _CELL_PANEL,
     _FILE_PANEL,
@@ -83,6 +85,16 @@ def root(
 
     ``debug`` is read by :class:`GradscopeGroup` from the context; options given here apply to every command.
     """
+
+
+def analysis_plot(result: gradscope.Analysis, params: "Mapping[str, object] | None" = None) -> "Figure":
+    """``analyze --plot``: the profile figure, and for stacked or bidirectional weights the profile of
+    the top layer's recurrence above the layer-by-time heatmaps of the gradient of the last output."""
+    if not result.depth_profiles:
+        return profile_plot(result, params)
+    from gradscope import experiments, figures
+
+    return figures.profile_depth_figure(experiments.profile_view(result, params=params))
 
 
 @app.command(
@@ -161,7 +173,7 @@ def analyze(
         result.to_dict(),
         full=lambda: report.analysis_report(result, compile_cell(spec.name), files.sources),
         brief=lambda: report.summary_line(result),
-        figure=lambda: profile_plot(result, files.params),
+        figure=lambda: analysis_plot(result, files.params),
     )
 
 
