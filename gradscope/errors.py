@@ -35,3 +35,7 @@ class ConfigError(GradscopeError, ValueError):
 
 class CheckpointError(GradscopeError, ValueError):
     """A checkpoint file that cannot be read, or that holds no (or several) recurrent modules."""
+
+
+class FormulaError(GradscopeError, ValueError):
+    """A formula string that is not in the formula language; the message names the offending token."""

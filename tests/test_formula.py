@@ -7,12 +7,14 @@ import builtins
 import contextlib
 import inspect
 import re
+import types
 
 import numpy as np
 import pytest
 import sympy
 
 import gradscope.formula as formula
+import gradscope.formula_language as formula_language
 from gradscope.cellspec import CELL_NAMES
 from gradscope.errors import GradscopeError
 from gradscope.formula import FormulaError, FormulaMismatch, assert_formula, check_formula
@@ -204,8 +206,9 @@ def test_formula_strings_never_reach_eval_exec_compile_or_sympify(monkeypatch: p
     assert seen == []
 
 
-def test_the_formula_module_calls_no_code_execution_function() -> None:
-    tree = ast.parse(inspect.getsource(formula))
+@pytest.mark.parametrize("module", [formula, formula_language], ids=lambda module: module.__name__)
+def test_the_formula_modules_call_no_code_execution_function(module: types.ModuleType) -> None:
+    tree = ast.parse(inspect.getsource(module))
     calls = [node.func for node in ast.walk(tree) if isinstance(node, ast.Call)]
     builtins_called = {f.id for f in calls if isinstance(f, ast.Name)}
     methods_called = {f.attr for f in calls if isinstance(f, ast.Attribute)}
