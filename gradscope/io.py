@@ -158,6 +158,8 @@ class LoadedWeights:
     input_size: int
     num_layers: int = 1
     bidirectional: bool = False
+    #: O, for a cell that feeds its output back (Jordan); else None.
+    output_size: int | None = None
 
 
 def load_weights(path: Path | str, spec: CellSpec, prefix: str | None = None) -> LoadedWeights:
@@ -177,7 +179,9 @@ def load_weights(path: Path | str, spec: CellSpec, prefix: str | None = None) ->
         selected = select_recurrent(state, prefix)
         if spec.feedback:
             feedback = validate_feedback_params(spec, selected)
-            return LoadedWeights(feedback.as_dict(), feedback.hidden_size, feedback.input_size)
+            return LoadedWeights(
+                feedback.as_dict(), feedback.hidden_size, feedback.input_size, output_size=feedback.output_size
+            )
         if is_stacked(selected):
             stacked = validate_stacked(spec, selected)
             first = stacked.layers[0][0]
@@ -207,7 +211,9 @@ def load_inputs(path: Path | str, input_size: int | None, source: str = "") -> n
 
 
 def load_state(path: Path | str, name: str, hidden_size: int | None, source: str = "", layers: int = 1) -> np.ndarray:
-    """An initial state component (``h0`` or ``c0``) ``(H,)`` from a ``.npy`` file.
+    """An initial state component (``h0``, ``c0``, or the Jordan cell's ``y0``) ``(H,)`` from a ``.npy`` file.
+
+    ``hidden_size`` is the component's expected length (O for ``y0``).
 
     PyTorch's shapes for one layer and one sequence, ``(1, H)`` and ``(1, 1, H)``, are accepted too.
     For ``layers = num_layers * directions > 1`` the state is ``(layers, H)`` (or PyTorch's
@@ -238,8 +244,8 @@ class ProblemFiles:
 
     ``hidden_size`` and ``input_size`` are the sizes to pass on: the explicit option, else (without
     weights, whose shapes the engine reads) the width of the inputs / the length of ``h0`` or
-    ``c0``, else None (the engine's default). ``sources`` maps ``"params"``, ``"inputs"``, ``"h0"``
-    and ``"c0"`` to the file each came from.
+    ``c0``, else None (the engine's default); ``output_size`` likewise for the Jordan cell's ``y0``.
+    ``sources`` maps ``"params"``, ``"inputs"``, ``"h0"``, ``"c0"`` and ``"y0"`` to the file each came from.
     """
 
     params: Mapping[str, np.ndarray] | None = None
@@ -249,6 +255,8 @@ class ProblemFiles:
     hidden_size: int | None = None
     input_size: int | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
+    y0: np.ndarray | None = None
+    output_size: int | None = None
 
 
 def load_problem_files(
@@ -261,8 +269,10 @@ def load_problem_files(
     hidden_size: int | None = None,
     input_size: int | None = None,
     prefix: str | None = None,
+    y0: Path | None = None,
+    output_size: int | None = None,
 ) -> ProblemFiles:
-    """Load and cross-check the files of ``--weights``, ``--inputs``, ``--h0`` and ``--c0``.
+    """Load and cross-check the files of ``--weights``, ``--inputs``, ``--h0``, ``--c0`` and ``--y0``.
 
     Sizes come from the shapes. The weights fix H and the input size, and the other files must
     match them. Without weights an explicit size option fixes the size; otherwise it is taken
@@ -271,7 +281,7 @@ def load_problem_files(
     Explicit size options are passed on unchanged, so the engine reports any contradiction with
     the weights.
     """
-    for option, path, component in (("--h0", h0, "h"), ("--c0", c0, "c")):
+    for option, path, component in (("--h0", h0, "h"), ("--c0", c0, "c"), ("--y0", y0, "y")):
         if path is not None and component not in spec.state:
             raise ConfigError(
                 f"{option} given, but the {spec.name} cell has no {component} state "
@@ -281,13 +291,15 @@ def load_problem_files(
     params = None
     width, width_from = input_size, "--input-size"
     hidden, hidden_from = hidden_size, "--hidden-size"
+    output, output_from = output_size, "--output-size"
     layers = 1
     if weights is not None:
         loaded = load_weights(weights, spec, prefix)
         params = loaded.params
         sources["params"] = str(weights)
         width, hidden = loaded.input_size, loaded.hidden_size
-        width_from = hidden_from = f"the weights {weights}"
+        width_from = hidden_from = output_from = f"the weights {weights}"
+        output = loaded.output_size
         layers = loaded.num_layers * (2 if loaded.bidirectional else 1)
 
     x = None
@@ -307,7 +319,15 @@ def load_problem_files(
             hidden, hidden_from = states[name].size, f"{name} {path}"
         if hidden_size is None and params is None:
             hidden_size = states[name].size
-    return ProblemFiles(params, x, states.get("h0"), states.get("c0"), hidden_size, input_size, sources)
+    initial_output = None
+    if y0 is not None:
+        initial_output = load_state(y0, "y0", output, output_from)
+        sources["y0"] = str(y0)
+        if output_size is None and params is None:
+            output_size = initial_output.size
+    return ProblemFiles(
+        params, x, states.get("h0"), states.get("c0"), hidden_size, input_size, sources, initial_output, output_size
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -472,3 +472,31 @@ def test_profile_matches_exact_dense_products(
     zero = exact == 0
     assert np.all(np.isneginf(result.log10_norm[zero]))
     assert np.all(np.abs(10.0 ** (result.log10_norm[~zero] - np.log10(exact[~zero])) - 1) <= 1e-9)
+
+
+def test_cli_y0_file_is_the_initial_output(tmp_path) -> None:
+    import json
+
+    from cli_helpers import assert_bad_input, invoke
+
+    y0 = np.linspace(0.1, 0.9, 3)
+    np.save(tmp_path / "y0.npy", y0)
+    result = invoke(
+        "analyze", "--cell", "jordan", "-H", "5", "--y0", str(tmp_path / "y0.npy"), "--steps", "12", "--json", "-"
+    )
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    # O comes from the file's length; the profile is the library's from the same y0.
+    expected = gradscope.analyze("jordan", hidden_size=5, output_size=3, y0=y0, steps=12).to_dict()
+    assert document["output_size"] == 3 and document["config"]["y0"] == "given"
+    assert document["log10_norm"] == pytest.approx(expected["log10_norm"], rel=1e-12)
+    zero_start = gradscope.analyze("jordan", hidden_size=5, output_size=3, steps=12).to_dict()
+    assert document["log10_norm"] != pytest.approx(zero_start["log10_norm"], rel=1e-6)
+
+    assert_bad_input(
+        invoke("analyze", "--cell", "jordan", "--output-size", "4", "--y0", str(tmp_path / "y0.npy")),
+        "y0.npy",
+        "expected shape (4,)",
+        "got (3,)",
+    )
+    assert_bad_input(invoke("analyze", "--cell", "gru", "--y0", str(tmp_path / "y0.npy")), "--y0 given", "gru")

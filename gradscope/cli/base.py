@@ -263,6 +263,16 @@ H0 = Annotated[
         rich_help_panel=_FILE_PANEL,
     ),
 ]
+Y0 = Annotated[
+    Path | None,
+    typer.Option(
+        "--y0",
+        metavar="FILE.npy",
+        help="Initial output of the jordan cell (its state y), shape (O,) or (1, O) (default: zeros).",
+        show_default=False,
+        rich_help_panel=_FILE_PANEL,
+    ),
+]
 C0 = Annotated[
     Path | None,
     typer.Option(
@@ -347,7 +357,7 @@ def file_kwargs(files: io.ProblemFiles, spec: CellSpec, strict_c0: bool = True) 
     With ``strict_c0`` false (``compare``), ``c0`` is given only to cells that have a ``c`` state.
     """
     c0 = files.c0 if strict_c0 or "c" in spec.state else None
-    return {
+    kwargs = {
         "params": files.params,
         "inputs": files.inputs,
         "h0": files.h0,
@@ -355,6 +365,11 @@ def file_kwargs(files: io.ProblemFiles, spec: CellSpec, strict_c0: bool = True) 
         "hidden_size": files.hidden_size,
         "input_size": files.input_size,
     }
+    # Only the Jordan cell's analysis takes these; given for another cell, analyze's error names them.
+    kwargs |= {
+        name: value for name, value in (("y0", files.y0), ("output_size", files.output_size)) if value is not None
+    }
+    return kwargs
 
 
 # ---------------------------------------------------------------------------------------------

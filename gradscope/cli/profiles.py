@@ -25,6 +25,7 @@ from gradscope.cli.base import (
     DEBUG_ENV,
     EXIT_OK,
     H0,
+    Y0,
     CellName,
     DeriveFormat,
     Dtype,
@@ -125,6 +126,7 @@ def analyze(
     inputs: Inputs = None,
     h0: H0 = None,
     c0: C0 = None,
+    y0: Y0 = None,
     samples: Samples = None,
     json_path: JsonPath = None,
     plot: PlotPath = None,
@@ -135,7 +137,7 @@ def analyze(
     With --samples N: the median and 10-90 % band over N random draws of weights and inputs.
     """
     spec = cell_spec(cell)
-    check_samples(samples, weights=weights, inputs=inputs, h0=h0, c0=c0)
+    check_samples(samples, weights=weights, inputs=inputs, h0=h0, c0=c0, y0=y0)
     output = Output.create(json_path, quiet, plot)
     if prefix is not None and weights is None:
         raise ConfigError("--prefix selects a module inside --weights; give --weights too")
@@ -160,12 +162,13 @@ def analyze(
         hidden_size=hidden_size,
         input_size=input_size,
         prefix=prefix,
+        y0=y0,
+        output_size=output_size,
     )
     with progress_reporter(output.shows_progress, f"{spec.name}: Jacobian products") as progress:
         result = gradscope.analyze(
             spec.name,
             **file_kwargs(files, spec),
-            output_size=output_size,
             **settings.engine_kwargs(),
             progress=progress,
         )
