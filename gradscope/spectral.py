@@ -16,11 +16,19 @@ certificates for ``lambda_1`` follow, tried in order of cost:
    lags, flat spectra) the same bound is used with the Ritz gap ``theta_1 - theta_2`` once ``rho``
    is well inside it: the a-posteriori criterion of Lanczos/ARPACK-style solvers.
 
-When neither meets the tolerance, block subspace iteration, warm-started from ``V``, improves the
-block (a block, not a single vector, so it does not stall when the top two singular values nearly
-coincide). If that has not certified within ``max_iterations``, the exact dense eigenvalue of
-``Q^T Q`` answers (counted in ``fallbacks``); this happens at the first few lags, where the
-singular values are still clustered.
+When neither meets the tolerance, an iteration warm-started from ``V`` improves the block (a block,
+not a single vector, so it does not stall when the top two singular values nearly coincide), two
+thin products with ``Q`` per step. Where the spectrum has spread out (``theta_b / theta_1 <=``
+:data:`KRYLOV_ABOVE`) that is plain subspace iteration, ``V <- orth(B V)``, which then converges
+fast and refreshes the whole block for the next lags. Where the top of the spectrum is flat (an
+LSTM's first products: ``sigma_9 / sigma_1 ~ 0.95``, ``sigma_2 / sigma_1 ~ 0.99``), subspace
+iteration's rate ``lambda_{b+1} / lambda_1`` is close to 1, so a block Krylov (block Lanczos)
+step is taken instead: the search space grows by the residuals ``B X - X Theta`` of the top ``b``
+Ritz vectors, with Rayleigh-Ritz on the whole space and a thick restart to the top ``b`` Ritz
+vectors when it reaches ``max_dimension``. If that has not certified within ``max_iterations``
+steps, the exact dense eigenvalue of ``Q^T Q`` answers (counted in ``fallbacks``): an ``O(S^3)``
+solve, and one that slows down badly when the machine's cores are shared, so the iteration is given
+enough steps to avoid it at the flat first lags.
 """
 
 from __future__ import annotations
@@ -29,6 +37,10 @@ import numpy as np
 
 #: While the dense fallback keeps answering, the iteration is retried only every this many lags.
 RETRY_EVERY = 2
+
+#: Block-Krylov steps while ``theta_b / theta_1`` (about the subspace-iteration rate
+#: ``lambda_{b+1} / lambda_1``) is above this; plain subspace iteration below it.
+KRYLOV_ABOVE = 0.2
 
 #: Default relative accuracy of ``sigma_1`` by working precision.
 DEFAULT_RTOL = {np.dtype(np.float64): 4e-10, np.dtype(np.float32): 1e-5}
@@ -43,7 +55,9 @@ class SpectralNormTracker:
         rng: source of the random starting block.
         block: block size ``b`` (clipped to ``S``).
         rtol: relative accuracy of the returned ``sigma_1`` (default by dtype).
-        max_iterations: subspace iterations per lag before the dense fallback.
+        max_iterations: block-Krylov steps per lag before the dense fallback.
+        max_dimension: largest block-Krylov search space (columns) before a thick restart
+            (clipped to ``S / 2``, but at least ``2b``).
     """
 
     def __init__(
@@ -53,12 +67,14 @@ class SpectralNormTracker:
         rng: np.random.Generator,
         block: int = 8,
         rtol: float | None = None,
-        max_iterations: int = 10,
+        max_iterations: int = 24,
+        max_dimension: int = 48,
     ) -> None:
         self.dtype = np.dtype(dtype)
         self.block = min(block, size)
         self.rtol = DEFAULT_RTOL[self.dtype] if rtol is None else rtol
         self.max_iterations = max_iterations
+        self.max_dimension = max(2 * self.block, min(max_dimension, size // 2))
         # Rounding in ||Q||_F^2 - sum(theta) relative to ||Q||_F^2.
         self._rounding = 64 * float(np.finfo(self.dtype).eps)
         start, _ = np.linalg.qr(rng.standard_normal((size, self.block)))
@@ -93,28 +109,59 @@ class SpectralNormTracker:
             return float(np.sqrt(values[-1]))
         if self._fallback_streak and self._fallback_streak % RETRY_EVERY:
             return self._dense(q)
+        if np.abs(self.basis.T @ self.basis - np.eye(self.block)).max() > 0.1 * self.rtol:
+            # Rotations by Ritz vectors lag after lag let rounding erode V's orthonormality, which
+            # Rayleigh-Ritz assumes: start afresh from the same span.
+            self.basis, _ = np.linalg.qr(self.basis)
+            self.image = q @ self.basis
+            values, vectors = np.linalg.eigh(_gram(self.image))
+            product = None
+        # Work with the Ritz vectors themselves (ascending, as eigh returns them): V <- V C, Y <- Y C.
+        rotation = vectors.astype(self.dtype)
+        space, space_image = self.basis @ rotation, self.image @ rotation
+        space_product = q.T @ space_image if product is None else product @ rotation  # B V, (S, b)
+        ritz, ritz_image, ritz_product = space, space_image, space_product  # top b Ritz vectors X, Q X, B X
         for iteration in range(self.max_iterations):
             self.iterations += 1
+            if iteration and values[-self.block] <= KRYLOV_ABOVE * values[-1]:
+                # The spectrum has spread out: plain subspace iteration, V <- orth(B V), converges
+                # fast and refreshes the whole block for the next lags.
+                space, _ = np.linalg.qr(ritz_product)
+                space_image = q @ space
+                space_product = q.T @ space_image
+                values, vectors = np.linalg.eigh(_gram(space_image))
+            elif iteration:
+                if space.shape[1] + self.block > self.max_dimension:
+                    # Thick restart: keep the top b Ritz vectors (their images are combinations too).
+                    space, space_image, space_product = ritz, ritz_image, ritz_product
+                residual = ritz_product - ritz * values[-self.block :].astype(self.dtype)
+                extra = _orthonormal_complement(space, residual)
+                if extra is None:
+                    break
+                extra_image = q @ extra
+                space = np.concatenate([space, extra], axis=1)
+                space_image = np.concatenate([space_image, extra_image], axis=1)
+                space_product = np.concatenate([space_product, q.T @ extra_image], axis=1)
+                values, vectors = np.linalg.eigh(_gram(space_image))
             if iteration:
-                values, vectors = np.linalg.eigh(_gram(self.image))
-            z = q.T @ self.image if product is None else product  # B V, (S, b)
-            product = None
+                top = vectors[:, -self.block :].astype(self.dtype)
+                ritz, ritz_image, ritz_product = space @ top, space_image @ top, space_product @ top
+            self.basis, self.image = ritz, ritz_image
             theta_1 = values[-1]
+            # values holds every Ritz value of the (orthonormal) search space, so by Cauchy
+            # interlacing the tail bounds what all of them miss together.
             tail = max(frobenius_squared - values.sum(), 0.0) + slack
             if tail <= tolerance * theta_1:
                 self._fallback_streak = 0
                 return float(np.sqrt(theta_1))
             theta_2 = values[-2] if values.size > 1 else 0.0
-            top = vectors[:, -1].astype(self.dtype)
-            rho = float(np.linalg.norm(z @ top - theta_1 * (self.basis @ top)))
+            rho = float(np.linalg.norm(ritz_product[:, -1] - theta_1 * ritz[:, -1]))
             # Kato-Temple with the rigorous lambda_2 <= theta_2 + tail, else with the Ritz gap
             # once the residual is well inside it (the a-posteriori bound of ARPACK-style solvers).
             for gap in (theta_1 - theta_2 - tail, theta_1 - theta_2 if rho < 0.1 * (theta_1 - theta_2) else 0.0):
                 if gap > 0 and rho * rho <= tolerance * theta_1 * gap:
                     self._fallback_streak = 0
                     return float(np.sqrt(theta_1))
-            self.basis, _ = np.linalg.qr(z)
-            self.image = q @ self.basis
         return self._dense(q)
 
     def _dense(self, q: np.ndarray) -> float:
@@ -123,6 +170,25 @@ class SpectralNormTracker:
         self._fallback_streak += 1
         q64 = q.astype(np.float64, copy=False)
         return float(np.sqrt(max(np.linalg.eigvalsh(q64.T @ q64)[-1], 0.0)))
+
+
+def _orthonormal_complement(space: np.ndarray, block: np.ndarray) -> np.ndarray | None:
+    """An orthonormal basis ``(S, n)`` of ``block`` ``(S, b)`` made orthogonal to ``space`` ``(S, m)``.
+
+    Classical Gram-Schmidt twice, then Householder QR for the block itself, and all of it once more
+    if needed: Householder's factor is orthonormal even when ``block`` is (numerically) rank
+    deficient, but its extra columns need not be orthogonal to ``space``. Rayleigh-Ritz gives
+    rigorous lower bounds only on an orthonormal basis, so the result is checked, and ``None``
+    returned if it is not one.
+    """
+    bound = 16 * float(np.finfo(block.dtype).eps) * np.sqrt(space.shape[0])
+    for _ in range(2):
+        for _ in range(2):
+            block = block - space @ (space.T @ block)
+        block, _ = np.linalg.qr(block)
+        if np.abs(space.T @ block).max() <= bound:
+            return block if np.abs(block.T @ block - np.eye(block.shape[1])).max() <= bound else None
+    return None
 
 
 def _gram(y: np.ndarray) -> np.ndarray:

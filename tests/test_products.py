@@ -225,7 +225,7 @@ def test_a_product_that_reaches_zero_is_minus_infinity(rng: np.random.Generator)
 
 
 def test_clustered_spectrum_of_a_chrono_lstm_stays_exact() -> None:
-    """Forget gates near 1 keep many singular values together: the dense fallback answers, exactly."""
+    """Forget gates near 1 keep many singular values together: the block-Krylov iteration must stay exact."""
     problem = prepare("lstm", hidden_size=12, input_size=3, steps=120, seed=0)
     params = problem.params.as_dict()
     hidden = 12
