@@ -257,9 +257,7 @@ def prepare(
             raise ConfigError(
                 f"{name} given, but the {cell.name} cell has no {component!r} state (state: {cell.state_layout})"
             )
-        array = as_float_array(name, value)
-        check_shape(name, array.reshape(-1) if array.ndim == 2 and array.shape[0] == 1 else array, (H,))
-        initial[cell.state.index(component)] = array.reshape(-1)
+        initial[cell.state.index(component)] = _state_vector(name, value, H)
         config[name] = "given"
     return Problem(compiled, checked, x, initial, config)
 
@@ -281,9 +279,15 @@ def _initial_output(
             )
     if y0 is None:
         return np.zeros(params.output_size)
-    array = as_float_array("y0", y0)
-    check_shape("y0", array.reshape(-1) if array.ndim == 2 and array.shape[0] == 1 else array, (params.output_size,))
+    initial = _state_vector("y0", y0, params.output_size)
     config["y0"] = "given"
+    return initial
+
+
+def _state_vector(name: str, value: object, size: int) -> np.ndarray:
+    """An initial state component ``(size,)``, also accepted as PyTorch's ``(1, size)``."""
+    array = as_float_array(name, value)
+    check_shape(name, array.reshape(-1) if array.ndim == 2 and array.shape[0] == 1 else array, (size,))
     return array.reshape(-1)
 
 

@@ -31,12 +31,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gradscope.analysis import Problem, prepare
+from gradscope.analysis import prepare
+from gradscope.analysis import trajectory as forward_pass
 from gradscope.errors import ConfigError, ParameterError
-from gradscope.feedback import FeedbackTrajectory, run_feedback_forward
+from gradscope.feedback import FeedbackTrajectory
 from gradscope.jacobians import step_coefficients
 from gradscope.params import as_float_array
-from gradscope.trajectory import Trajectory, run_forward
+from gradscope.trajectory import Trajectory
 
 if TYPE_CHECKING:
     from gradscope.cells import Cell
@@ -125,27 +126,21 @@ def backward_feedback(trajectory: FeedbackTrajectory, upstream: np.ndarray) -> d
     compiled, params, steps = trajectory.compiled, trajectory.params, trajectory.steps
     spec = compiled.spec
     coefficients = trajectory.coefficients(0, steps)
-    u = trajectory.input_projection
-    input_partials = compiled.input_partials(
-        u, trajectory.recurrent_projection(0, steps), np.zeros((steps, 0, u.shape[-1]))
-    )
-    input_coefficients = np.zeros_like(coefficients.hidden)  # (T, G, H): d h_t / d u_g
-    for (_, _, gate), value in input_partials.items():
-        input_coefficients[:, spec.gates.index(gate)] = value
+    input_coefficients = trajectory.input_coefficients(0, steps)  # (T, G, H): d h_t / d u_g
     weight_blocks = params.recurrent_blocks()  # (G, H, O)
 
     grad_r = np.empty((steps, params.output_size))
+    grad_h = np.empty((steps, params.hidden_size))
     grad_m = np.empty_like(coefficients.hidden)
     delta = upstream[steps - 1].copy()
     for k in range(steps - 1, -1, -1):  # k = t - 1
         grad_r[k] = coefficients.readout[k] * delta
-        grad_h = params.weight_hy.T @ grad_r[k]
-        grad_m[k] = coefficients.hidden[k] * grad_h
+        grad_h[k] = params.weight_hy.T @ grad_r[k]
+        grad_m[k] = coefficients.hidden[k] * grad_h[k]
         delta = np.einsum("gio,gi->o", weight_blocks, grad_m[k])  # sum_g W_yg^T dL/dm_g
         if k:
             delta += upstream[k - 1]
-    grad_h_all = grad_r @ params.weight_hy  # (T, H)
-    grad_u = (input_coefficients * grad_h_all[:, None, :]).reshape(steps, -1)
+    grad_u = (input_coefficients * grad_h[:, None, :]).reshape(steps, -1)
     grad_m_flat = grad_m.reshape(steps, -1)
     grads = {
         "weight_ih_l0": grad_u.T @ trajectory.inputs,
@@ -178,7 +173,7 @@ def bptt_reference(
     and ``y0`` (see :func:`backward_feedback`).
 
     Args:
-        cell: ``"rnn"``, ``"rnn-relu"``, ``"lstm"``, ``"gru"`` or a :class:`~gradscope.cells.Cell`.
+        cell: ``"rnn"``, ``"rnn-relu"``, ``"lstm"``, ``"gru"``, ``"jordan"`` or a :class:`~gradscope.cells.Cell`.
         params: single-layer parameters under PyTorch's names (``weight_ih_l0`` ``(G*H, I)``,
             ``weight_hh_l0`` ``(G*H, H)``, optional ``bias_ih_l0``/``bias_hh_l0`` ``(G*H,)``).
         inputs: ``(T, input_size)``; row ``t-1`` is ``x_t``.
@@ -186,6 +181,7 @@ def bptt_reference(
             many-to-one loss only the last row is non-zero). For the LSTM the loss reads ``h`` only;
             ``c`` receives its gradient through the recursion.
         h0, c0: initial hidden (and LSTM cell) state ``(H,)``; zeros by default.
+        y0: the Jordan cell's initial output ``(O,)`` (its only state); zeros by default.
 
     Returns:
         float64 gradients: ``weight_ih_l0``, ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0`` (same
@@ -194,35 +190,26 @@ def bptt_reference(
 
     Raises:
         GradscopeError: unknown cell, bad parameter names or shapes, non-finite values, or an
-            ``upstream`` whose shape is not ``(T, H)``; the message names the offending thing.
+            ``upstream`` whose shape is not ``(T, H)`` (``(T, O)`` for the Jordan cell); the message names
+            the offending thing.
     """
     problem = prepare(cell, params=params, inputs=inputs, h0=h0, c0=c0, y0=y0)
-    if problem.compiled.spec.feedback:
-        return _feedback_reference(problem, upstream)
     if problem.stacked is not None:
         raise ParameterError(
             "bptt_reference takes a single-layer, unidirectional cell (layer 0 names only); "
             f"got {problem.stacked.num_layers} layer(s), bidirectional={problem.stacked.bidirectional}"
         )
-    steps, hidden = problem.inputs.shape[0], problem.params.hidden_size
+    spec = problem.compiled.spec
+    steps, size = problem.inputs.shape[0], problem.initial_state.shape[-1]  # size: H, or O for a feedback cell
     gradient = as_float_array("upstream", upstream)
-    if gradient.shape != (steps, hidden):
+    if gradient.shape != (steps, size):
+        if spec.feedback:
+            raise ConfigError(
+                f"upstream: expected shape (T, O) = ({steps}, {size}), one row dL/dy_t per time step "
+                f"(the {spec.name} cell's loss reads its outputs y_t), got {gradient.shape}"
+            )
         raise ConfigError(
-            f"upstream: expected shape (T, H) = ({steps}, {hidden}), one row dL/dh_t per time step, "
+            f"upstream: expected shape (T, H) = ({steps}, {size}), one row dL/dh_t per time step, "
             f"got {gradient.shape}; for a many-to-one loss put dL/dh_T in the last row and zeros elsewhere"
         )
-    forward = run_forward(problem.compiled, problem.params, problem.inputs, problem.initial_state)
-    return backward(forward, gradient)
-
-
-def _feedback_reference(problem: Problem, upstream: object) -> dict[str, np.ndarray]:
-    """:func:`bptt_reference` for a feedback cell: ``upstream`` is ``dL/dy_t`` ``(T, O)``."""
-    steps, output = problem.inputs.shape[0], problem.initial_state.shape[0]
-    gradient = as_float_array("upstream", upstream)
-    if gradient.shape != (steps, output):
-        raise ConfigError(
-            f"upstream: expected shape (T, O) = ({steps}, {output}), one row dL/dy_t per time step "
-            f"(the {problem.compiled.spec.name} cell's loss reads its outputs y_t), got {gradient.shape}"
-        )
-    forward = run_feedback_forward(problem.compiled, problem.params, problem.inputs, problem.initial_state)
-    return backward_feedback(forward, gradient)
+    return backward(forward_pass(problem), gradient)

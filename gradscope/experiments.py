@@ -45,7 +45,7 @@ LSTM_FORGET_GATE = 1
 #: Second seed word of the independent stream chrono initialisation draws from.
 CHRONO_STREAM = 0xC4
 #: Display names of the built-in cells.
-CELL_TITLES = {"rnn": "tanh RNN", "rnn-relu": "ReLU RNN", "lstm": "LSTM", "gru": "GRU"}
+CELL_TITLES = {"rnn": "tanh RNN", "rnn-relu": "ReLU RNN", "lstm": "LSTM", "gru": "GRU", "jordan": "Jordan network"}
 #: Axis text for the parameters a :class:`Setup` can sweep.
 PARAMETER_TEXT = {
     "gain": "init gain g",
@@ -346,6 +346,7 @@ def describe_analysis(analysis: Analysis, *, with_cell: bool = True) -> str:
     parts = [cell_title(analysis.cell)] if with_cell else []
     parts += [
         f"H={analysis.hidden_size}",
+        *([f"O={analysis.output_size}"] if analysis.output_size is not None else []),
         f"I={analysis.input_size}",
         f"T={analysis.steps}",
     ]

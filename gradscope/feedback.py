@@ -14,11 +14,13 @@ trajectory provides :meth:`FeedbackTrajectory.step_operator`, through which
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from gradscope.compiled import CompiledCell
+from gradscope.cellspec import CellSpec
+from gradscope.compiled import CompiledCell, PartialKey
 from gradscope.feedback_params import FeedbackParams
 
 
@@ -74,14 +76,16 @@ class FeedbackTrajectory:
 
     def coefficients(self, start: int, stop: int) -> FeedbackCoefficients:
         """Evaluate both stages' derived partials for steps ``t = start+1 .. stop`` in one call each."""
-        spec = self.compiled.spec
         u = self.input_projection[start:stop]
         partials = self.compiled.state_partials(u, self.recurrent_projection(start, stop), _no_state(u))
-        hidden = np.zeros((stop - start, spec.num_gates, self.params.hidden_size))
-        for (_, _, gate), value in partials.items():
-            hidden[:, spec.gates.index(gate)] = value
         readout = self.compiled.readout_partial(self.readout_projection[start:stop])
-        return FeedbackCoefficients(start, stop, hidden, np.array(readout))
+        return FeedbackCoefficients(start, stop, _by_gate(self.compiled.spec, partials, u.shape), np.array(readout))
+
+    def input_coefficients(self, start: int, stop: int) -> np.ndarray:
+        """``d h_t / d u_g`` for steps ``t = start+1 .. stop``, shape ``(stop - start, G, H)``."""
+        u = self.input_projection[start:stop]
+        partials = self.compiled.input_partials(u, self.recurrent_projection(start, stop), _no_state(u))
+        return _by_gate(self.compiled.spec, partials, u.shape)
 
     def step_operator(self, dtype: np.dtype, extra_rows: int) -> FeedbackStepOperator:
         """The :class:`~gradscope.products.StepOperator` for :func:`~gradscope.products.norm_profile`."""
@@ -91,6 +95,24 @@ class FeedbackTrajectory:
 def _no_state(u: np.ndarray) -> np.ndarray:
     """The empty previous-state argument of a stateless hidden stage, ``(..., 0, H)``."""
     return np.zeros((*u.shape[:-2], 0, u.shape[-1]))
+
+
+def _by_gate(spec: CellSpec, partials: Mapping[PartialKey, np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+    """The hidden stage's partials ``d h_t / d u_g`` or ``/ d m_g`` as one ``(..., G, H)`` array (zeros where none)."""
+    out = np.zeros(shape)
+    for (_, _, gate), value in partials.items():
+        out[..., spec.gates.index(gate), :] = value
+    return out
+
+
+def feedback_step(
+    compiled: CompiledCell, params: FeedbackParams, u: np.ndarray, y_prev: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One step from ``y_{t-1}`` ``(O,)`` and ``u`` ``(G, H)``: ``(h_t, r_t, y_t)``."""
+    m = (params.weight_yh @ y_prev).reshape(compiled.spec.num_gates, params.hidden_size)
+    h = compiled.update(u, m, np.zeros((0, params.hidden_size)))[0]
+    r = params.weight_hy @ h + params.bias_hy
+    return h, r, compiled.readout(r)
 
 
 def run_feedback_forward(
@@ -103,12 +125,8 @@ def run_feedback_forward(
     states[0] = initial_output
     hiddens = np.empty((steps, hidden))
     readout = np.empty((steps, params.output_size))
-    no_state = np.zeros((0, hidden))
     for t in range(steps):
-        m = (params.weight_yh @ states[t]).reshape(gates, hidden)
-        hiddens[t] = compiled.update(input_projection[t], m, no_state)[0]
-        readout[t] = params.weight_hy @ hiddens[t] + params.bias_hy
-        states[t + 1] = compiled.readout(readout[t])
+        hiddens[t], readout[t], states[t + 1] = feedback_step(compiled, params, input_projection[t], states[t])
     return FeedbackTrajectory(compiled, params, inputs, states, hiddens, input_projection, readout)
 
 

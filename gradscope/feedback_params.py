@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradscope.cellspec import CellSpec
-from gradscope.errors import ConfigError, ParameterError, ShapeError
-from gradscope.params import INITS, as_float_array, check_shape
+from gradscope.errors import ParameterError, ShapeError
+from gradscope.params import as_float_array, check_init, check_shape, draw_recurrent_blocks
 
 WEIGHT_NAMES = ("weight_ih_l0", "weight_yh_l0", "weight_hy_l0")
 BIAS_NAMES = ("bias_ih_l0", "bias_hy_l0")
@@ -157,28 +157,11 @@ def init_feedback_params(
     Draw order: ``weight_ih``, ``weight_yh``, ``weight_hy``, ``bias_ih``, ``bias_hy`` from PyTorch's
     uniform law, then the replacement recurrent blocks.
     """
-    if init not in INITS:
-        raise ConfigError(f"unknown init {init!r} (valid: {', '.join(INITS)})")
-    gain = float(gain)
-    if not np.isfinite(gain) or gain < 0:
-        raise ConfigError(f"gain must be a finite number >= 0, got {gain}")
+    gain = check_init(init, gain)
     bound = 1.0 / np.sqrt(hidden_size)
     shapes = expected_feedback_shapes(cell, hidden_size, input_size, output_size)
     params = {name: rng.uniform(-bound, bound, size=shape) for name, shape in shapes.items()}
     if init == "pytorch":
         return {name: gain * value for name, value in params.items()}
-    blocks = params["weight_yh_l0"].reshape(cell.num_gates, hidden_size, output_size)
-    for g in range(cell.num_gates):
-        if init == "gaussian":
-            blocks[g] = rng.normal(0.0, gain / np.sqrt(output_size), size=(hidden_size, output_size))
-        else:
-            blocks[g] = gain * haar_semi_orthogonal(hidden_size, output_size, rng)
+    draw_recurrent_blocks(params["weight_yh_l0"].reshape(cell.num_gates, hidden_size, output_size), init, gain, rng)
     return params
-
-
-def haar_semi_orthogonal(rows: int, cols: int, rng: np.random.Generator) -> np.ndarray:
-    """A Haar-random ``(rows, cols)`` matrix with orthonormal columns (or rows, when ``rows < cols``)."""
-    tall = (max(rows, cols), min(rows, cols))
-    q, r = np.linalg.qr(rng.standard_normal(tall))
-    q = q * np.sign(np.diag(r))
-    return q if rows >= cols else q.T

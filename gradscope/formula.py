@@ -32,7 +32,7 @@ import sympy
 from gradscope.activations import NUMPY_FUNCTIONS, sigmoid
 from gradscope.cells import Cell, get_cell, m, prev, u
 from gradscope.compiled import compile_cell
-from gradscope.errors import FormulaError
+from gradscope.errors import ConfigError, FormulaError
 from gradscope.formula_language import LinearForm, Node, NotLinear, linear_form, matrix_value, node_text, parse
 from gradscope.symbolic import JacobianBlock, derive
 
@@ -267,8 +267,15 @@ def check_formula(cell: str | Cell, block: str | tuple[str, str], expression: st
     Raises:
         FormulaError: the string is not in the formula language (the message names the token).
         UnknownCellError: unknown cell.
+        ConfigError: a cell that feeds its output back (Jordan): its one block is a product of two
+            stages, which the formula language does not describe.
     """
     the_cell = get_cell(cell)
+    if the_cell.readout is not None:
+        raise ConfigError(
+            f"check_formula: the {the_cell.name} cell feeds its output back, and its block "
+            f"{derive(the_cell).blocks[0].text()} is not in the formula language (one-stage cells only)"
+        )
     row, col = resolve_block(the_cell, block)
     node = parse(expression, the_cell)
     derived_block = derive(the_cell).block(row, col)

@@ -175,26 +175,48 @@ def init_params(
     Draw order (part of the reproducibility contract): ``weight_ih``, ``weight_hh``, ``bias_ih``,
     ``bias_hh``, all from PyTorch's uniform law, then the replacement recurrent blocks.
     """
-    if init not in INITS:
-        raise ConfigError(f"unknown init {init!r} (valid: {', '.join(INITS)})")
-    gain = float(gain)
-    if not np.isfinite(gain) or gain < 0:
-        raise ConfigError(f"gain must be a finite number >= 0, got {gain}")
+    gain = check_init(init, gain)
     bound = 1.0 / np.sqrt(hidden_size)
     shapes = expected_shapes(cell, hidden_size, input_size)
     params = {name: rng.uniform(-bound, bound, size=shape) for name, shape in shapes.items()}
     if init == "pytorch":
         return {name: gain * value for name, value in params.items()}
-    blocks = params["weight_hh_l0"].reshape(cell.num_gates, hidden_size, hidden_size)
-    for g in range(cell.num_gates):
-        if init == "gaussian":
-            blocks[g] = rng.normal(0.0, gain / np.sqrt(hidden_size), size=(hidden_size, hidden_size))
-        else:
-            blocks[g] = gain * haar_orthogonal(hidden_size, rng)
+    draw_recurrent_blocks(params["weight_hh_l0"].reshape(cell.num_gates, hidden_size, hidden_size), init, gain, rng)
     return params
+
+
+def check_init(init: str, gain: float) -> float:
+    """``gain`` as a float, after checking it and the ``init`` name; :class:`ConfigError` otherwise."""
+    if init not in INITS:
+        raise ConfigError(f"unknown init {init!r} (valid: {', '.join(INITS)})")
+    gain = float(gain)
+    if not np.isfinite(gain) or gain < 0:
+        raise ConfigError(f"gain must be a finite number >= 0, got {gain}")
+    return gain
+
+
+def draw_recurrent_blocks(blocks: np.ndarray, init: str, gain: float, rng: np.random.Generator) -> None:
+    """Redraw the recurrent blocks ``(G, rows, cols)`` in place, one after another, for ``init``.
+
+    ``"gaussian"``: ``N(0, gain^2 / cols)`` (variance over the fan-in); ``"orthogonal"``: ``gain``
+    times :func:`haar_semi_orthogonal`.
+    """
+    _, rows, cols = blocks.shape
+    for g in range(blocks.shape[0]):
+        if init == "gaussian":
+            blocks[g] = rng.normal(0.0, gain / np.sqrt(cols), size=(rows, cols))
+        else:
+            blocks[g] = gain * haar_semi_orthogonal(rows, cols, rng)
 
 
 def haar_orthogonal(n: int, rng: np.random.Generator) -> np.ndarray:
     """A Haar-distributed random orthogonal ``(n, n)`` matrix (QR of a Gaussian, signs fixed)."""
-    q, r = np.linalg.qr(rng.standard_normal((n, n)))
-    return q * np.sign(np.diag(r))
+    return haar_semi_orthogonal(n, n, rng)
+
+
+def haar_semi_orthogonal(rows: int, cols: int, rng: np.random.Generator) -> np.ndarray:
+    """A Haar-random ``(rows, cols)`` matrix with orthonormal columns (or rows, when ``rows < cols``)."""
+    tall = (max(rows, cols), min(rows, cols))
+    q, r = np.linalg.qr(rng.standard_normal(tall))
+    q = q * np.sign(np.diag(r))
+    return q if rows >= cols else q.T

@@ -19,13 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from gradscope.jacobians import StepCoefficients, step_coefficients
-from gradscope.spectral import SpectralNormTracker
+from gradscope.spectral import DEFAULT_BLOCK, SpectralNormTracker
 from gradscope.trajectory import Trajectory
+
+if TYPE_CHECKING:
+    from gradscope.feedback import FeedbackTrajectory
 
 NORMS = ("spectral", "frobenius")
 DTYPES = ("float64", "float32")
@@ -37,8 +40,6 @@ CHUNK_STEPS = 512
 #: make arithmetic 10-100x slower.
 FLUSH_RELATIVE = 1e-250
 FLUSH_EVERY = 16
-#: Vectors tracked by the spectral-norm iteration (rows reserved in the GEMM for its free check).
-SPECTRAL_BLOCK = 8
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,7 @@ def _flush_coefficients(coefficients: StepCoefficients) -> None:
         array[np.abs(array) < (FLUSH_RELATIVE * scale)[:, None, None, None]] = 0.0
 
 
-def _make_operator(trajectory: Trajectory, dtype: np.dtype, extra_rows: int) -> StepOperator:
+def _make_operator(trajectory: Trajectory | FeedbackTrajectory, dtype: np.dtype, extra_rows: int) -> StepOperator:
     """The trajectory's own operator when it has one, else the coefficient-form operator."""
     factory = getattr(trajectory, "step_operator", None)
     if factory is not None:
@@ -227,7 +228,7 @@ def _make_operator(trajectory: Trajectory, dtype: np.dtype, extra_rows: int) -> 
 
 
 def norm_profile(
-    trajectory: Trajectory,
+    trajectory: Trajectory | FeedbackTrajectory,
     norm: str = "spectral",
     dtype: str = "float64",
     seed: int = 0,
@@ -261,12 +262,12 @@ def norm_profile(
         raise ValueError(f"snapshot lags must lie in 1..{steps}, got {sorted(snapshots)}")
     singular_values: dict[int, np.ndarray] = {}
     report_every = max(1, steps // 100)
-    extra = SPECTRAL_BLOCK if norm == "spectral" else 0
+    extra = DEFAULT_BLOCK if norm == "spectral" else 0
     operator = _make_operator(trajectory, work, extra)
     size = operator.size
     tracker = None
     if norm == "spectral":
-        tracker = SpectralNormTracker(size, work, np.random.default_rng(seed), block=SPECTRAL_BLOCK)
+        tracker = SpectralNormTracker(size, work, np.random.default_rng(seed))
     log10_norm = np.full(steps, -np.inf)
     buffers = [np.zeros((size + extra, size), dtype=work) for _ in range(2)]
 

@@ -42,6 +42,9 @@ RETRY_EVERY = 2
 #: ``lambda_{b+1} / lambda_1``) is above this; plain subspace iteration below it.
 KRYLOV_ABOVE = 0.2
 
+#: Vectors tracked by default (rows reserved in the product GEMM for the free check ``Q^T Y``).
+DEFAULT_BLOCK = 8
+
 #: Default relative accuracy of ``sigma_1`` by working precision.
 DEFAULT_RTOL = {np.dtype(np.float64): 4e-10, np.dtype(np.float32): 1e-5}
 
@@ -65,7 +68,7 @@ class SpectralNormTracker:
         size: int,
         dtype: np.dtype,
         rng: np.random.Generator,
-        block: int = 8,
+        block: int = DEFAULT_BLOCK,
         rtol: float | None = None,
         max_iterations: int = 24,
         max_dimension: int = 48,

@@ -34,7 +34,7 @@ from gradscope.bptt import backward, state_key
 from gradscope.cellspec import ALL_CELL_NAMES, resolve_name
 from gradscope.compiled import CompiledCell
 from gradscope.errors import ConfigError
-from gradscope.feedback import FeedbackTrajectory, feedback_jacobians, run_feedback_forward
+from gradscope.feedback import FeedbackTrajectory, feedback_jacobians, feedback_step, run_feedback_forward
 from gradscope.feedback_params import validate_feedback_params
 from gradscope.jacobians import dense_jacobians
 from gradscope.params import validate_params
@@ -183,10 +183,11 @@ def _problem(cell: str, hidden: int, width: int, steps: int, seed: int) -> _Prob
     rng = np.random.default_rng([seed, 1])
     spec = prepared.compiled.spec
     arrays = dict(prepared.params.as_dict()) | {"inputs": prepared.inputs}
-    low, high = (0.0, 1.0) if spec.feedback else (-0.5, 0.5)  # a feedback cell's y0 is a sigmoid output; O = H
+    low, high = (0.0, 1.0) if spec.feedback else (-0.5, 0.5)  # a feedback cell's y0 is a sigmoid output
+    size = prepared.initial_state.shape[-1]  # H, or O for a feedback cell
     for component in spec.state:
-        arrays[state_key(component)] = rng.uniform(low, high, size=hidden)
-    return _Problem(prepared.compiled, arrays, rng.standard_normal((steps, hidden)))
+        arrays[state_key(component)] = rng.uniform(low, high, size=size)
+    return _Problem(prepared.compiled, arrays, rng.standard_normal((steps, size)))
 
 
 def _verify_cell(cell: str, hidden: int, width: int, steps: int, seed: int, torch: Any) -> list[VerificationRow]:
@@ -218,13 +219,11 @@ def _numeric_jacobians(trajectory: Any) -> np.ndarray:
         m = (params.weight_hh @ previous[0] + params.bias_hh).reshape(gates, hidden)
         return compiled.update(trajectory.input_projection[t], m, previous).reshape(-1)
 
-    def feedback_step(state: np.ndarray, t: int) -> np.ndarray:
-        m = (params.weight_yh @ state).reshape(gates, hidden)
-        h = compiled.update(trajectory.input_projection[t], m, np.zeros((0, hidden)))[0]
-        return compiled.readout(params.weight_hy @ h + params.bias_hy)
+    def output_step(state: np.ndarray, t: int) -> np.ndarray:
+        return feedback_step(compiled, params, trajectory.input_projection[t], state)[2]
 
     if isinstance(trajectory, FeedbackTrajectory):
-        step = feedback_step
+        step = output_step
     states = trajectory.state_vectors()
     size = states.shape[1]
     columns = [

@@ -20,7 +20,8 @@ from gradscope.cellspec import ALL_CELL_NAMES, CELL_NAMES
 from gradscope.compiled import compile_cell
 from gradscope.errors import ConfigError, ParameterError, ShapeError
 from gradscope.feedback import feedback_jacobians
-from gradscope.feedback_params import haar_semi_orthogonal, validate_feedback_params
+from gradscope.feedback_params import validate_feedback_params
+from gradscope.params import haar_semi_orthogonal
 from gradscope.symbolic import derive, expanded_readout_jacobian
 
 SIZES = [(5, 3), (3, 7)]  # (H, O), both O != H
@@ -500,3 +501,10 @@ def test_cli_y0_file_is_the_initial_output(tmp_path) -> None:
         "got (3,)",
     )
     assert_bad_input(invoke("analyze", "--cell", "gru", "--y0", str(tmp_path / "y0.npy")), "--y0 given", "gru")
+
+
+def test_check_formula_refuses_jordan_naming_the_cell() -> None:
+    from gradscope.formula import check_formula
+
+    with pytest.raises(ConfigError, match=r"the jordan cell feeds its output back.*dy_t/dy_\{t-1\}"):
+        check_formula("jordan", "dy/dy", "y_t*(1 - y_t)*W_hy")
