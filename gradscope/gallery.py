@@ -41,7 +41,7 @@ from gradscope.experiments import (
     spectrum_table,
     sweep,
 )
-from gradscope.params import init_params
+from gradscope.stacked import init_stacked_params
 from gradscope.summary import fit_line
 
 if TYPE_CHECKING:
@@ -760,22 +760,12 @@ def random_stacked_params(
     """PyTorch-named parameters of a stacked (and bidirectional) network at PyTorch's default initialisation.
 
     :func:`gradscope.analyze` draws random parameters for one layer only, so the stacked network of
-    the gallery is drawn here, layer by layer with :func:`gradscope.params.init_params` (no PyTorch
-    needed): layer ``l``'s ``weight_ih_l{l}`` is ``(G*H, I)`` for ``l = 0`` and ``(G*H, D*H)`` above,
-    where ``D`` is 2 for a bidirectional network. Draw order: layers bottom up, forward before
-    reverse, from one generator seeded with ``seed``.
+    the gallery is drawn with :func:`gradscope.stacked.init_stacked_params` (no PyTorch needed),
+    from one generator seeded with ``seed``.
     """
-    spec = compile_cell(cell).spec
-    rng = np.random.default_rng(seed)
-    directions = 2 if bidirectional else 1
-    params: dict[str, np.ndarray] = {}
-    for layer in range(num_layers):
-        width = input_size if layer == 0 else directions * hidden_size
-        for direction in range(directions):
-            suffix = f"_l{layer}" + ("_reverse" if direction else "")
-            for name, value in init_params(spec, hidden_size, width, rng).items():
-                params[name.replace("_l0", suffix)] = value
-    return params
+    return init_stacked_params(
+        compile_cell(cell).spec, hidden_size, input_size, num_layers, bidirectional, np.random.default_rng(seed)
+    )
 
 
 def _decades_per_step(log10_norm: np.ndarray) -> float:

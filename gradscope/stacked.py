@@ -26,7 +26,7 @@ from gradscope.cellspec import CellSpec
 from gradscope.compiled import CompiledCell
 from gradscope.errors import ConfigError, ParameterError, ShapeError
 from gradscope.jacobians import assemble, step_coefficients
-from gradscope.params import CellParams, as_float_array, projection_error, validate_params
+from gradscope.params import CellParams, as_float_array, init_params, projection_error, validate_params
 from gradscope.trajectory import Trajectory, run_forward
 
 DIRECTIONS = ("forward", "reverse")
@@ -67,6 +67,30 @@ def is_stacked(params: Mapping[str, object]) -> bool:
     return any((m := _NAME.match(name)) and (m.group(2) != "0" or m.group(3)) for name in params)
 
 
+def layer_suffix(layer: int, direction: int) -> str:
+    """PyTorch's parameter-name suffix: ``"_l1"`` for layer 1 forward, ``"_l1_reverse"`` for its reverse direction."""
+    return f"_l{layer}" + ("_reverse" if direction else "")
+
+
+def init_stacked_params(
+    cell: CellSpec, hidden_size: int, input_size: int, num_layers: int, bidirectional: bool, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """PyTorch-named parameters of a stacked (and bidirectional) network at PyTorch's default initialisation.
+
+    Layer by layer with :func:`gradscope.params.init_params`: layer ``l``'s ``weight_ih_l{l}`` is
+    ``(G*H, input_size)`` for ``l = 0`` and ``(G*H, D*H)`` above, ``D`` = 2 for a bidirectional
+    network. Draw order: layers bottom up, forward before reverse.
+    """
+    directions = 2 if bidirectional else 1
+    params: dict[str, np.ndarray] = {}
+    for layer in range(num_layers):
+        width = input_size if layer == 0 else directions * hidden_size
+        for direction in range(directions):
+            for name, value in init_params(cell, hidden_size, width, rng).items():
+                params[name.replace("_l0", layer_suffix(layer, direction))] = value
+    return params
+
+
 def validate_stacked(spec: CellSpec, params: Mapping[str, object]) -> StackedParams:
     """Detect ``num_layers`` and ``bidirectional`` from the names and check every shape.
 
@@ -97,7 +121,7 @@ def validate_stacked(spec: CellSpec, params: Mapping[str, object]) -> StackedPar
     for layer in layers:
         row = []
         for direction in range(directions):
-            suffix = f"_l{layer}" + ("_reverse" if direction else "")
+            suffix = layer_suffix(layer, direction)
             if (layer, direction) not in groups:
                 raise ParameterError(
                     f"missing parameters for layer {layer} {DIRECTIONS[direction]} (weight_ih{suffix}, ...)"
@@ -111,7 +135,7 @@ def validate_stacked(spec: CellSpec, params: Mapping[str, object]) -> StackedPar
     biased = {p.has_bias for row in checked for p in row}
     if len(biased) > 1:
         missing = [
-            f"bias_ih_l{layer}" + ("_reverse" if direction else "")
+            f"bias_ih{layer_suffix(layer, direction)}"
             for layer, row in enumerate(checked)
             for direction, p in enumerate(row)
             if not p.has_bias
@@ -121,7 +145,7 @@ def validate_stacked(spec: CellSpec, params: Mapping[str, object]) -> StackedPar
         )
     for layer, row in enumerate(checked):
         for direction, p in enumerate(row):
-            suffix = f"_l{layer}" + ("_reverse" if direction else "")
+            suffix = layer_suffix(layer, direction)
             width = checked[0][0].input_size if layer == 0 else directions * hidden
             if p.hidden_size != hidden or p.input_size != width:
                 raise ShapeError(
