@@ -9,6 +9,13 @@ divided out is accumulated separately: no overflow, underflow or subnormal arith
 ``T``. Memory is ``O(S^2 + T*H)``: Jacobians are assembled from their coefficients one step at a
 time, and the coefficients are evaluated in chunks of :data:`CHUNK_STEPS` steps.
 
+As the lag grows the singular values of ``Q`` spread out, and most of its directions soon carry
+nothing a float64 norm can see: every :data:`TRUNCATE_EVERY` lags :mod:`gradscope.truncation`
+drops those that carry less than :data:`TRUNCATE_BELOW` of ``sigma_1`` together (measured, and a
+second-order change to every later norm), and the products continue on ``Q``'s remaining ``r``
+columns at ``r / S`` of the cost. Products narrower than :data:`EXACT_BELOW` get their spectral
+norm from the dense ``(r, r)`` Gram matrix; wider ones from :mod:`gradscope.spectral`.
+
 Internally the state components are reordered with ``h`` last (norms do not depend on the order
 of coordinates): then the hidden-state rows of ``Q`` and the ``b`` extra rows that give the
 spectral-norm check ``Q^T Y`` for free (see :mod:`gradscope.spectral`) are one contiguous block,
@@ -26,6 +33,7 @@ import numpy as np
 from gradscope.jacobians import StepCoefficients, step_coefficients
 from gradscope.spectral import DEFAULT_BLOCK, SpectralNormTracker
 from gradscope.trajectory import Trajectory
+from gradscope.truncation import truncate
 
 if TYPE_CHECKING:
     from gradscope.feedback import FeedbackTrajectory
@@ -41,6 +49,17 @@ CHUNK_STEPS = 512
 FLUSH_RELATIVE = 1e-250
 FLUSH_EVERY = 16
 
+#: Truncation drops directions carrying at most this fraction of ``sigma_1`` (Frobenius, together).
+TRUNCATE_BELOW = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-6}
+#: Lags between truncation tries while they succeed, and the longest interval after failures.
+TRUNCATE_EVERY = 16
+TRUNCATE_EVERY_MAX = 256
+#: A truncation must drop at least this many directions (and an eighth of the width) to be worth it.
+MINIMUM_DROP = 4
+#: Products at most this narrow get their spectral norm from the dense ``(r, r)`` Gram matrix each
+#: lag (``S r^2 + r^3``: under 1 ms at r=128, cheaper than the iteration's thin products there).
+EXACT_BELOW = 128
+
 
 @dataclass(frozen=True)
 class NormProfile:
@@ -53,6 +72,8 @@ class NormProfile:
     svd_fallbacks: int = 0
     #: ``log10`` of all S singular values of ``P_k``, descending, for each requested snapshot lag k.
     singular_values: dict[int, np.ndarray] = field(default_factory=dict)
+    #: Directions of the product still carried at the last lag (S unless truncations dropped some).
+    directions: int = 0
 
 
 class StepOperator(Protocol):
@@ -94,9 +115,21 @@ class StepOperator(Protocol):
 class _StepOperator:
     """``J_t^T / scale`` for one step at a time, in the internal state order (``h`` last).
 
-    Holds ``JhT``, the hidden-state rows of ``J_t^T`` ``(H, S)``, in the first H rows of a buffer
-    with ``extra_rows`` more rows, so that extra row vectors can ride along in the GEMM.
+    The hidden-state rows of ``J_t^T``, ``JhT = sum_g W_hg^T diag(D[:, g])`` plus diagonal terms
+    ``(H, S)``, are applied in one of two ways, whichever is cheaper for the width of what they
+    multiply: assembled explicitly (one memory-bound pass writing ``H x S`` numbers, then one GEMM
+    ``(H, S) x (S, n)``), or never formed, as ``[W_h1^T .. W_hG^T] (G H, n)`` after scaling ``x``'s
+    rows by the coefficients (a GEMM with ``G H`` instead of ``S`` inner terms). Wide products
+    (the first lags) pay for the assembly once per step; narrow ones (after
+    :mod:`gradscope.truncation`) and the spectral check's thin blocks skip it.
+
+    The assembled rows live in the first H rows of a buffer with ``extra_rows`` more rows, so that
+    extra row vectors can ride along in the wide GEMM.
     """
+
+    #: Products with fewer columns than this apply ``JhT`` without assembling it (measured
+    #: crossover on 2 cores: about 40 columns for the LSTM, 24 for the GRU at H=256).
+    ASSEMBLE_FROM = 32
 
     def __init__(self, trajectory: Trajectory, dtype: np.dtype, extra_rows: int) -> None:
         params = trajectory.params
@@ -106,13 +139,30 @@ class _StepOperator:
         self.size = C * H
         self.dtype = dtype
         self.order = [*range(1, C), 0]  # internal position -> cell component; h last
+        blocks = params.recurrent_blocks()  # (G, H, H)
+        self.gates = G = blocks.shape[0]
         # WT[g] = W_hg^T, contiguous: JhT[:, a, :] = sum_g WT[g] * D[a, g] broadcasts over rows.
-        self.weight_t = np.ascontiguousarray(params.recurrent_blocks().transpose(0, 2, 1), dtype=dtype)
+        self.weight_t = np.ascontiguousarray(blocks.transpose(0, 2, 1), dtype=dtype)
+        # For the unassembled products: [W_hg[i, j]] as (H, H G) with columns ordered (i, g), so
+        # that the per-unit scaled rows (H, G, n) are its right factor without a copy; and the
+        # stacked blocks (G H, H).
+        self.weight_rows = np.ascontiguousarray(blocks.transpose(2, 1, 0).reshape(H, H * G), dtype=dtype)
+        self.weight_column = np.ascontiguousarray(blocks.reshape(G * H, H), dtype=dtype)
         self.rows = np.zeros((H + extra_rows, self.size), dtype=dtype)
         self.hidden_rows = self.rows[:H]
+        self.assembled = False
+        #: Whether the last product was wide enough to assemble ``JhT`` for (then every thin
+        #: product of the step uses the assembled rows too).
+        self.wide = True
+        self.recurrent = np.zeros((C, G, H), dtype=dtype)
+        # The same coefficients per unit, (H, G, C): the left factors of the per-unit scalings.
+        self.recurrent_units = np.zeros((H, G, C), dtype=dtype)
         self.direct = np.zeros((C, C, H), dtype=dtype)
+        self.direct_mask = np.zeros((C, C), dtype=bool)
         # Per internal component b != h: the components a with E[a, b] != 0, as a slice when possible.
         self.sources: list[slice | list[int]] = [slice(0, 0) for _ in range(C - 1)]
+        # Internal components a with a direct term E[a, h] on the hidden-state rows.
+        self.hidden_sources: list[int] = []
         self.diagonal = np.arange(H)
 
     def chunk(self, start: int, stop: int) -> StepCoefficients:
@@ -127,36 +177,51 @@ class _StepOperator:
         self.sources = [
             _as_index(np.flatnonzero(coefficients.direct_mask[order, order[b]])) for b in range(self.components - 1)
         ]
+        direct_mask = coefficients.direct_mask[np.ix_(order, order)]
+        self.direct_mask = direct_mask
+        self.hidden_sources = [int(a) for a in np.flatnonzero(direct_mask[:, self.components - 1])]
         recurrent = np.ascontiguousarray(coefficients.recurrent[:, order], dtype=self.dtype)
         direct = np.ascontiguousarray(coefficients.direct[:, order][:, :, order], dtype=self.dtype)
         return StepCoefficients(
-            coefficients.start,
-            coefficients.stop,
-            recurrent,
-            direct,
-            coefficients.recurrent_mask[order],
-            coefficients.direct_mask[np.ix_(order, order)],
+            coefficients.start, coefficients.stop, recurrent, direct, coefficients.recurrent_mask[order], direct_mask
         )
 
     def load(self, coefficients: StepCoefficients, k: int, scale: float) -> None:
-        """Assemble ``J^T / scale`` for step ``t = coefficients.start + k + 1``.
+        """Make ``J^T / scale`` current, for step ``t = coefficients.start + k + 1``.
 
         ``coefficients`` must come from :meth:`internal`.
         """
-        C, H = self.components, self.hidden
         inverse = 1.0 / scale
-        recurrent = coefficients.recurrent[k] * inverse
-        self.direct = coefficients.direct[k] * inverse
-        mask = coefficients.direct_mask
+        np.multiply(coefficients.recurrent[k], inverse, out=self.recurrent)
+        np.multiply(coefficients.direct[k], inverse, out=self.direct)
+        self.assembled = False
+
+    def _assemble(self) -> None:
+        """Write ``JhT`` into the first H rows of the buffer (once per step)."""
+        if self.assembled:
+            return
+        C, H = self.components, self.hidden
         blocks = self.hidden_rows.reshape(H, C, H)
-        np.einsum("gji,agi->jai", self.weight_t, recurrent, out=blocks)
-        for a in range(C):
-            if mask[a, C - 1]:
-                blocks[self.diagonal, a, self.diagonal] += self.direct[a, C - 1]
+        np.einsum("gji,agi->jai", self.weight_t, self.recurrent, out=blocks)
+        for a in self.hidden_sources:
+            blocks[self.diagonal, a, self.diagonal] += self.direct[a, C - 1]
+        self.assembled = True
+
+    def _hidden_rows_product(self, x: np.ndarray, out: np.ndarray) -> None:
+        """``out = JhT x`` ``(H, n)`` without assembling ``JhT``: ``sum_g W_hg^T (sum_a D[a, g] x_a)``."""
+        C, G, H = self.components, self.gates, self.hidden
+        stacked = x.reshape(C, H, -1)
+        units = self.recurrent_units
+        units[...] = self.recurrent.transpose(2, 1, 0)
+        scaled = np.matmul(units, stacked.transpose(1, 0, 2))  # (H, G, n): sum_a D[a, g, i] x[a, i]
+        np.matmul(self.weight_rows, scaled.reshape(H * G, -1), out=out)
+        for a in self.hidden_sources:
+            out += self.direct[a, C - 1][:, None] * stacked[a]
 
     def first(self) -> np.ndarray:
         """``J^T / scale`` itself, ``(S, S)``: the first lag's ``Q``."""
         H, S = self.hidden, self.size
+        self._assemble()
         q = np.zeros((S, S), dtype=self.dtype)
         q[S - H :] = self.hidden_rows
         for b, sources in enumerate(self.sources):
@@ -175,9 +240,17 @@ class _StepOperator:
             else:
                 rows[...] = 0.0
 
+    def _uses_assembly(self, columns: int) -> bool:
+        return self.assembled or self.wide or columns >= self.ASSEMBLE_FROM
+
     def apply(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
         """``out = (J^T / scale) x`` for ``x`` ``(S, n)``."""
-        np.matmul(self.hidden_rows, x, out=out[self.size - self.hidden : self.size])
+        hidden_out = out[self.size - self.hidden : self.size]
+        if self._uses_assembly(x.shape[1]):
+            self._assemble()
+            np.matmul(self.hidden_rows, x, out=hidden_out)
+        else:
+            self._hidden_rows_product(x, hidden_out)
         self._diagonal_rows(x, out)
         return out
 
@@ -185,20 +258,38 @@ class _StepOperator:
         """Put ``((J / scale) y)^T`` ``(n, S)`` in the extra rows, for :meth:`advance`; returns n."""
         H, n = self.hidden, y.shape[1]
         rows = self.rows[H : H + n]
-        np.matmul(y[self.size - H :].T, self.hidden_rows, out=rows)
-        for b, sources in enumerate(self.sources):
-            for a in range(self.components)[sources]:
-                rows[:, a * H : (a + 1) * H] += y[b * H : (b + 1) * H].T * self.direct[a, b]
+        if self._uses_assembly(n):
+            self._assemble()
+            np.matmul(y[self.size - H :].T, self.hidden_rows, out=rows)
+            for b, sources in enumerate(self.sources):
+                for a in range(self.components)[sources]:
+                    rows[:, a * H : (a + 1) * H] += y[b * H : (b + 1) * H].T * self.direct[a, b]
+            return n
+        # (J y)_a = sum_g D[a, g] (W_hg y_h) + sum_b E[a, b] y_b: one thin GEMM, no assembly.
+        C, G = self.components, self.gates
+        projected = (self.weight_column @ y[self.size - H :]).reshape(G, H, n)  # W_hg y_h
+        forward = np.einsum("agi,gin->nai", self.recurrent, projected)
+        stacked = y.reshape(C, H, n)
+        for a, b in zip(*np.nonzero(self.direct_mask), strict=True):
+            forward[:, a] += (self.direct[a, b][:, None] * stacked[b]).T
+        rows[...] = forward.reshape(n, self.size)
         return n
 
     def advance(self, q: np.ndarray, out: np.ndarray, extra: int = 0) -> np.ndarray | None:
         """``out[:S] = (J^T / scale) q``; with ``extra = n`` rows loaded by :meth:`load_transposed_rows`
-        from ``y``, also returns ``((J / scale) y)^T q`` ``(n, S)`` from the same GEMM.
+        from ``y``, also returns ``((J / scale) y)^T q`` ``(n, S)``.
 
-        ``out`` must have ``S + n`` rows: the GEMM writes rows ``S-H .. S+n`` in one go.
+        ``out`` must have ``S + n`` rows: for wide ``q`` one GEMM writes rows ``S-H .. S+n`` in one go.
         """
         H, S = self.hidden, self.size
-        np.matmul(self.rows[: H + extra], q, out=out[S - H : S + extra])
+        self.wide = q.shape[1] >= self.ASSEMBLE_FROM
+        if not self.wide:
+            self._hidden_rows_product(q, out[S - H : S])
+            if extra:
+                np.matmul(self.rows[H : H + extra], q, out=out[S : S + extra])
+        else:
+            self._assemble()
+            np.matmul(self.rows[: H + extra], q, out=out[S - H : S + extra])
         self._diagonal_rows(q, out)
         return out[S : S + extra] if extra else None
 
@@ -234,6 +325,7 @@ def norm_profile(
     seed: int = 0,
     snapshot_lags: Iterable[int] = (),
     progress: Callable[[int, int], None] | None = None,
+    truncation: bool = True,
 ) -> NormProfile:
     """``log10 ||d s_T / d s_{T-k}||`` for every lag ``k = 1..T``.
 
@@ -247,6 +339,10 @@ def norm_profile(
             the tolerance).
         snapshot_lags: lags k at which to keep every singular value of ``P_k`` (a dense SVD each).
         progress: called as ``progress(lags_done, T)`` about a hundred times over the run.
+        truncation: drop directions of the product that carry less than
+            :data:`TRUNCATE_BELOW` of its norm together (see :mod:`gradscope.truncation`; a
+            second-order change, far below the rounding error of the dense product). Off, every
+            product is the full ``(S, S)`` one. Never before the last snapshot lag.
 
     Returns:
         A :class:`NormProfile`; ``log10_norm[k - 1]`` is ``log10 ||P_k||``.
@@ -265,10 +361,12 @@ def norm_profile(
     extra = DEFAULT_BLOCK if norm == "spectral" else 0
     operator = _make_operator(trajectory, work, extra)
     size = operator.size
+    schedule = _TruncationSchedule(max(snapshots, default=0)) if truncation else None
     tracker = None
     if norm == "spectral":
         tracker = SpectralNormTracker(size, work, np.random.default_rng(seed))
     log10_norm = np.full(steps, -np.inf)
+    # Q_k (S, r) as r columns (r = S until a truncation): rows S.. hold the free check's products.
     buffers = [np.zeros((size + extra, size), dtype=work) for _ in range(2)]
 
     log10_scale = 0.0  # log10 of everything divided out of Q so far (Kahan-summed: T can be 1e5+)
@@ -286,11 +384,12 @@ def norm_profile(
             log10_scale = total
             lag += 1
             z = None
+            tracking = tracker is not None and buffers[0].shape[1] > EXACT_BELOW
             if lag == 1:
                 buffers[0][:size] = operator.first()
             else:
                 image = None
-                if tracker is not None and tracker.image is not None:
+                if tracking and tracker.image is not None:
                     image = operator.apply(tracker.image, np.empty_like(tracker.image))
                 # The free check Q^T Y rides along in the GEMM, unless the Frobenius bound is
                 # certifying on its own (it keeps doing so once the spectrum has spread out).
@@ -298,11 +397,20 @@ def norm_profile(
                 extra_rows = operator.load_transposed_rows(image) if wanted else 0
                 z_rows = operator.advance(buffers[1][:size], buffers[0], extra_rows)
                 z = None if z_rows is None else z_rows.T
-                if tracker is not None:
+                if tracking:
                     tracker.image = image
             q = buffers[0][:size]
             if lag % FLUSH_EVERY == 0:
                 q[np.abs(q) < FLUSH_RELATIVE] = 0.0
+            if schedule is not None and schedule.due(lag):
+                kept = truncate(q, TRUNCATE_BELOW[work], minimum_drop=max(MINIMUM_DROP, q.shape[1] // 8))
+                schedule.record(lag, kept is not None)
+                if kept is not None:
+                    buffers = [np.zeros((size + extra, kept.columns.shape[1]), dtype=work) for _ in range(2)]
+                    buffers[0][:size] = kept.columns
+                    q, z = buffers[0][:size], None
+                    if tracker is not None:
+                        tracker.restrict(kept.rotation)
             frobenius_squared = float(np.vdot(q, q))
             if not frobenius_squared > 0.0:
                 if not np.isfinite(frobenius_squared):
@@ -311,9 +419,11 @@ def norm_profile(
                 singular_values |= {k: zero for k in snapshots if k >= lag}
                 if progress is not None:
                     progress(steps, steps)
-                return NormProfile(log10_norm, norm, dtype, tracker.fallbacks if tracker else 0, singular_values)
+                return _finished(log10_norm, norm, dtype, tracker, singular_values, q)
             if tracker is None:
                 value = 0.5 * np.log10(frobenius_squared)
+            elif q.shape[1] <= EXACT_BELOW:
+                value = 0.5 * np.log10(_largest_gram_eigenvalue(q))
             else:
                 value = np.log10(tracker.norm(q, frobenius_squared, z))
             log10_norm[lag - 1] = value + log10_scale
@@ -325,4 +435,40 @@ def norm_profile(
                 progress(lag, steps)
             scale = float(np.sqrt(frobenius_squared))
             buffers.reverse()
-    return NormProfile(log10_norm, norm, dtype, tracker.fallbacks if tracker else 0, singular_values)
+    return _finished(log10_norm, norm, dtype, tracker, singular_values, buffers[1][:size])
+
+
+def _finished(
+    log10_norm: np.ndarray,
+    norm: str,
+    dtype: str,
+    tracker: SpectralNormTracker | None,
+    singular_values: dict[int, np.ndarray],
+    last: np.ndarray,
+) -> NormProfile:
+    """The profile, with the fallback count and the width of the ``last`` product."""
+    fallbacks = tracker.fallbacks if tracker is not None else 0
+    return NormProfile(log10_norm, norm, dtype, fallbacks, singular_values, directions=last.shape[1])
+
+
+class _TruncationSchedule:
+    """When to try a truncation: every :data:`TRUNCATE_EVERY` lags while they succeed, backing
+    off to twice the interval after each unproductive try (up to :data:`TRUNCATE_EVERY_MAX`), so
+    that products whose spectrum stays flat (an orthogonal ``W_hh``) pay little for the tries."""
+
+    def __init__(self, after: int) -> None:
+        self.interval = TRUNCATE_EVERY
+        self.next = after + TRUNCATE_EVERY
+
+    def due(self, lag: int) -> bool:
+        return lag >= self.next
+
+    def record(self, lag: int, success: bool) -> None:
+        self.interval = TRUNCATE_EVERY if success else min(2 * self.interval, TRUNCATE_EVERY_MAX)
+        self.next = lag + self.interval
+
+
+def _largest_gram_eigenvalue(q: np.ndarray) -> float:
+    """``sigma_1(Q)^2`` for a narrow ``Q`` ``(S, r)``, from the dense ``(r, r)`` Gram matrix in float64."""
+    q64 = q.astype(np.float64, copy=False)
+    return float(np.linalg.eigvalsh(q64.T @ q64)[-1])

@@ -95,6 +95,20 @@ class SpectralNormTracker:
         # costs some thin products; the dense answer one O(S^3) solve).
         self._fallback_streak = 0
 
+    def restrict(self, rotation: np.ndarray) -> None:
+        """Follow ``Q`` to ``Q R`` for ``R`` ``(r, r')`` with orthonormal columns (a truncation).
+
+        The block is carried over as the orthonormalised ``R^T V`` (the dropped directions carry
+        nothing of the top singular vectors to working precision), and ``image`` is reset.
+        """
+        columns = rotation.shape[1]
+        self.basis, _ = np.linalg.qr(rotation.T @ self.basis.astype(np.float64)[:, : self.block])
+        self.block = min(self.block, columns)
+        self.basis = np.ascontiguousarray(self.basis[:, : self.block], dtype=self.dtype)
+        self.max_dimension = max(2 * self.block, min(self.max_dimension, columns // 2))
+        self.image = None
+        self.free = False
+
     def norm(self, q: np.ndarray, frobenius_squared: float, product: np.ndarray | None = None) -> float:
         """``sigma_1(Q)`` for ``Q`` ``(S, S)`` with ``||Q||_F^2 = frobenius_squared``.
 

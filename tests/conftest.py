@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import sympy
 
+from gradscope import products
 from gradscope.activations import sigmoid
 from gradscope.analysis import prepare, trajectory
 from gradscope.cells import Cell, m, now, prev, u
@@ -23,6 +24,15 @@ def exact_products(cell: str, **options: object) -> tuple[np.ndarray, object]:
         running = running @ jacobians[steps - k]
         products[k - 1] = running
     return products, problem
+
+
+@pytest.fixture(params=["gram", "tracker"])
+def spectral_route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test twice: narrow products get their spectral norm from the dense Gram matrix
+    (products.EXACT_BELOW), and once more with the certified block iteration forced at every width."""
+    if request.param == "tracker":
+        monkeypatch.setattr(products, "EXACT_BELOW", 0)
+    return request.param
 
 
 @pytest.fixture

@@ -28,7 +28,9 @@ def relative_error(log10_actual: np.ndarray, exact_norms: np.ndarray) -> np.ndar
 
 @pytest.mark.parametrize("cell", CELL_NAMES)
 @pytest.mark.parametrize(("hidden", "gain", "init"), [(3, 0.5, "pytorch"), (6, 1.0, "gaussian"), (10, 3.0, "gaussian")])
-def test_spectral_and_frobenius_match_exact_products(cell: str, hidden: int, gain: float, init: str) -> None:
+def test_spectral_and_frobenius_match_exact_products(
+    cell: str, hidden: int, gain: float, init: str, spectral_route: str
+) -> None:
     options = {"hidden_size": hidden, "input_size": 3, "steps": 60, "seed": hidden, "gain": gain, "init": init}
     products, _ = exact_products(cell, **options)
     spectral = gradscope.analyze(cell, **options)
@@ -41,7 +43,7 @@ def test_spectral_and_frobenius_match_exact_products(cell: str, hidden: int, gai
     assert np.all(np.isneginf(spectral.log10_norm[~nonzero]))
 
 
-def test_larger_lstm_spectral_norm_matches_svd_at_every_lag() -> None:
+def test_larger_lstm_spectral_norm_matches_svd_at_every_lag(spectral_route: str) -> None:
     # S = 96: large enough that the certified block iteration (not only the dense fallback) is exercised.
     options = {"hidden_size": 48, "input_size": 8, "steps": 150, "seed": 1}
     products, _ = exact_products("lstm", **options)
@@ -148,7 +150,7 @@ def coincident_rnn(hidden: int, rng: np.random.Generator, second: float) -> tupl
 
 
 @pytest.mark.parametrize("second", [1 - 1e-7, 1.0])
-def test_nearly_coincident_top_singular_values(second: float, rng: np.random.Generator) -> None:
+def test_nearly_coincident_top_singular_values(second: float, rng: np.random.Generator, spectral_route: str) -> None:
     """Where plain power iteration stalls: the top two singular values (nearly) coincide at every lag."""
     params, singular = coincident_rnn(40, rng, second)
     steps = 300
@@ -157,7 +159,7 @@ def test_nearly_coincident_top_singular_values(second: float, rng: np.random.Gen
     assert np.all(relative_error(result.log10_norm, exact) <= SPECTRAL_RTOL)
 
 
-def test_rotation_blocks_with_equal_singular_values(rng: np.random.Generator) -> None:
+def test_rotation_blocks_with_equal_singular_values(rng: np.random.Generator, spectral_route: str) -> None:
     """2x2 rotations: every P_k is orthogonal up to a scale, all singular values equal (1.05^k)."""
     hidden, angle = 12, 0.3
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
@@ -224,7 +226,7 @@ def test_a_product_that_reaches_zero_is_minus_infinity(rng: np.random.Generator)
     assert document["log10_norm"] == [None] * 30 and document["final_log10_norm"] is None
 
 
-def test_clustered_spectrum_of_a_chrono_lstm_stays_exact() -> None:
+def test_clustered_spectrum_of_a_chrono_lstm_stays_exact(spectral_route: str) -> None:
     """Forget gates near 1 keep many singular values together: the block-Krylov iteration must stay exact."""
     problem = prepare("lstm", hidden_size=12, input_size=3, steps=120, seed=0)
     params = problem.params.as_dict()

@@ -1,0 +1,176 @@
+"""Truncated products: the certificate itself, every lag against explicit products, both operator paths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import exact_products, minimal_gated_unit
+from test_products import relative_error
+
+from gradscope import products
+from gradscope.analysis import prepare, trajectory
+from gradscope.feedback import feedback_jacobians
+from gradscope.jacobians import dense_jacobians
+from gradscope.products import norm_profile
+from gradscope.truncation import truncate
+
+
+def graded(rng: np.random.Generator, rows: int, singular: np.ndarray) -> np.ndarray:
+    """A ``(rows, len(singular))`` matrix with exactly these singular values, in random directions."""
+    left, _ = np.linalg.qr(rng.standard_normal((rows, singular.size)))
+    right, _ = np.linalg.qr(rng.standard_normal((singular.size, singular.size)))
+    return (left * singular) @ right.T
+
+
+def droppable(singular: np.ndarray, tolerance: float) -> int:
+    """How many of the smallest singular values fit in the budget ``(tolerance * sigma_1)^2`` together."""
+    tail = np.cumsum(np.sort(singular) ** 2)
+    return int(np.searchsorted(tail, (tolerance * singular.max()) ** 2, side="right"))
+
+
+# --- the certificate ---------------------------------------------------------------------------
+
+
+def test_drops_exactly_the_directions_below_the_tolerance_even_far_below_the_gram_resolution(
+    rng: np.random.Generator,
+) -> None:
+    # Singular values from 1 down to 1e-20: the Gram matrix alone resolves them only to ~1e-8, so
+    # the ones between 1e-12 and 1e-8 (which must be kept) are found by the second pass.
+    singular = np.logspace(0, -20, 60)
+    x = graded(rng, 90, singular)
+    tolerance = 1e-12
+    kept = truncate(x, tolerance, minimum_drop=4)
+    assert kept is not None
+    expected_drop = droppable(singular, tolerance)
+    assert expected_drop > 10
+    assert kept.columns.shape == (90, 60 - expected_drop)
+    assert kept.discarded <= tolerance
+    # What is kept is x @ rotation, rotation has orthonormal columns ...
+    np.testing.assert_allclose(kept.rotation.T @ kept.rotation, np.eye(kept.rotation.shape[1]), atol=1e-13)
+    np.testing.assert_allclose(kept.columns, x @ kept.rotation, rtol=0, atol=1e-14)
+    # ... and the part thrown away is measured honestly: ||x - x R R^T||_F <= tolerance * sigma_1.
+    rest = x - kept.columns @ kept.rotation.T
+    assert np.linalg.norm(rest) <= 1.01 * tolerance * singular[0]
+    # The kept singular values are the largest ones of x, to rounding relative to sigma_1.
+    np.testing.assert_allclose(
+        np.linalg.svd(kept.columns, compute_uv=False), singular[: 60 - expected_drop], rtol=0, atol=1e-14
+    )
+
+
+@pytest.mark.parametrize("tolerance", [1e-6, 1e-12])
+def test_never_drops_more_than_the_budget(rng: np.random.Generator, tolerance: float) -> None:
+    for trial in range(20):
+        singular = np.sort(rng.uniform(0, 1, 40) ** rng.uniform(5, 60))[::-1]
+        x = graded(rng, 70, singular)
+        kept = truncate(x, tolerance, minimum_drop=1)
+        if kept is None:
+            assert droppable(singular, tolerance) <= 1
+            continue
+        rest = x - kept.columns @ kept.rotation.T
+        assert np.linalg.norm(rest) <= 1.01 * tolerance * singular[0], trial
+        assert kept.columns.shape[1] >= 40 - droppable(singular, tolerance)
+
+
+def test_flat_spectra_and_too_small_gains_are_left_alone(rng: np.random.Generator) -> None:
+    orthogonal, _ = np.linalg.qr(rng.standard_normal((50, 50)))
+    assert truncate(orthogonal, 1e-12, minimum_drop=1) is None
+    three_tiny = graded(rng, 50, np.concatenate([np.ones(30), np.full(3, 1e-20)]))
+    assert truncate(three_tiny, 1e-12, minimum_drop=4) is None
+    assert truncate(three_tiny, 1e-12, minimum_drop=3).columns.shape[1] == 30
+    assert truncate(np.zeros((5, 5)), 1e-12, minimum_drop=1) is None
+
+
+# --- every lag against explicit products ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cell", "hidden", "gain", "init"),
+    [
+        ("lstm", 64, 1.0, "pytorch"),
+        ("gru", 96, 2.0, "gaussian"),
+        ("rnn", 96, 0.8, "gaussian"),
+        ("rnn-relu", 80, 1.5, "gaussian"),
+    ],
+)
+def test_truncated_profiles_match_svd_of_explicit_products_at_every_lag(
+    cell: str, hidden: int, gain: float, init: str, spectral_route: str
+) -> None:
+    options = {"hidden_size": hidden, "input_size": 4, "steps": 300, "seed": 3, "gain": gain, "init": init}
+    exact, problem = exact_products(cell, **options)
+    forward_pass = trajectory(problem)
+    spectral = norm_profile(forward_pass)
+    frobenius = norm_profile(forward_pass, norm="frobenius")
+    size = exact.shape[1]
+    assert spectral.directions < size // 2 and frobenius.directions < size // 2  # truncation did happen
+    exact_2 = np.linalg.norm(exact, ord=2, axis=(1, 2))
+    assert np.all(relative_error(spectral.log10_norm, exact_2) <= 1e-9)
+    assert np.all(relative_error(frobenius.log10_norm, np.linalg.norm(exact, axis=(1, 2))) <= 1e-12)
+
+
+def test_float32_truncation_stays_within_float32_accuracy() -> None:
+    forward_pass = trajectory(prepare("lstm", hidden_size=64, steps=400, seed=2))
+    single = norm_profile(forward_pass, dtype="float32")
+    double = norm_profile(forward_pass, truncation=False)
+    assert single.directions < 64
+    assert np.max(np.abs(single.log10_norm - double.log10_norm)) <= 1e-4
+
+
+def test_truncation_waits_for_the_last_snapshot_lag() -> None:
+    forward_pass = trajectory(prepare("gru", hidden_size=40, steps=200, seed=1))
+    exact, _ = exact_products("gru", hidden_size=40, steps=200, seed=1)
+    profile = norm_profile(forward_pass, snapshot_lags=[150])
+    expected = np.linalg.svd(exact[149], compute_uv=False)
+    np.testing.assert_allclose(10.0 ** profile.singular_values[150] / expected[0], expected / expected[0], atol=1e-12)
+    assert profile.directions < 40  # and truncates after it
+
+
+def test_jordan_products_truncate_through_their_own_operator() -> None:
+    options = {"hidden_size": 48, "output_size": 64, "input_size": 3, "steps": 250, "seed": 5}
+    forward_pass = trajectory(prepare("jordan", **options))
+    product, exact = np.eye(64), []
+    for jacobian in feedback_jacobians(forward_pass)[::-1]:
+        product = product @ jacobian
+        exact.append(np.linalg.norm(product, ord=2))
+    profile = norm_profile(forward_pass)
+    assert profile.directions < 32
+    assert np.all(relative_error(profile.log10_norm, np.array(exact)) <= 1e-9)
+
+
+def test_without_truncation_every_product_is_full_width() -> None:
+    forward_pass = trajectory(prepare("lstm", hidden_size=40, steps=200, seed=1))
+    full = norm_profile(forward_pass, truncation=False)
+    assert full.directions == 80
+    assert np.max(np.abs(full.log10_norm - norm_profile(forward_pass).log10_norm)) <= 1e-9
+
+
+# --- the step operator's two ways of applying J^T ---------------------------------------------
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "mgu"])
+@pytest.mark.parametrize("assembled", [True, False])
+def test_step_operator_applies_the_dense_jacobian(cell: str, assembled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Assembled ``JhT`` rows and the unassembled ``[W^T] (scaled rows)`` route give the same ``J^T x``."""
+    rng = np.random.default_rng(8)
+    hidden, steps, extra = 7, 6, 3
+    definition = minimal_gated_unit() if cell == "mgu" else cell
+    forward_pass = trajectory(prepare(definition, hidden_size=hidden, input_size=3, steps=steps, seed=4, gain=1.5))
+    monkeypatch.setattr(products._StepOperator, "ASSEMBLE_FROM", 1 if assembled else 10**9)
+    operator = products._StepOperator(forward_pass, np.dtype(np.float64), extra)
+    operator.wide = assembled
+    jacobians = dense_jacobians(forward_pass)
+    size = operator.size
+    # The operator works in its internal order (h last): permute the dense J accordingly.
+    order = np.concatenate([np.arange(hidden) + c * hidden for c in operator.order])
+    coefficients = operator.chunk(0, steps)
+    for k in range(steps):
+        scale = 0.5 + k
+        operator.load(coefficients, k, scale)
+        expected_t = jacobians[k][np.ix_(order, order)].T / scale
+        x, y = rng.standard_normal((size, 5)), rng.standard_normal((size, extra))
+        np.testing.assert_allclose(operator.apply(x, np.empty_like(x)), expected_t @ x, atol=1e-13)
+        assert operator.load_transposed_rows(y) == extra
+        out = np.empty((size + extra, 5))
+        check = operator.advance(x, out, extra)
+        np.testing.assert_allclose(out[:size], expected_t @ x, atol=1e-13)
+        np.testing.assert_allclose(check, (expected_t.T @ y).T @ x, atol=1e-13)
+        np.testing.assert_allclose(operator.first(), expected_t, atol=1e-14)
