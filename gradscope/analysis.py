@@ -65,6 +65,9 @@ class Analysis:
         config: how the parameters, inputs and initial state were obtained (seed, init, gain, or
             ``"given"``), everything needed to reproduce the result.
         svd_fallbacks: lags where the spectral iteration fell back to a dense eigensolver.
+        kept_directions: how many directions of ``P_k`` the products still carried at the last lag:
+            ``S`` unless truncation dropped those carrying less than ``1e-12`` of the norm (see
+            :mod:`gradscope.truncation`).
         singular_values: for each requested snapshot lag k, ``log10`` of every singular value of
             ``P_k`` ``(S,)``, descending.
         num_layers, bidirectional: the network's structure (from the parameter names).
@@ -92,6 +95,7 @@ class Analysis:
     thresholds: Thresholds
     config: Mapping[str, Any] = field(default_factory=dict)
     svd_fallbacks: int = 0
+    kept_directions: int = 0
     singular_values: Mapping[int, np.ndarray] = field(default_factory=dict)
     num_layers: int = 1
     bidirectional: bool = False
@@ -422,6 +426,7 @@ def analyze(
         thresholds=thresholds,
         config=problem.config,
         svd_fallbacks=profile.svd_fallbacks,
+        kept_directions=profile.directions,
         singular_values=profile.singular_values,
         num_layers=problem.stacked.num_layers if problem.stacked is not None else 1,
         bidirectional=problem.stacked.bidirectional if problem.stacked is not None else False,

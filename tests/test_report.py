@@ -345,3 +345,19 @@ def test_depth_panel_shows_every_layer_and_direction() -> None:
     assert max(len(line) for line in text.splitlines()) <= 80
     single = render(report.analysis_report(gradscope.analyze("gru", hidden_size=4, steps=5)))
     assert "Gradient through depth" not in single
+
+
+def test_kept_directions_never_undercut_the_numerical_rank_and_are_reported() -> None:
+    from conftest import exact_products
+
+    options = {"hidden_size": 40, "input_size": 4, "steps": 250, "seed": 6}
+    exact, _ = exact_products("lstm", **options)
+    singular = np.linalg.svd(exact[-1], compute_uv=False)
+    above = int(np.count_nonzero(singular > 1e-12 * singular[0]))
+    analysis = gradscope.analyze("lstm", **options)
+    assert above <= analysis.kept_directions < 80
+    text = render(report.configuration_panel(analysis, compile_cell("lstm").spec))
+    assert f"{analysis.kept_directions} of 80 directions kept (the rest: < 1e-12 of the norm)" in text
+    untruncated = gradscope.analyze("lstm", **(options | {"steps": 10}))
+    assert untruncated.kept_directions == 80
+    assert "directions kept" not in render(report.configuration_panel(untruncated, compile_cell("lstm").spec))

@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gradscope.compiled import BlockFormula, CompiledCell, compile_cell
+from gradscope.products import TRUNCATE_BELOW
 from gradscope.report.format import (
     BLOCK_LEGEND,
     REPORT_WIDTH,
@@ -127,6 +128,10 @@ def configuration_panel(analysis: Analysis, spec: CellSpec, sources: Mapping[str
     ]
     if not initial:
         rows[5] = ("initial state", "zeros")
+    if 0 < analysis.kept_directions < size:
+        tolerance = f"{TRUNCATE_BELOW[np.dtype(analysis.dtype)]:.0e}".replace("e-0", "e-")
+        kept = f"{analysis.kept_directions} of {size} directions kept (the rest: < {tolerance} of the norm)"
+        rows.append(("products", kept))
     if analysis.svd_fallbacks:
         rows.append(("note", f"dense eigensolver fallback at {analysis.svd_fallbacks} lags"))
     grid = Table.grid(padding=(0, 2))
