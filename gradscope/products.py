@@ -112,7 +112,7 @@ class StepOperator(Protocol):
         ...
 
 
-class _StepOperator:
+class CoefficientStepOperator:
     """``J_t^T / scale`` for one step at a time, in the internal state order (``h`` last).
 
     The hidden-state rows of ``J_t^T``, ``JhT = sum_g W_hg^T diag(D[:, g])`` plus diagonal terms
@@ -315,7 +315,7 @@ def _make_operator(trajectory: Trajectory | FeedbackTrajectory, dtype: np.dtype,
     factory = getattr(trajectory, "step_operator", None)
     if factory is not None:
         return factory(dtype, extra_rows)
-    return _StepOperator(trajectory, dtype, extra_rows)
+    return CoefficientStepOperator(trajectory, dtype, extra_rows)
 
 
 def norm_profile(
@@ -422,10 +422,8 @@ def norm_profile(
                 return _finished(log10_norm, norm, dtype, tracker, singular_values, q)
             if tracker is None:
                 value = 0.5 * np.log10(frobenius_squared)
-            elif q.shape[1] <= EXACT_BELOW:
-                value = 0.5 * np.log10(_largest_gram_eigenvalue(q))
             else:
-                value = np.log10(tracker.norm(q, frobenius_squared, z))
+                value = np.log10(spectral_norm(q, tracker, frobenius_squared, z))
             log10_norm[lag - 1] = value + log10_scale
             if lag in snapshots:
                 with np.errstate(divide="ignore"):
@@ -468,7 +466,12 @@ class _TruncationSchedule:
         self.next = lag + self.interval
 
 
-def _largest_gram_eigenvalue(q: np.ndarray) -> float:
-    """``sigma_1(Q)^2`` for a narrow ``Q`` ``(S, r)``, from the dense ``(r, r)`` Gram matrix in float64."""
+def spectral_norm(
+    q: np.ndarray, tracker: SpectralNormTracker, frobenius_squared: float, product: np.ndarray | None = None
+) -> float:
+    """``sigma_1(Q)`` for ``Q`` ``(S, r)``: from the dense ``(r, r)`` Gram matrix in float64 when
+    ``r <= EXACT_BELOW``, else certified by ``tracker`` (see :meth:`SpectralNormTracker.norm`)."""
+    if q.shape[1] > EXACT_BELOW:
+        return tracker.norm(q, frobenius_squared, product)
     q64 = q.astype(np.float64, copy=False)
-    return float(np.linalg.eigvalsh(q64.T @ q64)[-1])
+    return float(np.sqrt(max(np.linalg.eigvalsh(q64.T @ q64)[-1], 0.0)))

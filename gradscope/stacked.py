@@ -11,13 +11,16 @@ suffix ``_reverse``.
 position (``output[-1]``: the top layer's directions concatenated, ``[forward; reverse]``) and
 ``s^{(l,d)}_t`` is that layer's and direction's state right after it consumed position ``t``.
 Reverse-mode accumulation of the ``(Y, S)`` matrices ``d y_T / d s`` (``Y = D H``), with every
-matrix stored as ``mantissa * 10**exponent`` so that no product overflows or underflows.
+matrix stored as ``mantissa * 10**exponent`` so that no product overflows or underflows; the
+gradient with respect to each layer's input at every position is held for the layer below
+(``(T, Y, D H)`` floats: :func:`depth_memory`; more than half the machine's RAM is refused).
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,8 +28,9 @@ import numpy as np
 from gradscope.cellspec import CellSpec
 from gradscope.compiled import CompiledCell
 from gradscope.errors import ConfigError, ParameterError, ShapeError
-from gradscope.jacobians import assemble, step_coefficients
 from gradscope.params import CellParams, as_float_array, init_params, projection_error, validate_params
+from gradscope.products import CoefficientStepOperator, spectral_norm
+from gradscope.spectral import SpectralNormTracker
 from gradscope.trajectory import Trajectory, run_forward
 
 DIRECTIONS = ("forward", "reverse")
@@ -224,28 +228,48 @@ class DepthProfile:
         }
 
 
-def _add(a: np.ndarray, a_exp: float, b: np.ndarray, b_exp: float) -> tuple[np.ndarray, float]:
-    """``a * 10**a_exp + b * 10**b_exp`` as ``(mantissa, exponent)``; the smaller term is rescaled."""
-    if not np.isfinite(b_exp) or not np.any(b):
-        return a, a_exp
-    if not np.isfinite(a_exp) or not np.any(a):
-        return b, b_exp
-    if a_exp >= b_exp:
-        return a + b * 10.0 ** (b_exp - a_exp), a_exp
-    return a * 10.0 ** (a_exp - b_exp) + b, b_exp
+def _accumulate(
+    target: np.ndarray, exponent: float, value: np.ndarray, value_exponent: float, rows: slice = slice(None)
+) -> float:
+    """``target * 10**exponent += value * 10**value_exponent`` (into ``target[rows]``), in place;
+    returns the new exponent (the larger one: the smaller term is rescaled)."""
+    if not np.isfinite(value_exponent) or not np.any(value):
+        return exponent
+    if not np.isfinite(exponent):
+        if rows != slice(None):
+            target[...] = 0.0
+        target[rows] = value
+        return value_exponent
+    if exponent >= value_exponent:
+        target[rows] += value * 10.0 ** (value_exponent - exponent)
+        return exponent
+    target *= 10.0 ** (exponent - value_exponent)
+    target[rows] += value
+    return value_exponent
 
 
-def _normalise(matrix: np.ndarray, exponent: float) -> tuple[np.ndarray, float]:
-    """Move the matrix's order of magnitude into the exponent (largest entry in [1, 10))."""
+def _normalise(matrix: np.ndarray, exponent: float) -> float:
+    """Move the matrix's order of magnitude into the exponent (largest entry in [1, 10)), in place;
+    returns the new exponent (``-inf`` for a matrix that is exactly zero)."""
     largest = float(np.max(np.abs(matrix))) if matrix.size and np.isfinite(exponent) else 0.0
     if largest == 0.0:
-        return np.zeros_like(matrix), -np.inf
+        matrix[...] = 0.0
+        return -np.inf
     shift = float(np.floor(np.log10(largest)))
-    return matrix * 10.0 ** (-shift), exponent + shift
+    if shift != 0.0:
+        matrix *= 10.0 ** (-shift)
+    return exponent + shift
 
 
 def depth_profiles(compiled: CompiledCell, stacked: StackedParams, runs: list[list[Trajectory]]) -> list[DepthProfile]:
     """Gradient norms of the last output with respect to every layer's and direction's states.
+
+    Per layer and direction, ``G^T = (d y_T / d s_k)^T`` ``(S, Y)`` is carried back one step at a
+    time by the structured ``J^T`` of :class:`~gradscope.products.CoefficientStepOperator` (in its
+    internal state order, ``h`` last; norms do not depend on it), plus what the layer above sends
+    down at each position, and its spectral norm is certified at every position as in
+    :func:`~gradscope.products.norm_profile` (warm-started block iteration, or the dense Gram
+    matrix for narrow outputs).
 
     Returns one :class:`DepthProfile` per (layer, direction), layers bottom to top, forward first.
     """
@@ -255,7 +279,10 @@ def depth_profiles(compiled: CompiledCell, stacked: StackedParams, runs: list[li
     directions = stacked.num_directions
     steps = runs[0][0].steps
     outputs = directions * hidden  # Y
+    _check_depth_memory(stacked, steps)
     profiles: dict[tuple[int, int], np.ndarray] = {}
+    float64 = np.dtype(np.float64)
+    tracker = SpectralNormTracker(outputs, float64, np.random.default_rng(0))
 
     # Gradients of y_T with respect to each layer's input at every position, (T, Y, width), one
     # exponent per position. For the top layer this is d y_T / d [h^{(top, fwd)}; h^{(top, rev)}].
@@ -268,35 +295,34 @@ def depth_profiles(compiled: CompiledCell, stacked: StackedParams, runs: list[li
         below_exponent = np.full(steps, -np.inf)
         for direction in range(directions):
             run = runs[layer][direction]
-            coefficients = step_coefficients(run, 0, steps)
-            input_partials = compiled.input_partials(
-                run.input_projection, run.recurrent_projection(0, steps), run.states[:steps]
-            )
-            weight_blocks = run.params.recurrent_blocks()
-            input_blocks = run.params.weight_ih.reshape(spec.num_gates, hidden, width)
+            operator = CoefficientStepOperator(run, float64, extra_rows=0)
+            coefficients = operator.chunk(0, steps)
+            input_jacobians = _input_jacobians(compiled, run, operator.order) if layer > 0 else None
             log10_norm = np.full(steps, -np.inf)
-            gradient, exponent = np.zeros((outputs, size)), -np.inf  # d y_T / d s after processing step k
+            gradient_t, exponent = np.zeros((size, outputs)), -np.inf  # (d y_T / d s)^T after step k
+            spare = np.empty_like(gradient_t)
             for k in range(steps, 0, -1):
                 position = k if direction == 0 else steps + 1 - k  # the position step k consumed
                 if k < steps and np.isfinite(exponent):
-                    jacobian = assemble(coefficients.recurrent[k], coefficients.direct[k], weight_blocks)
-                    gradient, exponent = _normalise(gradient @ jacobian, exponent)
+                    operator.load(coefficients, k, 1.0)
+                    spare = operator.apply(gradient_t, spare)
+                    gradient_t, spare = spare, gradient_t
+                    exponent = _normalise(gradient_t, exponent)
                 # This direction's output h at this position feeds the layer above (or is part of y_T).
-                from_above = np.zeros((outputs, size))
-                from_above[:, :hidden] = upstream[position - 1][:, direction * hidden : (direction + 1) * hidden]
-                gradient, exponent = _normalise(*_add(gradient, exponent, from_above, upstream_exponent[position - 1]))
+                from_above = upstream[position - 1][:, direction * hidden : (direction + 1) * hidden].T
+                exponent = _accumulate(
+                    gradient_t, exponent, from_above, upstream_exponent[position - 1], slice(size - hidden, size)
+                )
+                exponent = _normalise(gradient_t, exponent)
                 if not np.isfinite(exponent):
                     continue
-                log10_norm[position - 1] = np.log10(np.linalg.norm(gradient, 2)) + exponent
-                if layer > 0:
-                    # d s_k / d x_position = sum_g diag(d s / d u_g) W_ig, (S, width).
-                    input_jacobian = np.zeros((components, hidden, width))
-                    for (_, row, gate), values in input_partials.items():
-                        input_jacobian[spec.state.index(row)] += (
-                            values[k - 1][:, None] * input_blocks[spec.gates.index(gate)]
-                        )
-                    contribution = gradient @ input_jacobian.reshape(size, width)
-                    below[position - 1], below_exponent[position - 1] = _add(
+                tracker.image = None  # G changed by more than a factor: the block is only a warm start
+                norm = spectral_norm(gradient_t, tracker, float(np.vdot(gradient_t, gradient_t)))
+                log10_norm[position - 1] = np.log10(norm) + exponent
+                if input_jacobians is not None:
+                    # d y_T / d x_position = G (d s_k / d x_position), (Y, width).
+                    contribution = gradient_t.T @ input_jacobians(k - 1)
+                    below_exponent[position - 1] = _accumulate(
                         below[position - 1], below_exponent[position - 1], contribution, exponent
                     )
             profiles[layer, direction] = log10_norm
@@ -307,3 +333,50 @@ def depth_profiles(compiled: CompiledCell, stacked: StackedParams, runs: list[li
         for layer in range(stacked.num_layers)
         for direction in range(directions)
     ]
+
+
+def depth_memory(stacked: StackedParams, steps: int) -> int:
+    """Bytes :func:`depth_profiles` holds at its peak: ``d y_T / d x`` at every position for one or
+    two layer boundaries, ``(T, Y, D H)`` float64 each (``Y = D H``)."""
+    outputs = stacked.num_directions * stacked.hidden_size
+    boundaries = min(2, stacked.num_layers - 1)
+    return boundaries * steps * outputs * outputs * 8
+
+
+def _physical_memory() -> int | None:
+    """This machine's RAM in bytes, where the OS tells (POSIX); else ``None``."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_depth_memory(stacked: StackedParams, steps: int) -> None:
+    """Refuse, naming the sizes, depth profiles that would need more than half of the machine's RAM."""
+    needed, available = depth_memory(stacked, steps), _physical_memory()
+    if available is not None and needed > available // 2:
+        kind = "bidirectional " if stacked.bidirectional else ""
+        raise ConfigError(
+            f"depth profiles of this {stacked.num_layers}-layer {kind}network (H={stacked.hidden_size}) over "
+            f"T={steps} steps need about {needed / 1e9:.1f} GB (d y_T / d x at every position, float64), more than "
+            f"half of this machine's {available / 1e9:.1f} GB: analyse a shorter input sequence"
+        )
+
+
+def _input_jacobians(compiled: CompiledCell, run: Trajectory, order: list[int]) -> Callable[[int], np.ndarray]:
+    """``d s_t / d x_t = sum_g diag(d s / d u_g) W_ig`` ``(S, width)`` for a step index, rows in ``order``."""
+    spec = compiled.spec
+    hidden, steps = run.params.hidden_size, run.steps
+    width = run.inputs.shape[1]
+    partials = compiled.input_partials(run.input_projection, run.recurrent_projection(0, steps), run.states[:steps])
+    coefficients = np.zeros((steps, len(spec.state), spec.num_gates, hidden))
+    for (_, row, gate), values in partials.items():
+        coefficients[:, order.index(spec.state.index(row)), spec.gates.index(gate)] = values
+    input_blocks = run.params.weight_ih.reshape(spec.num_gates, hidden, width)
+    jacobian = np.empty((len(spec.state), hidden, width))
+
+    def at(index: int) -> np.ndarray:
+        np.einsum("agi,giw->aiw", coefficients[index], input_blocks, out=jacobian)
+        return jacobian.reshape(-1, width)
+
+    return at

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gradscope.compiled import compile_cell
-from gradscope.errors import ParameterError, ShapeError
+from gradscope.errors import ConfigError, ParameterError, ShapeError
 from gradscope.stacked import (
     depth_profiles,
     initial_states,
@@ -125,3 +125,36 @@ def test_analyze_reports_structure_and_depth_profiles_in_json() -> None:
         assert entry["time"] == list(range(1, 7))
     single = gradscope.analyze("gru", hidden_size=4, steps=5).to_dict()
     assert (single["num_layers"], single["bidirectional"], single["depth_profiles"]) == (1, False, [])
+
+
+def test_depth_memory_is_what_the_profiles_hold_and_too_much_is_refused_clearly(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tracemalloc
+
+    from cli_helpers import assert_bad_input, invoke
+
+    import gradscope
+    from gradscope import stacked as stacked_module
+    from gradscope.analysis import prepare
+    from gradscope.stacked import depth_memory, init_stacked_params
+
+    spec = compile_cell("gru").spec
+    params = init_stacked_params(spec, 6, 3, 3, True, np.random.default_rng(0))
+    problem = prepare("gru", params=params, steps=400)
+    estimate = depth_memory(problem.stacked, 400)
+    assert estimate == 2 * 400 * 12 * 12 * 8
+    tracemalloc.start()
+    gradscope.analyze("gru", params=params, steps=400)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert estimate <= peak  # the estimate counts only the big buffers, all of which are really held
+
+    monkeypatch.setattr(stacked_module, "_physical_memory", lambda: 2 * estimate - 8)
+    with pytest.raises(ConfigError, match=r"3-layer bidirectional network \(H=6\) over T=400 steps need about"):
+        gradscope.analyze("gru", params=params, steps=400)
+    np.savez(tmp_path / "w.npz", **params)
+    result = invoke("analyze", "--cell", "gru", "--weights", str(tmp_path / "w.npz"), "--steps", "400")
+    assert_bad_input(result, "depth profiles of this 3-layer bidirectional network", "analyse a shorter input sequence")
+    monkeypatch.setattr(stacked_module, "_physical_memory", lambda: 2 * estimate)
+    assert gradscope.analyze("gru", params=params, steps=400).num_layers == 3

@@ -154,8 +154,8 @@ def test_step_operator_applies_the_dense_jacobian(cell: str, assembled: bool, mo
     hidden, steps, extra = 7, 6, 3
     definition = minimal_gated_unit() if cell == "mgu" else cell
     forward_pass = trajectory(prepare(definition, hidden_size=hidden, input_size=3, steps=steps, seed=4, gain=1.5))
-    monkeypatch.setattr(products._StepOperator, "ASSEMBLE_FROM", 1 if assembled else 10**9)
-    operator = products._StepOperator(forward_pass, np.dtype(np.float64), extra)
+    monkeypatch.setattr(products.CoefficientStepOperator, "ASSEMBLE_FROM", 1 if assembled else 10**9)
+    operator = products.CoefficientStepOperator(forward_pass, np.dtype(np.float64), extra)
     operator.wide = assembled
     jacobians = dense_jacobians(forward_pass)
     size = operator.size
