@@ -22,6 +22,7 @@ import numpy as np
 from gradscope.cellspec import CellSpec
 from gradscope.compiled import CompiledCell, PartialKey
 from gradscope.feedback_params import FeedbackParams
+from gradscope.products import flush_negligible
 
 
 @dataclass(frozen=True)
@@ -157,8 +158,11 @@ class FeedbackStepOperator:
         self.current = self.rows[: self.size]
 
     def chunk(self, start: int, stop: int) -> FeedbackCoefficients:
-        """The partials of steps ``start+1 .. stop``."""
-        return self.trajectory.coefficients(start, stop)
+        """The partials of steps ``start+1 .. stop``, negligible ones flushed to zero."""
+        coefficients = self.trajectory.coefficients(start, stop)
+        flush_negligible(coefficients.hidden)
+        flush_negligible(coefficients.readout)
+        return coefficients
 
     def load(self, chunk: FeedbackCoefficients, k: int, scale: float) -> None:
         """Form ``J_t^T / scale`` for step ``t = chunk.start + k + 1`` (in float64, stored in the working dtype)."""

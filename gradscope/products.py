@@ -305,9 +305,16 @@ def _as_index(indices: np.ndarray) -> slice | list[int]:
 
 def _flush_coefficients(coefficients: StepCoefficients) -> None:
     """Zero coefficients that are negligible against the largest of their step."""
-    for array in (coefficients.recurrent, coefficients.direct):
-        scale = np.abs(array).reshape(array.shape[0], -1).max(axis=1)
-        array[np.abs(array) < (FLUSH_RELATIVE * scale)[:, None, None, None]] = 0.0
+    flush_negligible(coefficients.recurrent)
+    flush_negligible(coefficients.direct)
+
+
+def flush_negligible(array: np.ndarray) -> None:
+    """Zero, in place, the entries of ``array`` ``(n, ...)`` below :data:`FLUSH_RELATIVE` times the
+    largest of their step (index along axis 0): they cannot change a norm, and subnormal ones would
+    slow every product they enter."""
+    scale = np.abs(array).reshape(array.shape[0], -1).max(axis=1, initial=0.0)
+    array[np.abs(array) < (FLUSH_RELATIVE * scale).reshape(-1, *(1,) * (array.ndim - 1))] = 0.0
 
 
 def _make_operator(trajectory: Trajectory | FeedbackTrajectory, dtype: np.dtype, extra_rows: int) -> StepOperator:

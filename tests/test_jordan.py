@@ -508,3 +508,27 @@ def test_check_formula_refuses_jordan_naming_the_cell() -> None:
 
     with pytest.raises(ConfigError, match=r"the jordan cell feeds its output back.*dy_t/dy_\{t-1\}"):
         check_formula("jordan", "dy/dy", "y_t*(1 - y_t)*W_hy")
+
+
+def test_operator_flushes_negligible_coefficients(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Partials negligible against their step's largest (here a planted subnormal) reach no product."""
+    from gradscope.feedback import FeedbackTrajectory
+
+    problem, _ = _problem(5, 3, steps=10, seed=2)
+    forward_pass = trajectory(problem)
+    original = FeedbackTrajectory.coefficients
+
+    def planted(self: FeedbackTrajectory, start: int, stop: int):
+        coefficients = original(self, start, stop)
+        coefficients.readout[:, 0] = 1e-310
+        coefficients.hidden[:, 0, 1] = 1e-300
+        return coefficients
+
+    monkeypatch.setattr(FeedbackTrajectory, "coefficients", planted)
+    chunk = forward_pass.step_operator(np.dtype(np.float64), 0).chunk(0, 10)
+    clean = original(forward_pass, 0, 10)
+    assert np.all(chunk.readout[:, 0] == 0.0) and np.array_equal(chunk.readout[:, 1:], clean.readout[:, 1:])
+    assert np.all(chunk.hidden[:, 0, 1] == 0.0)
+    assert np.array_equal(
+        np.delete(chunk.hidden.reshape(10, -1), 1, axis=1), np.delete(clean.hidden.reshape(10, -1), 1, axis=1)
+    )

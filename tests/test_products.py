@@ -237,3 +237,14 @@ def test_clustered_spectrum_of_a_chrono_lstm_stays_exact(spectral_route: str) ->
     products, _ = exact_products("lstm", params=params, inputs=problem.inputs)
     result = gradscope.analyze("lstm", params=params, inputs=problem.inputs)
     assert np.all(relative_error(result.log10_norm, np.linalg.norm(products, ord=2, axis=(1, 2))) <= SPECTRAL_RTOL)
+
+
+def test_flush_negligible_is_relative_to_each_step() -> None:
+    from gradscope.products import FLUSH_RELATIVE, flush_negligible
+
+    array = np.array([[[1.0, 1e-260, -1e-300]], [[1e-40, 1e-260, -1e-300]], [[0.0, 0.0, 0.0]]])
+    flush_negligible(array)
+    # Step 0's largest is 1: 1e-260 and 1e-300 are below 1e-250 of it and go. Step 1's largest is
+    # 1e-40: 1e-260 is 1e-220 of it and stays, 1e-300 goes. A zero step stays zero.
+    assert FLUSH_RELATIVE == 1e-250
+    np.testing.assert_array_equal(array, [[[1.0, 0.0, 0.0]], [[1e-40, 1e-260, 0.0]], [[0.0, 0.0, 0.0]]])
