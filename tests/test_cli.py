@@ -529,6 +529,19 @@ def test_compare_json_matches_the_engine_cell_by_cell() -> None:
     assert document["analyses"] == [engine_document(c, **SMALL_KWARGS, seed=2) for c in ("rnn", "lstm", "gru")]
 
 
+def test_compare_includes_the_jordan_network() -> None:
+    """The Jordan network sits beside the one-stage cells, with its output size O = H by default."""
+    result = invoke("compare", "--cells", "rnn,jordan", *SMALL, "--json", "-")
+    assert result.exit_code == 0 and result.stderr == ""
+    document = json.loads(result.stdout)
+    assert document["cells"] == ["rnn", "jordan"]
+    assert document["analyses"] == [engine_document(c, **SMALL_KWARGS) for c in ("rnn", "jordan")]
+    assert (
+        document["analyses"][1]["state"] == "y"
+        and document["analyses"][1]["output_size"] == SMALL_KWARGS["hidden_size"]
+    )
+
+
 def test_compare_defaults_to_every_cell_and_reports_side_by_side() -> None:
     result = invoke("compare", *SMALL)
     assert result.exit_code == 0

@@ -175,3 +175,17 @@ def test_no_heavy_imports_in_the_command_process() -> None:
     process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert process.stderr.strip().endswith("[] 0"), process.stderr
     assert json.loads(process.stdout)["schema"] == "gradscope.sweep/1"
+
+
+def test_jordan_sweep_rows_are_single_analyses(serial: None) -> None:
+    """A sweep over the Jordan network: each row is ``analyze("jordan", seed=row["seed"], ...)`` (O = H)."""
+    import gradscope
+
+    result = invoke("sweep", "--cell", "jordan", "--vary", "gain=0.5,2", *TINY, "--json", "-")
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)["rows"]
+    assert [row["gain"] for row in rows] == [0.5, 2.0]
+    for row in rows:
+        analysis = gradscope.analyze("jordan", seed=row["seed"], gain=row["gain"], **TINY_KWARGS)
+        assert analysis.output_size == 4
+        assert row["rate_per_step"] == analysis.rate_per_step and row["verdict"] == analysis.verdict

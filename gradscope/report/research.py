@@ -67,7 +67,8 @@ def sweep_settings(result: SweepResult) -> str:
     spec = result.spec
     fixed = ", ".join(f"{k} {_value_text(v)}" for k, v in spec.fixed().items() if v is not None)
     return (
-        f"{len(result.rows)} tasks: {len(result.grid())} grid points x {spec.samples} samples (base seed {spec.seed}); "
+        f"{len(result.rows)} tasks: {len(result.grid())} grid points x {spec.samples} "
+        f"sample{'s' if spec.samples != 1 else ''} (base seed {spec.seed}); "
         f"{fixed}; {spec.norm} norm, {spec.dtype}"
     )
 
