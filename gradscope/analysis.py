@@ -179,91 +179,115 @@ def prepare(
 ) -> Problem:
     """Validate everything :func:`analyze` takes and draw what is not given (see there)."""
     compiled = compile_cell(cell)
-    cell = compiled.spec
+    spec = compiled.spec
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     if init not in INITS:
         raise ConfigError(f"unknown init {init!r} (valid: {', '.join(INITS)})")
     if not isinstance(gain, (int, float, np.number)) or not math.isfinite(gain) or gain < 0:
         raise ConfigError(f"gain must be a finite number >= 0, got {gain!r}")
-    # Independent streams for parameters and inputs: cells of different sizes compared with the
-    # same seed then see the same input sequence.
-    params_seed, inputs_seed = np.random.SeedSequence(int(seed)).spawn(2)
-    rng = np.random.default_rng(params_seed)
-    config: dict[str, Any] = {"seed": int(seed)}
-
-    if not cell.feedback:
+    if not spec.feedback:
         for name, value in (("y0", y0), ("output_size", output_size)):
             if value is not None:
                 raise ConfigError(
-                    f"{name} given, but the {cell.name} cell does not feed its output back (state: {cell.state_layout})"
+                    f"{name} given, but the {spec.name} cell does not feed its output back (state: {spec.state_layout})"
                 )
-    stacked = None
-    checked: CellParams | FeedbackParams
+    # Independent streams for parameters and inputs: cells of different sizes compared with the
+    # same seed then see the same input sequence.
+    params_seed, inputs_seed = np.random.SeedSequence(int(seed)).spawn(2)
+    config: dict[str, Any] = {"seed": int(seed)}
+    sizes = {"hidden_size": hidden_size, "input_size": input_size, "output_size": output_size}
     if params is None:
-        hidden = check_size("hidden_size", DEFAULT_HIDDEN_SIZE if hidden_size is None else hidden_size)
-        width = check_size("input_size", DEFAULT_INPUT_SIZE if input_size is None else input_size)
-        if cell.feedback:
-            output = check_size("output_size", hidden if output_size is None else output_size)
-            checked = validate_feedback_params(cell, init_feedback_params(cell, hidden, width, output, rng, init, gain))
-        else:
-            checked = validate_params(cell, init_params(cell, hidden, width, rng, init, gain))
+        checked = _drawn_params(spec, sizes, np.random.default_rng(params_seed), init, gain)
         config |= {"params": "random", "init": init, "gain": float(gain)}
+        stacked = None
     else:
-        if cell.feedback:
-            checked = validate_feedback_params(cell, params)
-            if output_size is not None and check_size("output_size", output_size) != checked.output_size:
-                raise ConfigError(
-                    f"output_size={output_size} contradicts the parameters, "
-                    f"whose shapes give output_size={checked.output_size}"
-                )
-        elif isinstance(params, Mapping) and is_stacked(params):
-            stacked = validate_stacked(cell, params)
-            checked = stacked.layers[0][0]
-            config |= {"num_layers": stacked.num_layers, "bidirectional": stacked.bidirectional}
-        else:
-            checked = validate_params(cell, params)
-        for name, given, actual in (
-            ("hidden_size", hidden_size, checked.hidden_size),
-            ("input_size", input_size, checked.input_size),
-        ):
-            if given is not None and check_size(name, given) != actual:
-                raise ConfigError(f"{name}={given} contradicts the parameters, whose shapes give {name}={actual}")
+        checked, stacked = _given_params(spec, params, sizes, config)
         config["params"] = "given"
-    H, I = checked.hidden_size, checked.input_size
-
-    if inputs is not None:
-        x = as_float_array("inputs", inputs)
-        if x.ndim != 2 or x.shape[1] != I:
-            raise ConfigError(f"inputs: expected shape (T, {I}) (T steps of input_size {I}), got {x.shape}")
-        if x.shape[0] < 1:
-            raise ConfigError("inputs: need at least one time step, got 0")
-        if steps is not None and check_size("steps", steps) != x.shape[0]:
-            raise ConfigError(f"steps={steps} contradicts the inputs, which have {x.shape[0]} time steps")
-        config["inputs"] = "given"
-    else:
-        T = check_size("steps", DEFAULT_STEPS if steps is None else steps)
-        x = np.random.default_rng(inputs_seed).standard_normal((T, I))
-        config["inputs"] = "normal(0, 1)"
-
-    if cell.feedback:
-        return Problem(compiled, checked, x, _initial_output(cell, checked, y0, h0, c0, config), config)
+    x = _inputs(inputs, steps, checked.input_size, inputs_seed, config)
+    if spec.feedback:
+        return Problem(compiled, checked, x, _initial_output(spec, checked, y0, h0, c0, config), config)
     if stacked is not None:
-        initial = initial_states(cell, stacked, h0, c0)
+        initial = initial_states(spec, stacked, h0, c0)
         config |= {name: "given" for name, value in (("h0", h0), ("c0", c0)) if value is not None}
         return Problem(compiled, checked, x, initial, config, stacked)
-    initial = np.zeros((len(cell.state), H))
+    return Problem(compiled, checked, x, _initial_state(spec, checked.hidden_size, h0, c0, config), config)
+
+
+def _drawn_params(
+    spec: CellSpec, sizes: Mapping[str, int | None], rng: np.random.Generator, init: str, gain: float
+) -> CellParams | FeedbackParams:
+    """Parameters drawn for ``init`` at the requested (or default) sizes."""
+    given_hidden, given_width = sizes["hidden_size"], sizes["input_size"]
+    hidden = check_size("hidden_size", DEFAULT_HIDDEN_SIZE if given_hidden is None else given_hidden)
+    width = check_size("input_size", DEFAULT_INPUT_SIZE if given_width is None else given_width)
+    if spec.feedback:
+        given_output = sizes["output_size"]
+        output = check_size("output_size", hidden if given_output is None else given_output)
+        return validate_feedback_params(spec, init_feedback_params(spec, hidden, width, output, rng, init, gain))
+    return validate_params(spec, init_params(spec, hidden, width, rng, init, gain))
+
+
+def _given_params(
+    spec: CellSpec, params: Mapping[str, object], sizes: Mapping[str, int | None], config: dict[str, Any]
+) -> tuple[CellParams | FeedbackParams, StackedParams | None]:
+    """Validated given parameters (layer 0's forward direction, and the whole stack if stacked);
+    sizes that were also given must agree with their shapes."""
+    stacked = None
+    checked: CellParams | FeedbackParams
+    if spec.feedback:
+        checked = validate_feedback_params(spec, params)
+    elif isinstance(params, Mapping) and is_stacked(params):
+        stacked = validate_stacked(spec, params)
+        checked = stacked.layers[0][0]
+        config |= {"num_layers": stacked.num_layers, "bidirectional": stacked.bidirectional}
+    else:
+        checked = validate_params(spec, params)
+    actual = {"hidden_size": checked.hidden_size, "input_size": checked.input_size}
+    if spec.feedback:
+        actual["output_size"] = checked.output_size
+    for name, size in actual.items():
+        given = sizes[name]
+        if given is not None and check_size(name, given) != size:
+            raise ConfigError(f"{name}={given} contradicts the parameters, whose shapes give {name}={size}")
+    return checked, stacked
+
+
+def _inputs(
+    inputs: object | None, steps: int | None, width: int, seed: np.random.SeedSequence, config: dict[str, Any]
+) -> np.ndarray:
+    """The given inputs ``(T, width)``, checked, or ``N(0, 1)`` draws for ``steps`` (or the default)."""
+    if inputs is None:
+        count = check_size("steps", DEFAULT_STEPS if steps is None else steps)
+        config["inputs"] = "normal(0, 1)"
+        return np.random.default_rng(seed).standard_normal((count, width))
+    x = as_float_array("inputs", inputs)
+    if x.ndim != 2 or x.shape[1] != width:
+        raise ConfigError(f"inputs: expected shape (T, {width}) (T steps of input_size {width}), got {x.shape}")
+    if x.shape[0] < 1:
+        raise ConfigError("inputs: need at least one time step, got 0")
+    if steps is not None and check_size("steps", steps) != x.shape[0]:
+        raise ConfigError(f"steps={steps} contradicts the inputs, which have {x.shape[0]} time steps")
+    config["inputs"] = "given"
+    return x
+
+
+def _initial_state(
+    spec: CellSpec, hidden: int, h0: object | None, c0: object | None, config: dict[str, Any]
+) -> np.ndarray:
+    """``(C, H)``: zeros, with ``h0`` / ``c0`` where given (refused, naming the cell, where it has no such state)."""
+    initial = np.zeros((len(spec.state), hidden))
     for name, value in (("h0", h0), ("c0", c0)):
         if value is None:
             continue
         component = name[0]
-        if component not in cell.state:
+        if component not in spec.state:
             raise ConfigError(
-                f"{name} given, but the {cell.name} cell has no {component!r} state (state: {cell.state_layout})"
+                f"{name} given, but the {spec.name} cell has no {component!r} state (state: {spec.state_layout})"
             )
-        initial[cell.state.index(component)] = _state_vector(name, value, H)
+        initial[spec.state.index(component)] = _state_vector(name, value, hidden)
         config[name] = "given"
-    return Problem(compiled, checked, x, initial, config)
+    return initial
 
 
 def _initial_output(
