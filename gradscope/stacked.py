@@ -11,9 +11,7 @@ suffix ``_reverse``.
 position (``output[-1]``: the top layer's directions concatenated, ``[forward; reverse]``) and
 ``s^{(l,d)}_t`` is that layer's and direction's state right after it consumed position ``t``.
 Reverse-mode accumulation of the ``(Y, S)`` matrices ``d y_T / d s`` (``Y = D H``), with every
-matrix stored as ``mantissa * 10**exponent`` so that no product overflows or underflows; the
-gradient with respect to each layer's input at every position is held for the layer below
-(``(T, Y, D H)`` floats: :func:`depth_memory`; more than half the machine's RAM is refused).
+matrix stored as ``mantissa * 10**exponent`` so that no product overflows or underflows.
 """
 
 from __future__ import annotations
@@ -265,25 +263,95 @@ def depth_profiles(compiled: CompiledCell, stacked: StackedParams, runs: list[li
     """Gradient norms of the last output with respect to every layer's and direction's states.
 
     Per layer and direction, ``G^T = (d y_T / d s_k)^T`` ``(S, Y)`` is carried back one step at a
-    time by the structured ``J^T`` of :class:`~gradscope.products.CoefficientStepOperator` (in its
-    internal state order, ``h`` last; norms do not depend on it), plus what the layer above sends
-    down at each position, and its spectral norm is certified at every position as in
-    :func:`~gradscope.products.norm_profile` (warm-started block iteration, or the dense Gram
-    matrix for narrow outputs).
+    time (see :class:`_DepthSweep`), plus what the layer above sends down at each position. A
+    unidirectional stack runs every layer's sweep in one pass over ``k = T..1``, each layer handing
+    ``d y_T / d x_k`` straight down; in a bidirectional one the reverse directions run the other
+    way through the positions, so the layer above's ``d y_T / d x`` is held for every position
+    (:func:`depth_memory`; more than half the machine's RAM is refused).
 
     Returns one :class:`DepthProfile` per (layer, direction), layers bottom to top, forward first.
     """
-    spec = compiled.spec
-    hidden, components = stacked.hidden_size, len(spec.state)
-    size = components * hidden
-    directions = stacked.num_directions
     steps = runs[0][0].steps
-    outputs = directions * hidden  # Y
+    outputs = stacked.num_directions * stacked.hidden_size  # Y
+    tracker = SpectralNormTracker(outputs, np.dtype(np.float64), np.random.default_rng(0))
+    sweep = _bidirectional_sweep if stacked.bidirectional else _unidirectional_sweep
+    profiles = sweep(compiled, stacked, runs, tracker)
+    time = np.arange(1, steps + 1)
+    return [
+        DepthProfile(layer, DIRECTIONS[direction], time, profiles[layer, direction])
+        for layer in range(stacked.num_layers)
+        for direction in range(stacked.num_directions)
+    ]
+
+
+class _DepthSweep:
+    """``G^T = (d y_T / d s_k)^T`` ``(S, Y)`` of one layer and direction, stored as ``mantissa *
+    10**exponent``, carried back by the structured ``J^T`` of
+    :class:`~gradscope.products.CoefficientStepOperator` (in its internal state order, ``h`` last;
+    norms do not depend on it), with its spectral norm certified at every step as in
+    :func:`~gradscope.products.norm_profile`."""
+
+    def __init__(
+        self, compiled: CompiledCell, run: Trajectory, outputs: int, tracker: SpectralNormTracker, feeds_below: bool
+    ) -> None:
+        self.operator = CoefficientStepOperator(run, np.dtype(np.float64), extra_rows=0)
+        self.coefficients = self.operator.chunk(0, run.steps)
+        self.input_jacobians = _input_jacobians(compiled, run, self.operator.order) if feeds_below else None
+        self.steps, self.hidden, self.tracker = run.steps, run.params.hidden_size, tracker
+        self.gradient_t = np.zeros((self.operator.size, outputs))
+        self.spare = np.empty_like(self.gradient_t)
+        self.exponent = -np.inf
+
+    def step(self, k: int, from_above: np.ndarray, from_above_exponent: float) -> float:
+        """Move to the state after step ``k`` and add ``d y_T / d h_k`` ``(Y, H)`` from the layer above
+        (or ``y_T`` itself); returns ``log10 ||d y_T / d s_k||_2`` (``-inf`` where exactly zero)."""
+        if k < self.steps and np.isfinite(self.exponent):
+            self.operator.load(self.coefficients, k, 1.0)
+            self.spare = self.operator.apply(self.gradient_t, self.spare)
+            self.gradient_t, self.spare = self.spare, self.gradient_t
+        size = self.operator.size
+        self.exponent = _accumulate(
+            self.gradient_t, self.exponent, from_above.T, from_above_exponent, slice(size - self.hidden, size)
+        )
+        self.exponent = _normalise(self.gradient_t, self.exponent)
+        if not np.isfinite(self.exponent):
+            return -np.inf
+        self.tracker.image = None  # G changed by more than a factor: the block is only a warm start
+        norm = spectral_norm(self.gradient_t, self.tracker, float(np.vdot(self.gradient_t, self.gradient_t)))
+        return float(np.log10(norm)) + self.exponent
+
+    def to_input(self, k: int) -> tuple[np.ndarray, float]:
+        """``d y_T / d x`` ``(Y, width)`` at the position step ``k`` consumed: ``G (d s_k / d x)``."""
+        assert self.input_jacobians is not None
+        return self.gradient_t.T @ self.input_jacobians(k - 1), self.exponent
+
+
+def _unidirectional_sweep(
+    compiled: CompiledCell, stacked: StackedParams, runs: list[list[Trajectory]], tracker: SpectralNormTracker
+) -> dict[tuple[int, int], np.ndarray]:
+    """Every layer's sweep in one pass over ``k = T..1``; nothing per position is held."""
+    steps, hidden, layers = runs[0][0].steps, stacked.hidden_size, stacked.num_layers
+    sweeps = [_DepthSweep(compiled, runs[layer][0], hidden, tracker, layer > 0) for layer in range(layers)]
+    profiles = {(layer, 0): np.full(steps, -np.inf) for layer in range(layers)}
+    nothing = np.zeros((hidden, hidden))
+    for k in range(steps, 0, -1):
+        # y_T = h^{(top)}_T: the identity enters the top layer at the last position only.
+        above, above_exponent = (np.eye(hidden), 0.0) if k == steps else (nothing, -np.inf)
+        for layer in range(layers - 1, -1, -1):
+            value = sweeps[layer].step(k, above, above_exponent)
+            profiles[layer, 0][k - 1] = value
+            if layer > 0:
+                above, above_exponent = sweeps[layer].to_input(k) if np.isfinite(value) else (nothing, -np.inf)
+    return profiles
+
+
+def _bidirectional_sweep(
+    compiled: CompiledCell, stacked: StackedParams, runs: list[list[Trajectory]], tracker: SpectralNormTracker
+) -> dict[tuple[int, int], np.ndarray]:
+    """Layer by layer, both directions, holding ``d y_T / d x`` of every position for the layer below."""
+    steps, hidden, outputs = runs[0][0].steps, stacked.hidden_size, 2 * stacked.hidden_size
     _check_depth_memory(stacked, steps)
     profiles: dict[tuple[int, int], np.ndarray] = {}
-    float64 = np.dtype(np.float64)
-    tracker = SpectralNormTracker(outputs, float64, np.random.default_rng(0))
-
     # Gradients of y_T with respect to each layer's input at every position, (T, Y, width), one
     # exponent per position. For the top layer this is d y_T / d [h^{(top, fwd)}; h^{(top, rev)}].
     upstream = np.zeros((steps, outputs, outputs))
@@ -293,51 +361,30 @@ def depth_profiles(compiled: CompiledCell, stacked: StackedParams, runs: list[li
         width = runs[layer][0].inputs.shape[1]
         below = np.zeros((steps, outputs, width))
         below_exponent = np.full(steps, -np.inf)
-        for direction in range(directions):
-            run = runs[layer][direction]
-            operator = CoefficientStepOperator(run, float64, extra_rows=0)
-            coefficients = operator.chunk(0, steps)
-            input_jacobians = _input_jacobians(compiled, run, operator.order) if layer > 0 else None
+        for direction in range(2):
+            sweep = _DepthSweep(compiled, runs[layer][direction], outputs, tracker, layer > 0)
             log10_norm = np.full(steps, -np.inf)
-            gradient_t, exponent = np.zeros((size, outputs)), -np.inf  # (d y_T / d s)^T after step k
-            spare = np.empty_like(gradient_t)
             for k in range(steps, 0, -1):
                 position = k if direction == 0 else steps + 1 - k  # the position step k consumed
-                if k < steps and np.isfinite(exponent):
-                    operator.load(coefficients, k, 1.0)
-                    spare = operator.apply(gradient_t, spare)
-                    gradient_t, spare = spare, gradient_t
-                    exponent = _normalise(gradient_t, exponent)
                 # This direction's output h at this position feeds the layer above (or is part of y_T).
-                from_above = upstream[position - 1][:, direction * hidden : (direction + 1) * hidden].T
-                exponent = _accumulate(
-                    gradient_t, exponent, from_above, upstream_exponent[position - 1], slice(size - hidden, size)
-                )
-                exponent = _normalise(gradient_t, exponent)
-                if not np.isfinite(exponent):
-                    continue
-                tracker.image = None  # G changed by more than a factor: the block is only a warm start
-                norm = spectral_norm(gradient_t, tracker, float(np.vdot(gradient_t, gradient_t)))
-                log10_norm[position - 1] = np.log10(norm) + exponent
-                if input_jacobians is not None:
-                    # d y_T / d x_position = G (d s_k / d x_position), (Y, width).
-                    contribution = gradient_t.T @ input_jacobians(k - 1)
+                from_above = upstream[position - 1][:, direction * hidden : (direction + 1) * hidden]
+                log10_norm[position - 1] = sweep.step(k, from_above, upstream_exponent[position - 1])
+                if layer > 0 and np.isfinite(log10_norm[position - 1]):
+                    contribution, exponent = sweep.to_input(k)
                     below_exponent[position - 1] = _accumulate(
                         below[position - 1], below_exponent[position - 1], contribution, exponent
                     )
             profiles[layer, direction] = log10_norm
         upstream, upstream_exponent = below, below_exponent
-    time = np.arange(1, steps + 1)
-    return [
-        DepthProfile(layer, DIRECTIONS[direction], time, profiles[layer, direction])
-        for layer in range(stacked.num_layers)
-        for direction in range(directions)
-    ]
+    return profiles
 
 
 def depth_memory(stacked: StackedParams, steps: int) -> int:
-    """Bytes :func:`depth_profiles` holds at its peak: ``d y_T / d x`` at every position for one or
-    two layer boundaries, ``(T, Y, D H)`` float64 each (``Y = D H``)."""
+    """Bytes :func:`depth_profiles` holds at its peak for every position: for a bidirectional stack,
+    ``d y_T / d x`` ``(T, Y, D H)`` float64 (``Y = D H``) at one or two layer boundaries; nothing for
+    a unidirectional one (its sweeps hand that down position by position)."""
+    if not stacked.bidirectional:
+        return 0
     outputs = stacked.num_directions * stacked.hidden_size
     boundaries = min(2, stacked.num_layers - 1)
     return boundaries * steps * outputs * outputs * 8
@@ -355,9 +402,8 @@ def _check_depth_memory(stacked: StackedParams, steps: int) -> None:
     """Refuse, naming the sizes, depth profiles that would need more than half of the machine's RAM."""
     needed, available = depth_memory(stacked, steps), _physical_memory()
     if available is not None and needed > available // 2:
-        kind = "bidirectional " if stacked.bidirectional else ""
         raise ConfigError(
-            f"depth profiles of this {stacked.num_layers}-layer {kind}network (H={stacked.hidden_size}) over "
+            f"depth profiles of this {stacked.num_layers}-layer bidirectional network (H={stacked.hidden_size}) over "
             f"T={steps} steps need about {needed / 1e9:.1f} GB (d y_T / d x at every position, float64), more than "
             f"half of this machine's {available / 1e9:.1f} GB: analyse a shorter input sequence"
         )
