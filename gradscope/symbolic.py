@@ -213,6 +213,30 @@ def _derive_readout(cell: Cell) -> Derivation:
     return Derivation(cell, arguments, (new_hidden,), recurrent, inputs, {}, (block,), output, partial)
 
 
+def _symbols(name: str, rows: int, columns: int = 1) -> sympy.Matrix:
+    """A ``(rows, columns)`` matrix of symbols ``name_i_j`` (``name_i`` for a column)."""
+    if columns == 1:
+        return sympy.Matrix(rows, 1, lambda i, _: sympy.Symbol(f"{name}_{i}"))
+    return sympy.Matrix(rows, columns, lambda i, j: sympy.Symbol(f"{name}_{i}_{j}"))
+
+
+def _unit_entry(
+    cell: Cell,
+    expression: sympy.Expr,
+    unit: int,
+    input_projection: sympy.Matrix,
+    recurrent_projection: sympy.Matrix,
+    state: sympy.Matrix | None = None,
+) -> sympy.Expr:
+    """``expression`` (in the per-unit symbols) for one unit, in explicit weight and state symbols."""
+    hidden = input_projection.shape[0] // cell.num_gates
+    substitution = {u(g): input_projection[k * hidden + unit] for k, g in enumerate(cell.gates)}
+    substitution |= {m(g): recurrent_projection[k * hidden + unit] for k, g in enumerate(cell.gates)}
+    if state is not None:
+        substitution |= {prev(c): state[k * hidden + unit] for k, c in enumerate(cell.state)}
+    return expression.xreplace(substitution)
+
+
 def expanded_jacobian(cell: Cell, hidden_size: int, input_size: int) -> tuple[sympy.Matrix, dict[str, sympy.Matrix]]:
     """The fully expanded ``J_t`` (numerator layout) by ``Matrix.jacobian``, entry by entry.
 
@@ -231,23 +255,16 @@ def expanded_jacobian(cell: Cell, hidden_size: int, input_size: int) -> tuple[sy
     if cell.readout is not None:
         raise ValueError(f"cell {cell.name!r} feeds its output back: use expanded_readout_jacobian")
     H, I, G = hidden_size, input_size, cell.num_gates
-    w_ih = sympy.Matrix(G * H, I, lambda i, j: sympy.Symbol(f"Wih_{i}_{j}"))
-    w_hh = sympy.Matrix(G * H, H, lambda i, j: sympy.Symbol(f"Whh_{i}_{j}"))
-    b_ih = sympy.Matrix(G * H, 1, lambda i, _: sympy.Symbol(f"bih_{i}"))
-    b_hh = sympy.Matrix(G * H, 1, lambda i, _: sympy.Symbol(f"bhh_{i}"))
-    x = sympy.Matrix(I, 1, lambda i, _: sympy.Symbol(f"x_{i}"))
-    s = sympy.Matrix(len(cell.state) * H, 1, lambda i, _: sympy.Symbol(f"s_{i}"))
+    w_ih, w_hh = _symbols("Wih", G * H, I), _symbols("Whh", G * H, H)
+    b_ih, b_hh = _symbols("bih", G * H), _symbols("bhh", G * H)
+    x, s = _symbols("x", I), _symbols("s", len(cell.state) * H)
     input_projection = w_ih * x + b_ih
     recurrent_projection = w_hh * s[:H, :] + b_hh
-
-    entries = []
-    for update in cell.updates:
-        expression = _expand(cell, update)
-        for unit in range(H):
-            substitution = {u(g): input_projection[k * H + unit] for k, g in enumerate(cell.gates)}
-            substitution |= {m(g): recurrent_projection[k * H + unit] for k, g in enumerate(cell.gates)}
-            substitution |= {prev(c): s[k * H + unit] for k, c in enumerate(cell.state)}
-            entries.append(expression.xreplace(substitution))
+    entries = [
+        _unit_entry(cell, _expand(cell, update), unit, input_projection, recurrent_projection, s)
+        for update in cell.updates
+        for unit in range(H)
+    ]
     jacobian = sympy.Matrix(entries).jacobian(s)
     symbols = {"weight_ih": w_ih, "weight_hh": w_hh, "bias_ih": b_ih, "bias_hh": b_hh, "x": x, "s": s}
     return jacobian, symbols
@@ -274,24 +291,14 @@ def expanded_readout_jacobian(
             f"expanded_readout_jacobian is for sizes <= 3 (it grows too fast), got H={hidden_size}, O={output_size}"
         )
     H, I, O, G = hidden_size, input_size, output_size, cell.num_gates
-    w_ih = sympy.Matrix(G * H, I, lambda i, j: sympy.Symbol(f"Wih_{i}_{j}"))
-    w_yh = sympy.Matrix(G * H, O, lambda i, j: sympy.Symbol(f"Wyh_{i}_{j}"))
-    b_ih = sympy.Matrix(G * H, 1, lambda i, _: sympy.Symbol(f"bih_{i}"))
-    w_hy = sympy.Matrix(O, H, lambda i, j: sympy.Symbol(f"Why_{i}_{j}"))
-    b_hy = sympy.Matrix(O, 1, lambda i, _: sympy.Symbol(f"bhy_{i}"))
-    x = sympy.Matrix(I, 1, lambda i, _: sympy.Symbol(f"x_{i}"))
-    y = sympy.Matrix(O, 1, lambda i, _: sympy.Symbol(f"y_{i}"))
+    w_ih, w_yh, b_ih = _symbols("Wih", G * H, I), _symbols("Wyh", G * H, O), _symbols("bih", G * H)
+    w_hy, b_hy = _symbols("Why", O, H), _symbols("bhy", O)
+    x, y = _symbols("x", I), _symbols("y", O)
     input_projection = w_ih * x + b_ih
     recurrent_projection = w_yh * y
     expression = _expand(cell, cell.updates[0])
     hidden = sympy.Matrix(
-        [
-            expression.xreplace(
-                {u(g): input_projection[k * H + unit] for k, g in enumerate(cell.gates)}
-                | {m(g): recurrent_projection[k * H + unit] for k, g in enumerate(cell.gates)}
-            )
-            for unit in range(H)
-        ]
+        [_unit_entry(cell, expression, unit, input_projection, recurrent_projection) for unit in range(H)]
     )
     readout = w_hy * hidden + b_hy
     output = sympy.Matrix([cell.readout.output.xreplace({readout_projection(): readout[o]}) for o in range(O)])
