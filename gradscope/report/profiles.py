@@ -165,6 +165,26 @@ def verdict_text(analysis: Analysis) -> Text:
     return text
 
 
+#: Per verdict: the verb, which side of which level to look for, and the sentence endings for a
+#: profile that crosses it (at ``lag``) or never does (after ``steps``, ending at ``final``).
+_TRENDS = {
+    "vanishing": (
+        "shrinks",
+        "below",
+        _SMALL_LOG10,
+        "it is below 1e-6 from lag {lag} on, so dependencies longer than that get practically no gradient.",
+        "after all {steps} steps it is still {final}.",
+    ),
+    "exploding": (
+        "grows",
+        "above",
+        _LARGE_LOG10,
+        "it exceeds 1e+06 from lag {lag} on: training on sequences this long needs gradient clipping.",
+        "after all {steps} steps it is {final}.",
+    ),
+}
+
+
 def interpretation(analysis: Analysis) -> str:
     """One sentence saying what the verdict means for this profile."""
     steps, rate = analysis.steps, analysis.rate_per_step
@@ -173,22 +193,13 @@ def interpretation(analysis: Analysis) -> str:
     if analysis.verdict == "vanishing" and zeros.size:
         zero = int(analysis.lags[zeros[0]])
         return f"The gradient is exactly zero from lag {zero} on: s_T does not depend on states that far back."
-    if analysis.verdict == "vanishing":
-        lag = first_lag(analysis, below=_SMALL_LOG10)
-        tail = (
-            f"it is below 1e-6 from lag {lag} on, so dependencies longer than that get practically no gradient."
-            if lag is not None
-            else f"after all {steps} steps it is still {format_power(analysis.final_log10_norm)}."
-        )
-        return f"The gradient shrinks 10x every {decade} steps on average; {tail}"
-    if analysis.verdict == "exploding":
-        lag = first_lag(analysis, above=_LARGE_LOG10)
-        tail = (
-            f"it exceeds 1e+06 from lag {lag} on: training on sequences this long needs gradient clipping."
-            if lag is not None
-            else f"after all {steps} steps it is {format_power(analysis.final_log10_norm)}."
-        )
-        return f"The gradient grows 10x every {decade} steps on average; {tail}"
+    trend = _TRENDS.get(analysis.verdict)
+    if trend is not None:
+        verb, side, level, crossed, never = trend
+        lag = first_lag(analysis, **{side: level})
+        final = format_power(analysis.final_log10_norm)
+        tail = crossed.format(lag=lag) if lag is not None else never.format(steps=steps, final=final)
+        return f"The gradient {verb} 10x every {decade} steps on average; {tail}"
     low, high = analysis.thresholds.vanishing_rate, analysis.thresholds.exploding_rate
     return (
         f"The rate lies in the stable band [{low:g}, {high:+g}] per step: over {steps} steps the gradient neither "
