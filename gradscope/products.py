@@ -120,8 +120,8 @@ class CoefficientStepOperator:
     multiply: assembled explicitly (one memory-bound pass writing ``H x S`` numbers, then one GEMM
     ``(H, S) x (S, n)``), or never formed, as ``[W_h1^T .. W_hG^T] (G H, n)`` after scaling ``x``'s
     rows by the coefficients (a GEMM with ``G H`` instead of ``S`` inner terms). Wide products
-    (the first lags) pay for the assembly once per step; narrow ones (after
-    :mod:`gradscope.truncation`) and the spectral check's thin blocks skip it.
+    (the first lags) pay for the assembly once per step, and the spectral check's thin blocks of
+    that step reuse it; narrow ones (after :mod:`gradscope.truncation`) skip it.
 
     The assembled rows live in the first H rows of a buffer with ``extra_rows`` more rows, so that
     extra row vectors can ride along in the wide GEMM.

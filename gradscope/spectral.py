@@ -53,7 +53,8 @@ class SpectralNormTracker:
     """Spectral norm of ``Q`` at successive lags; see the module docstring.
 
     Args:
-        size: ``S``; the matrices are ``(S, S)``.
+        size: the number of columns of ``Q`` (``S`` at first; :meth:`restrict` follows a
+            truncation to fewer).
         dtype: working precision of ``Q``.
         rng: source of the random starting block.
         block: block size ``b`` (clipped to ``S``).
@@ -110,7 +111,7 @@ class SpectralNormTracker:
         self.free = False
 
     def norm(self, q: np.ndarray, frobenius_squared: float, product: np.ndarray | None = None) -> float:
-        """``sigma_1(Q)`` for ``Q`` ``(S, S)`` with ``||Q||_F^2 = frobenius_squared``.
+        """``sigma_1(Q)`` for ``Q`` ``(S, r)`` with ``||Q||_F^2 = frobenius_squared``.
 
         Needs ``self.image == Q V`` (set to ``None`` to have it recomputed). ``product``, when
         given, is ``Q^T Q V`` ``(S, b)``, which saves the first thin product.

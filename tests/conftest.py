@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import sympy
 
-from gradscope import products
+from gradscope import products as engine_products
 from gradscope.activations import sigmoid
 from gradscope.analysis import prepare, trajectory
 from gradscope.cells import Cell, m, now, prev, u
@@ -31,7 +31,7 @@ def spectral_route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
     """Run a test twice: narrow products get their spectral norm from the dense Gram matrix
     (products.EXACT_BELOW), and once more with the certified block iteration forced at every width."""
     if request.param == "tracker":
-        monkeypatch.setattr(products, "EXACT_BELOW", 0)
+        monkeypatch.setattr(engine_products, "EXACT_BELOW", 0)
     return request.param
 
 

@@ -44,7 +44,8 @@ def test_spectral_and_frobenius_match_exact_products(
 
 
 def test_larger_lstm_spectral_norm_matches_svd_at_every_lag(spectral_route: str) -> None:
-    # S = 96: large enough that the certified block iteration (not only the dense fallback) is exercised.
+    # S = 96: on the tracker route, large enough that the certified block iteration (not only the
+    # dense fallback) is exercised.
     options = {"hidden_size": 48, "input_size": 8, "steps": 150, "seed": 1}
     products, _ = exact_products("lstm", **options)
     result = gradscope.analyze("lstm", **options)
