@@ -625,6 +625,9 @@ def test_version() -> None:
         (["compare"], ["--cells", "--steps", "--seed", "--json", "Examples"]),
         (["derive"], ["--format", "pretty", "latex", "markdown", "Examples"]),
         (["cells"], ["Example"]),
+        # Square brackets are rich markup: help texts must escape them or they vanish.
+        (["lyapunov"], ["the full state [h; c].", "2H for the LSTM's [h; c])"]),
+        (["sweep"], ["(needs gradscope[dask])"]),
     ],
 )
 def test_help(command: list[str], expected: list[str]) -> None:

@@ -174,7 +174,7 @@ def sweep(
         typer.Option(
             "--scheduler",
             metavar="ADDRESS",
-            help="Run on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786 (needs gradscope[dask]); "
+            help="Run on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786 (needs gradscope\\[dask]); "
             "default: local processes.",
             show_default=False,
             rich_help_panel=_SWEEP_PANEL,
@@ -266,7 +266,7 @@ def lyapunov(
             "--exponents",
             "-k",
             metavar="K",
-            help="How many of the top exponents (default: all S, the state size: H, or 2H for the LSTM's [h; c]).",
+            help="How many of the top exponents (default: all S, the state size: H, or 2H for the LSTM's \\[h; c]).",
             show_default=False,
             rich_help_panel=_CELL_PANEL,
         ),
@@ -314,7 +314,7 @@ def lyapunov(
     """The top Lyapunov exponents of the driven cell (QR / Benettin method on the derived Jacobians).
 
     Natural log per step, descending, with batch-means standard errors and the drift between the two
-    halves of the run. For the LSTM, the exponents of the full state [h; c].
+    halves of the run. For the LSTM, the exponents of the full state \\[h; c].
     """
     from gradscope import lyapunov as lyapunov_module
 
