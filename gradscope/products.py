@@ -409,15 +409,6 @@ def norm_profile(
             q = buffers[0][:size]
             if lag % FLUSH_EVERY == 0:
                 q[np.abs(q) < FLUSH_RELATIVE] = 0.0
-            if schedule is not None and schedule.due(lag):
-                kept = truncate(q, TRUNCATE_BELOW[work], minimum_drop=max(MINIMUM_DROP, q.shape[1] // 8))
-                schedule.record(lag, kept is not None)
-                if kept is not None:
-                    buffers = [np.zeros((size + extra, kept.columns.shape[1]), dtype=work) for _ in range(2)]
-                    buffers[0][:size] = kept.columns
-                    q, z = buffers[0][:size], None
-                    if tracker is not None:
-                        tracker.restrict(kept.rotation)
             frobenius_squared = float(np.vdot(q, q))
             if not frobenius_squared > 0.0:
                 if not np.isfinite(frobenius_squared):
@@ -427,6 +418,16 @@ def norm_profile(
                 if progress is not None:
                     progress(steps, steps)
                 return _finished(log10_norm, norm, dtype, tracker, singular_values, q)
+            if schedule is not None and schedule.due(lag):
+                kept = truncate(q, TRUNCATE_BELOW[work], minimum_drop=max(MINIMUM_DROP, q.shape[1] // 8))
+                schedule.record(lag, kept is not None)
+                if kept is not None:
+                    buffers = [np.zeros((size + extra, kept.columns.shape[1]), dtype=work) for _ in range(2)]
+                    buffers[0][:size] = kept.columns
+                    q, z = buffers[0][:size], None
+                    frobenius_squared = float(np.vdot(q, q))
+                    if tracker is not None:
+                        tracker.restrict(kept.rotation)
             if tracker is None:
                 value = 0.5 * np.log10(frobenius_squared)
             else:
