@@ -32,7 +32,7 @@ def torch_params(
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize(("layers", "bidirectional"), [(2, False), (2, True), (3, True)])
-def test_depth_profiles_match_torch(cell: str, layers: int, bidirectional: bool) -> None:
+def test_depth_profiles_match_torch(cell: str, layers: int, bidirectional: bool, spectral_route: str) -> None:
     width, hidden, steps = 3, 4, 7
     params = torch_params(cell, width, hidden, layers, bidirectional, gain=2.0)
     assert is_stacked(params)
@@ -54,7 +54,8 @@ def test_depth_profiles_match_torch(cell: str, layers: int, bidirectional: bool)
         expected = expected_norms[profile.layer, ["forward", "reverse"].index(profile.direction)]
         zero = expected == 0
         assert np.all(np.isneginf(profile.log10_norm[zero]))
-        np.testing.assert_allclose(profile.log10_norm[~zero], np.log10(expected[~zero]), rtol=0, atol=1e-6)
+        # 4e-10 relative (the certified spectral norm) is 1.7e-10 in log10.
+        np.testing.assert_allclose(profile.log10_norm[~zero], np.log10(expected[~zero]), rtol=0, atol=1e-9)
         np.testing.assert_array_equal(profile.time, np.arange(1, steps + 1))
 
 
