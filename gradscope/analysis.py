@@ -66,8 +66,8 @@ class Analysis:
             ``"given"``), everything needed to reproduce the result.
         svd_fallbacks: lags where the spectral iteration fell back to a dense eigensolver.
         kept_directions: how many directions of ``P_k`` the products still carried at the last lag:
-            ``S`` unless truncation dropped those carrying less than ``1e-12`` of the norm (see
-            :mod:`gradscope.truncation`).
+            ``S`` unless truncation dropped those carrying less than ``1e-12`` of the norm
+            (``1e-6`` in float32; see :mod:`gradscope.truncation`).
         singular_values: for each requested snapshot lag k, ``log10`` of every singular value of
             ``P_k`` ``(S,)``, descending.
         num_layers, bidirectional: the network's structure (from the parameter names).

@@ -23,6 +23,7 @@ from gradscope.cellspec import CellSpec
 from gradscope.compiled import CompiledCell, PartialKey
 from gradscope.feedback_params import FeedbackParams
 from gradscope.products import flush_negligible
+from gradscope.truncation import coupling
 
 
 @dataclass(frozen=True)
@@ -188,3 +189,9 @@ class FeedbackStepOperator:
         """``out[:O] = (J^T / scale) q`` and, with ``extra`` rows loaded, ``((J / scale) y)^T q`` from one GEMM."""
         np.matmul(self.rows[: self.size + extra], q, out=out[: self.size + extra])
         return out[self.size : self.size + extra] if extra else None
+
+    def coupling_pattern(self) -> np.ndarray:
+        """``(O, O)`` bool: where ``J_t = diag(.) W_hy diag(.) W_yh`` can be nonzero."""
+        readout = coupling(self.readout_t.T).astype(float)  # W_hy (O, H)
+        recurrent = coupling(self.weight_blocks).any(axis=0).astype(float)  # W_yh over gates (H, O)
+        return (readout @ recurrent) > 0

@@ -33,7 +33,7 @@ import numpy as np
 from gradscope.jacobians import StepCoefficients, step_coefficients
 from gradscope.spectral import DEFAULT_BLOCK, SpectralNormTracker
 from gradscope.trajectory import Trajectory
-from gradscope.truncation import truncate
+from gradscope.truncation import coupling, strongly_connected, truncate
 
 if TYPE_CHECKING:
     from gradscope.feedback import FeedbackTrajectory
@@ -111,6 +111,11 @@ class StepOperator(Protocol):
         """``out[:S] = (J^T / scale) q``, and with ``extra`` rows loaded, ``((J / scale) y)^T q`` ``(n, S)``."""
         ...
 
+    def coupling_pattern(self) -> np.ndarray:
+        """``(S, S)`` bool, in the operator's order: where ``J_t[i, j]`` can be nonzero (see
+        :func:`gradscope.truncation.strongly_connected`); valid once a chunk has been prepared."""
+        ...
+
 
 class CoefficientStepOperator:
     """``J_t^T / scale`` for one step at a time, in the internal state order (``h`` last).
@@ -159,6 +164,7 @@ class CoefficientStepOperator:
         self.recurrent_units = np.zeros((H, G, C), dtype=dtype)
         self.direct = np.zeros((C, C, H), dtype=dtype)
         self.direct_mask = np.zeros((C, C), dtype=bool)
+        self.recurrent_mask = np.zeros((C, G), dtype=bool)
         # Per internal component b != h: the components a with E[a, b] != 0, as a slice when possible.
         self.sources: list[slice | list[int]] = [slice(0, 0) for _ in range(C - 1)]
         # Internal components a with a direct term E[a, h] on the hidden-state rows.
@@ -179,6 +185,7 @@ class CoefficientStepOperator:
         ]
         direct_mask = coefficients.direct_mask[np.ix_(order, order)]
         self.direct_mask = direct_mask
+        self.recurrent_mask = coefficients.recurrent_mask[order]
         self.hidden_sources = [int(a) for a in np.flatnonzero(direct_mask[:, self.components - 1])]
         recurrent = np.ascontiguousarray(coefficients.recurrent[:, order], dtype=self.dtype)
         direct = np.ascontiguousarray(coefficients.direct[:, order][:, :, order], dtype=self.dtype)
@@ -293,6 +300,18 @@ class CoefficientStepOperator:
         self._diagonal_rows(q, out)
         return out[S : S + extra] if extra else None
 
+    def coupling_pattern(self) -> np.ndarray:
+        """``(S, S)`` bool: where ``J_t[i, j]`` can be nonzero (internal order), from the recurrent
+        weights that count (:func:`~gradscope.truncation.coupling`) and the direct diagonal terms."""
+        C, H = self.components, self.hidden
+        weights = coupling(self.weight_t.transpose(0, 2, 1))  # (G, H, H): W_hg
+        pattern = np.zeros((C, H, C, H), dtype=bool)
+        for a in range(C):
+            pattern[a, :, C - 1, :] = weights[self.recurrent_mask[a]].any(axis=0)
+            for b in np.flatnonzero(self.direct_mask[a]):
+                pattern[a, self.diagonal, b, self.diagonal] = True
+        return pattern.reshape(C * H, C * H)
+
 
 def _as_index(indices: np.ndarray) -> slice | list[int]:
     """A slice when ``indices`` are consecutive (a view, no copy, when used to index), else a list."""
@@ -347,9 +366,9 @@ def norm_profile(
         snapshot_lags: lags k at which to keep every singular value of ``P_k`` (a dense SVD each).
         progress: called as ``progress(lags_done, T)`` about a hundred times over the run.
         truncation: drop directions of the product that carry less than
-            :data:`TRUNCATE_BELOW` of its norm together (see :mod:`gradscope.truncation`; a
-            second-order change, far below the rounding error of the dense product). Off, every
-            product is the full ``(S, S)`` one. Never before the last snapshot lag.
+            :data:`TRUNCATE_BELOW` of its norm together (see :mod:`gradscope.truncation`: a
+            second-order change; only where the state's coupling graph is strongly connected, and
+            never before the last snapshot lag). Off, every product is the full ``(S, S)`` one.
 
     Returns:
         A :class:`NormProfile`; ``log10_norm[k - 1]`` is ``log10 ||P_k||``.
@@ -383,6 +402,8 @@ def norm_profile(
     for stop in range(steps, 0, -CHUNK_STEPS):
         start = max(0, stop - CHUNK_STEPS)
         coefficients = operator.chunk(start, stop)
+        if lag == 0 and schedule is not None and not strongly_connected(operator.coupling_pattern()):
+            schedule = None  # a reducible network keeps its blocks exact in floating point: full products
         for k in range(stop - start - 1, -1, -1):
             operator.load(coefficients, k, scale)
             term = float(np.log10(scale)) - compensation
@@ -413,6 +434,10 @@ def norm_profile(
             if not frobenius_squared > 0.0:
                 if not np.isfinite(frobenius_squared):
                     raise FloatingPointError(f"non-finite Jacobian product at lag {lag}")
+                if q.shape[1] < size:
+                    # Exactly zero after a truncation: what was dropped may not be. Start again
+                    # with full products (a zero is final only if they reach it too).
+                    return norm_profile(trajectory, norm, dtype, seed, snapshots, progress, truncation=False)
                 zero = np.full(size, -np.inf)
                 singular_values |= {k: zero for k in snapshots if k >= lag}
                 if progress is not None:

@@ -109,6 +109,7 @@ class SpectralNormTracker:
         self.max_dimension = max(2 * self.block, min(self.max_dimension, columns // 2))
         self.image = None
         self.free = False
+        self._fallback_streak = 0  # a new matrix: give the iteration its chance again
 
     def norm(self, q: np.ndarray, frobenius_squared: float, product: np.ndarray | None = None) -> float:
         """``sigma_1(Q)`` for ``Q`` ``(S, r)`` with ``||Q||_F^2 = frobenius_squared``.

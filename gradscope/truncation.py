@@ -11,11 +11,18 @@ multiplying them.
 products then continue on ``X R``: ``J^T (X R) = (J^T X) R``, and ``X R`` has the same spectral
 and Frobenius norms as ``X R R^T``, so the engine never needs ``R`` again (the spectral tracker
 rotates its block by it once). ``E`` has its row space orthogonal to the kept part's, so it
-changes ``||X||_2`` and ``||X||_F`` only at second order, ``(tolerance * kappa)^2`` relative, now
-and after any later factors ``A`` (``kappa = ||A|| sigma_1(X) / sigma_1(A X)``, the same
-amplification that multiplies the ``eps * kappa`` rounding error of the dense product itself: with
-``tolerance = 1e-12`` in float64 truncation is the smaller error of the two for every ``kappa``
-at which a float64 product is still accurate to 1e-8).
+changes ``||X||_2`` and ``||X||_F`` only at second order, at most ``(tolerance * kappa)^2 / 2``
+relative, now and after any later factors ``A`` (``kappa = ||A|| sigma_1(X) / sigma_1(A X)``):
+``||A X v||^2 <= ||A X R||^2 + ||A E||^2`` for unit ``v``.
+
+Truncation is only used where the state's coupling graph (an edge ``j -> i`` wherever ``J_t[i, j]``
+can be nonzero) is strongly connected (:func:`strongly_connected`). Then the full product mixes
+its rounding errors into every direction within a few steps, so a direction dropped at
+``delta <= 1e-12`` of ``sigma_1`` that later came to dominate (the kept ones annihilated, e.g. by
+saturating units) would leave the full float64 product wrong by ``eps / delta >= 1e-4`` too: no
+promise the full product keeps is broken. A reducible network (diagonal or block-diagonal
+``W_hh``, a pruned network in disconnected pieces) keeps its blocks exact in floating point, since
+zeros never mix, so it always gets full products.
 
 ``E`` is *measured*, not estimated: the directions come from the eigenvectors of the Gram matrix
 ``X^T X``, which resolve singular values only down to about ``sqrt(eps) sigma_1``, so the columns
@@ -40,6 +47,32 @@ RESOLVE_BELOW = 1e-6
 #: Float64 Gram eigenvalues carry absolute errors up to about ``r * eps * lambda_1``: only those
 #: below this fraction of the largest (or below the budget) can belong to droppable directions.
 GRAM_NOISE = 1e-12
+
+
+#: Weights below this fraction of the largest count as absent couplings: rounding leaking through
+#: them would stay far below what a dropped direction could matter at.
+COUPLING_BELOW = 1e-4
+
+
+def strongly_connected(pattern: np.ndarray) -> bool:
+    """Whether the directed graph with an edge ``j -> i`` wherever ``pattern[i, j]`` ``(n, n)`` bool
+    reaches every node from every other (breadth-first search from node 0, forwards and backwards)."""
+    for adjacency in (pattern, pattern.T):
+        reached = np.zeros(pattern.shape[0], dtype=bool)
+        reached[0] = True
+        frontier = reached.copy()
+        while frontier.any():
+            frontier = adjacency[:, frontier].any(axis=1) & ~reached
+            reached |= frontier
+        if not reached.all():
+            return False
+    return True
+
+
+def coupling(matrix: np.ndarray) -> np.ndarray:
+    """The couplings of a weight matrix that count (:data:`COUPLING_BELOW`), as a bool pattern."""
+    magnitude = np.abs(matrix)
+    return magnitude > COUPLING_BELOW * magnitude.max(initial=0.0)
 
 
 @dataclass(frozen=True)

@@ -184,3 +184,89 @@ def test_long_sequences_truncated_and_full_agree_at_every_lag(cell: str, gain: f
     full = norm_profile(forward_pass, truncation=False)
     assert truncated.directions < 48 and np.all(np.isfinite(full.log10_norm))
     assert np.max(np.abs(10.0 ** (truncated.log10_norm - full.log10_norm) - 1)) <= 1e-9
+
+
+# --- where truncation is not allowed ---------------------------------------------------------
+
+
+def test_strongly_connected_graphs() -> None:
+    from gradscope.truncation import strongly_connected
+
+    cycle = np.roll(np.eye(5, dtype=bool), 1, axis=0)  # 0 -> 1 -> ... -> 4 -> 0
+    assert strongly_connected(cycle)
+    assert strongly_connected(np.ones((1, 1), dtype=bool)) and strongly_connected(np.zeros((1, 1), dtype=bool))
+    chain = np.eye(5, k=-1, dtype=bool)  # 0 -> 1 -> ... -> 4, no way back
+    assert not strongly_connected(chain)
+    blocks = np.kron(np.eye(2, dtype=bool), np.ones((3, 3), dtype=bool))
+    assert not strongly_connected(blocks)
+    assert strongly_connected(blocks | np.eye(6, k=3, dtype=bool) | np.eye(6, k=-3, dtype=bool))
+
+
+def saturating_block_rnn(cell: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Two decoupled blocks; the slow-decaying block dominates until one input switches it off
+    (dead ReLU units, or tanh units saturated to a derivative of exactly 0)."""
+    hidden, steps = 10, 100
+    params = {
+        "weight_ih_l0": np.r_[np.ones((5, 1)), np.zeros((5, 1))],
+        "weight_hh_l0": np.diag([0.9] * 5 + [0.45] * 5),
+        "bias_ih_l0": np.full(hidden, 0.1),
+        "bias_hh_l0": np.zeros(hidden),
+    }
+    inputs = np.zeros((steps, 1))
+    inputs[9, 0] = -1e6 if cell == "rnn-relu" else 1e3
+    return params, inputs
+
+
+@pytest.mark.parametrize("cell", ["rnn-relu", "rnn"])
+def test_reducible_networks_keep_every_direction(cell: str) -> None:
+    """What truncation would drop (the fast block, 1e-30 of the norm by lag 90) is all that is left
+    after the slow block is switched off: a reducible network must get full products, as the
+    explicit product, which keeps the blocks apart exactly, shows."""
+    params, inputs = saturating_block_rnn(cell)
+    forward_pass = trajectory(prepare(cell, params=params, inputs=inputs))
+    jacobians = dense_jacobians(forward_pass)
+    product, exact = np.eye(10), []
+    for jacobian in jacobians[::-1]:
+        product = product @ jacobian
+        exact.append(np.linalg.norm(product, ord=2))
+    assert exact[-1] > 0 and exact[-1] < 1e-20 * max(exact[:85])
+    profile = norm_profile(forward_pass)
+    assert profile.directions == 10
+    assert np.all(relative_error(profile.log10_norm, np.array(exact)) <= 1e-9)
+
+
+def test_a_product_that_vanishes_only_after_a_truncation_is_computed_again_in_full(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The safety net: were a reducible network truncated, the kept part could reach exactly zero
+    while the dropped one does not; then the profile is computed again with full products."""
+    monkeypatch.setattr(products, "strongly_connected", lambda pattern: True)
+    params, inputs = saturating_block_rnn("rnn-relu")
+    forward_pass = trajectory(prepare("rnn-relu", params=params, inputs=inputs))
+    full = norm_profile(forward_pass, truncation=False)
+    again = norm_profile(forward_pass)
+    assert np.all(np.isfinite(full.log10_norm))
+    np.testing.assert_array_equal(again.log10_norm, full.log10_norm)
+
+
+def test_jordan_coupling_pattern_follows_both_weights() -> None:
+    options = {"hidden_size": 4, "output_size": 6, "input_size": 2, "steps": 5, "seed": 1}
+    params = prepare("jordan", **options).params.as_dict()
+    params["weight_hy_l0"] = np.kron(np.eye(2), np.ones((3, 2)))  # outputs 0-2 read h 0-1, 3-5 read h 2-3
+    params["weight_yh_l0"] = np.kron(np.eye(2), np.ones((2, 3)))  # h 0-1 read outputs 0-2, h 2-3 read 3-5
+    forward_pass = trajectory(prepare("jordan", params=params, inputs=np.zeros((5, 2))))
+    pattern = forward_pass.step_operator(np.dtype(np.float64), 0).coupling_pattern()
+    np.testing.assert_array_equal(pattern, np.kron(np.eye(2, dtype=bool), np.ones((3, 3), dtype=bool)))
+
+
+def test_block_diagonal_weights_switch_truncation_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two decoupled blocks of a tanh RNN: truncation would drop directions, but is not used."""
+    rng = np.random.default_rng(4)
+    blocks = [rng.standard_normal((20, 20)) * scale / np.sqrt(20) for scale in (1.0, 0.3)]
+    weight = np.zeros((40, 40))
+    weight[:20, :20], weight[20:, 20:] = blocks
+    params = prepare("rnn", hidden_size=40, input_size=3, steps=300, seed=2).params.as_dict() | {"weight_hh_l0": weight}
+    forward_pass = trajectory(prepare("rnn", params=params, steps=300, seed=2))
+    assert norm_profile(forward_pass).directions == 40
+    monkeypatch.setattr(products, "strongly_connected", lambda pattern: True)
+    assert norm_profile(forward_pass).directions < 40
