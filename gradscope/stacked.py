@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,8 +26,9 @@ import numpy as np
 from gradscope.cellspec import CellSpec
 from gradscope.compiled import CompiledCell
 from gradscope.errors import ConfigError, ParameterError, ShapeError
+from gradscope.jacobians import StepCoefficients
 from gradscope.params import CellParams, as_float_array, init_params, projection_error, validate_params
-from gradscope.products import CoefficientStepOperator, spectral_norm
+from gradscope.products import CHUNK_STEPS, CoefficientStepOperator, spectral_norm
 from gradscope.spectral import SpectralNormTracker
 from gradscope.trajectory import Trajectory, run_forward
 
@@ -295,18 +296,35 @@ class _DepthSweep:
         self, compiled: CompiledCell, run: Trajectory, outputs: int, tracker: SpectralNormTracker, feeds_below: bool
     ) -> None:
         self.operator = CoefficientStepOperator(run, np.dtype(np.float64), extra_rows=0)
-        self.coefficients = self.operator.chunk(0, run.steps)
-        self.input_jacobians = _input_jacobians(compiled, run, self.operator.order) if feeds_below else None
+        self.compiled, self.run, self.feeds_below = compiled, run, feeds_below
         self.steps, self.hidden, self.tracker = run.steps, run.params.hidden_size, tracker
         self.gradient_t = np.zeros((self.operator.size, outputs))
         self.spare = np.empty_like(self.gradient_t)
         self.exponent = -np.inf
+        # The coefficients of step indices window[0] .. window[1]-1 (at most CHUNK_STEPS of them,
+        # evaluated as the sweep moves back: memory does not grow with T).
+        self.window = (0, 0)
+        self.coefficients: StepCoefficients | None = None
+        self.input_coefficients = np.zeros(0)
+
+    def _at(self, index: int) -> int:
+        """Position of step index ``index`` in the current window, evaluating a new window if needed."""
+        start, stop = self.window
+        if not start <= index < stop:
+            stop = index + 1
+            start = max(0, stop - CHUNK_STEPS)
+            self.coefficients = self.operator.chunk(start, stop)
+            if self.feeds_below:
+                self.input_coefficients = _input_coefficients(self.compiled, self.run, self.operator.order, start, stop)
+            self.window = (start, stop)
+        return index - start
 
     def step(self, k: int, from_above: np.ndarray, from_above_exponent: float) -> float:
         """Move to the state after step ``k`` and add ``d y_T / d h_k`` ``(Y, H)`` from the layer above
         (or ``y_T`` itself); returns ``log10 ||d y_T / d s_k||_2`` (``-inf`` where exactly zero)."""
         if k < self.steps and np.isfinite(self.exponent):
-            self.operator.load(self.coefficients, k, 1.0)
+            index = self._at(k)
+            self.operator.load(self.coefficients, index, 1.0)
             self.spare = self.operator.apply(self.gradient_t, self.spare)
             self.gradient_t, self.spare = self.spare, self.gradient_t
         size = self.operator.size
@@ -322,8 +340,11 @@ class _DepthSweep:
 
     def to_input(self, k: int) -> tuple[np.ndarray, float]:
         """``d y_T / d x`` ``(Y, width)`` at the position step ``k`` consumed: ``G (d s_k / d x)``."""
-        assert self.input_jacobians is not None
-        return self.gradient_t.T @ self.input_jacobians(k - 1), self.exponent
+        index = self._at(k - 1)  # (evaluated first: it may load a new window)
+        coefficients = self.input_coefficients[index]  # (C, G, H), internal order
+        input_blocks = self.run.params.weight_ih.reshape(self.compiled.spec.num_gates, self.hidden, -1)
+        jacobian = np.einsum("agi,giw->aiw", coefficients, input_blocks)  # d s_k / d x, (C, H, width)
+        return self.gradient_t.T @ jacobian.reshape(self.operator.size, -1), self.exponent
 
 
 def _unidirectional_sweep(
@@ -353,12 +374,14 @@ def _bidirectional_sweep(
     _check_depth_memory(stacked, steps)
     profiles: dict[tuple[int, int], np.ndarray] = {}
     # Gradients of y_T with respect to each layer's input at every position, (T, Y, width), one
-    # exponent per position. For the top layer this is d y_T / d [h^{(top, fwd)}; h^{(top, rev)}].
-    upstream = np.zeros((steps, outputs, outputs))
-    upstream_exponent = np.full(steps, -np.inf)
-    upstream[steps - 1], upstream_exponent[steps - 1] = np.eye(outputs), 0.0
+    # exponent per position. For the top layer this is d y_T / d [h^{(top, fwd)}; h^{(top, rev)}]:
+    # the identity at the last position, zero elsewhere (one (1, Y, Y) slab read at every position).
+    top = np.zeros((1, outputs, outputs))
+    top[0] = np.eye(outputs)
+    upstream, upstream_exponent = np.broadcast_to(top, (steps, outputs, outputs)), np.full(steps, -np.inf)
+    upstream_exponent[steps - 1] = 0.0
     for layer in range(stacked.num_layers - 1, -1, -1):
-        width = runs[layer][0].inputs.shape[1]
+        width = runs[layer][0].inputs.shape[1] if layer > 0 else 0  # layer 0 feeds nothing below
         below = np.zeros((steps, outputs, width))
         below_exponent = np.full(steps, -np.inf)
         for direction in range(2):
@@ -409,20 +432,14 @@ def _check_depth_memory(stacked: StackedParams, steps: int) -> None:
         )
 
 
-def _input_jacobians(compiled: CompiledCell, run: Trajectory, order: list[int]) -> Callable[[int], np.ndarray]:
-    """``d s_t / d x_t = sum_g diag(d s / d u_g) W_ig`` ``(S, width)`` for a step index, rows in ``order``."""
+def _input_coefficients(compiled: CompiledCell, run: Trajectory, order: list[int], start: int, stop: int) -> np.ndarray:
+    """``d s_t / d u_g`` for step indices ``start .. stop-1``, ``(n, C, G, H)`` with the state
+    components in ``order``: ``d s_t / d x_t = sum_g diag(d s / d u_g) W_ig``."""
     spec = compiled.spec
-    hidden, steps = run.params.hidden_size, run.steps
-    width = run.inputs.shape[1]
-    partials = compiled.input_partials(run.input_projection, run.recurrent_projection(0, steps), run.states[:steps])
-    coefficients = np.zeros((steps, len(spec.state), spec.num_gates, hidden))
+    partials = compiled.input_partials(
+        run.input_projection[start:stop], run.recurrent_projection(start, stop), run.states[start:stop]
+    )
+    coefficients = np.zeros((stop - start, len(spec.state), spec.num_gates, run.params.hidden_size))
     for (_, row, gate), values in partials.items():
         coefficients[:, order.index(spec.state.index(row)), spec.gates.index(gate)] = values
-    input_blocks = run.params.weight_ih.reshape(spec.num_gates, hidden, width)
-    jacobian = np.empty((len(spec.state), hidden, width))
-
-    def at(index: int) -> np.ndarray:
-        np.einsum("agi,giw->aiw", coefficients[index], input_blocks, out=jacobian)
-        return jacobian.reshape(-1, width)
-
-    return at
+    return coefficients
