@@ -13,8 +13,10 @@ As the lag grows the singular values of ``Q`` spread out, and most of its direct
 nothing a float64 norm can see: every :data:`TRUNCATE_EVERY` lags :mod:`gradscope.truncation`
 drops those that carry less than :data:`TRUNCATE_BELOW` of ``sigma_1`` together (measured, and a
 second-order change to every later norm), and the products continue on ``Q``'s remaining ``r``
-columns at ``r / S`` of the cost. Products narrower than :data:`EXACT_BELOW` get their spectral
-norm from the dense ``(r, r)`` Gram matrix; wider ones from :mod:`gradscope.spectral`.
+columns at ``r / S`` of the cost, with :data:`SKETCH_COLUMNS` random combinations of what was
+dropped riding along to show whether it ever comes to matter (then: full products again).
+Products narrower than :data:`EXACT_BELOW` get their spectral norm from the dense ``(r, r)``
+Gram matrix; wider ones from :mod:`gradscope.spectral`.
 
 Internally the state components are reordered with ``h`` last (norms do not depend on the order
 of coordinates): then the hidden-state rows of ``Q`` and the ``b`` extra rows that give the
@@ -56,6 +58,14 @@ TRUNCATE_EVERY = 16
 TRUNCATE_EVERY_MAX = 256
 #: A truncation must drop at least this many directions (and an eighth of the width) to be worth it.
 MINIMUM_DROP = 4
+#: After a truncation, this many random combinations ``E Omega`` of the dropped part ride along as
+#: extra columns of the product. ``||A E Omega||_F^2`` is an unbiased estimate of ``||A E||_F^2``
+#: (chi-squared with 8 degrees of freedom at worst): when it exceeds :data:`SKETCH_ALARM` of the
+#: norm, the profile is computed again with full products. A dropped part that could change a
+#: norm by 1e-10 relative (``||A E|| >= 1.4e-5 sigma_1``) goes unnoticed only if the sketch
+#: underestimates it 140-fold: probability below 1e-16.
+SKETCH_COLUMNS = 8
+SKETCH_ALARM = {np.dtype(np.float64): 1e-7, np.dtype(np.float32): 1e-5}
 #: Products at most this narrow get their spectral norm from the dense ``(r, r)`` Gram matrix each
 #: lag (``S r^2 + r^3``: under 1 ms at r=128, cheaper than the iteration's thin products there).
 EXACT_BELOW = 128
@@ -367,8 +377,9 @@ def norm_profile(
         progress: called as ``progress(lags_done, T)`` about a hundred times over the run.
         truncation: drop directions of the product that carry less than
             :data:`TRUNCATE_BELOW` of its norm together (see :mod:`gradscope.truncation`: a
-            second-order change; only where the state's coupling graph is strongly connected, and
-            never before the last snapshot lag). Off, every product is the full ``(S, S)`` one.
+            second-order change; only where the state's coupling graph is strongly connected,
+            never before the last snapshot lag, and undone if a sketch of the dropped part shows
+            it growing to matter). Off, every product is the full ``(S, S)`` one.
 
     Returns:
         A :class:`NormProfile`; ``log10_norm[k - 1]`` is ``log10 ||P_k||``.
@@ -392,8 +403,11 @@ def norm_profile(
     if norm == "spectral":
         tracker = SpectralNormTracker(size, work, np.random.default_rng(seed))
     log10_norm = np.full(steps, -np.inf)
-    # Q_k (S, r) as r columns (r = S until a truncation): rows S.. hold the free check's products.
+    # Q_k (S, r) as r columns (r = S until a truncation), then the sketch's SKETCH_COLUMNS columns
+    # once there has been one: rows S.. hold the free check's products.
     buffers = [np.zeros((size + extra, size), dtype=work) for _ in range(2)]
+    sketch_rng = np.random.default_rng([seed, 1])
+    sketched = 0  # columns of the buffers that hold the sketch of what truncations dropped
 
     log10_scale = 0.0  # log10 of everything divided out of Q so far (Kahan-summed: T can be 1e5+)
     compensation = 0.0
@@ -412,7 +426,7 @@ def norm_profile(
             log10_scale = total
             lag += 1
             z = None
-            tracking = tracker is not None and buffers[0].shape[1] > EXACT_BELOW
+            tracking = tracker is not None and buffers[0].shape[1] - sketched > EXACT_BELOW
             if lag == 1:
                 buffers[0][:size] = operator.first()
             else:
@@ -424,17 +438,18 @@ def norm_profile(
                 wanted = image is not None and not tracker.free
                 extra_rows = operator.load_transposed_rows(image) if wanted else 0
                 z_rows = operator.advance(buffers[1][:size], buffers[0], extra_rows)
-                z = None if z_rows is None else z_rows.T
+                z = None if z_rows is None else z_rows.T[: z_rows.shape[1] - sketched]
                 if tracking:
                     tracker.image = image
-            q = buffers[0][:size]
+            q = buffers[0][:size, : buffers[0].shape[1] - sketched]  # the kept columns of Q
             if lag % FLUSH_EVERY == 0:
-                q[np.abs(q) < FLUSH_RELATIVE] = 0.0
+                current = buffers[0][:size]
+                current[np.abs(current) < FLUSH_RELATIVE] = 0.0
             frobenius_squared = float(np.vdot(q, q))
             if not frobenius_squared > 0.0:
                 if not np.isfinite(frobenius_squared):
                     raise FloatingPointError(f"non-finite Jacobian product at lag {lag}")
-                if q.shape[1] < size:
+                if sketched:
                     # Exactly zero after a truncation: what was dropped may not be. Start again
                     # with full products (a zero is final only if they reach it too).
                     return norm_profile(trajectory, norm, dtype, seed, snapshots, progress, truncation=False)
@@ -447,9 +462,16 @@ def norm_profile(
                 kept = truncate(q, TRUNCATE_BELOW[work], minimum_drop=max(MINIMUM_DROP, q.shape[1] // 8))
                 schedule.record(lag, kept is not None)
                 if kept is not None:
-                    buffers = [np.zeros((size + extra, kept.columns.shape[1]), dtype=work) for _ in range(2)]
-                    buffers[0][:size] = kept.columns
-                    q, z = buffers[0][:size], None
+                    # The sketch: random combinations of everything dropped so far, E Omega.
+                    omega = sketch_rng.standard_normal((q.shape[1], SKETCH_COLUMNS)) / np.sqrt(SKETCH_COLUMNS)
+                    dropped = q @ omega - kept.columns @ (kept.rotation.T @ omega)  # (x - x R R^T) Omega
+                    if sketched:
+                        dropped += buffers[0][:size, -sketched:]
+                    width, sketched = kept.columns.shape[1], SKETCH_COLUMNS
+                    buffers = [np.zeros((size + extra, width + sketched), dtype=work) for _ in range(2)]
+                    buffers[0][:size, :width] = kept.columns
+                    buffers[0][:size, width:] = dropped
+                    q, z = buffers[0][:size, :width], None
                     frobenius_squared = float(np.vdot(q, q))
                     if tracker is not None:
                         tracker.restrict(kept.rotation)
@@ -457,6 +479,12 @@ def norm_profile(
                 value = 0.5 * np.log10(frobenius_squared)
             else:
                 value = np.log10(spectral_norm(q, tracker, frobenius_squared, z))
+            if sketched:
+                sketch = buffers[0][:size, -sketched:]
+                if np.sqrt(float(np.vdot(sketch, sketch))) > SKETCH_ALARM[work] * 10.0**value:
+                    # What was dropped has grown to matter (the kept directions were all but
+                    # annihilated): start again with full products.
+                    return norm_profile(trajectory, norm, dtype, seed, snapshots, progress, truncation=False)
             log10_norm[lag - 1] = value + log10_scale
             if lag in snapshots:
                 with np.errstate(divide="ignore"):
@@ -466,7 +494,9 @@ def norm_profile(
                 progress(lag, steps)
             scale = float(np.sqrt(frobenius_squared))
             buffers.reverse()
-    return _finished(log10_norm, norm, dtype, tracker, singular_values, buffers[1][:size])
+    return _finished(
+        log10_norm, norm, dtype, tracker, singular_values, buffers[1][:size, : buffers[1].shape[1] - sketched]
+    )
 
 
 def _finished(

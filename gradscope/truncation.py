@@ -15,14 +15,14 @@ changes ``||X||_2`` and ``||X||_F`` only at second order, at most ``(tolerance *
 relative, now and after any later factors ``A`` (``kappa = ||A|| sigma_1(X) / sigma_1(A X)``):
 ``||A X v||^2 <= ||A X R||^2 + ||A E||^2`` for unit ``v``.
 
-Truncation is only used where the state's coupling graph (an edge ``j -> i`` wherever ``J_t[i, j]``
-can be nonzero) is strongly connected (:func:`strongly_connected`). Then the full product mixes
-its rounding errors into every direction within a few steps, so a direction dropped at
-``delta <= 1e-12`` of ``sigma_1`` that later came to dominate (the kept ones annihilated, e.g. by
-saturating units) would leave the full float64 product wrong by ``eps / delta >= 1e-4`` too: no
-promise the full product keeps is broken. A reducible network (diagonal or block-diagonal
-``W_hh``, a pruned network in disconnected pieces) keeps its blocks exact in floating point, since
-zeros never mix, so it always gets full products.
+Whether a dropped part can matter later depends on the Jacobians still to come: it does if they
+all but annihilate the kept directions (units that saturate or die) and spare the dropped ones.
+:func:`gradscope.products.norm_profile` guards against that twice: networks whose coupling graph
+(an edge ``j -> i`` wherever ``J_t[i, j]`` can be nonzero) is not strongly connected
+(:func:`strongly_connected`: diagonal or block-diagonal ``W_hh``, pruned networks in disconnected
+pieces) always get full products, and random combinations of everything dropped ride along with
+the product as a sketch of ``A E``; when it grows past a small fraction of the norm, the profile
+is computed again with full products.
 
 ``E`` is *measured*, not estimated: the directions come from the eigenvectors of the Gram matrix
 ``X^T X``, which resolve singular values only down to about ``sqrt(eps) sigma_1``, so the columns

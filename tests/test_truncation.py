@@ -270,3 +270,78 @@ def test_block_diagonal_weights_switch_truncation_off(monkeypatch: pytest.Monkey
     assert norm_profile(forward_pass).directions == 40
     monkeypatch.setattr(products, "strongly_connected", lambda pattern: True)
     assert norm_profile(forward_pass).directions < 40
+
+
+def tanh_rnn_with_derivatives(weight: np.ndarray, derivatives: np.ndarray) -> object:
+    """A tanh RNN (``W_ih = I``, no biases) whose inputs give unit i at step t the tanh derivative
+    ``derivatives[t, i]`` exactly: any Jacobian ``diag(d_t) W`` on demand."""
+    steps, hidden = derivatives.shape
+    target = np.arctanh(np.sqrt(1 - derivatives))  # the preactivations
+    state, inputs = np.zeros(hidden), np.empty((steps, hidden))
+    for t in range(steps):
+        inputs[t] = target[t] - weight @ state
+        state = np.tanh(target[t])
+    params = {"weight_ih_l0": np.eye(hidden), "weight_hh_l0": weight}
+    params |= {"bias_ih_l0": np.zeros(hidden), "bias_hh_l0": np.zeros(hidden)}
+    return prepare("rnn", params=params, inputs=inputs)
+
+
+def test_dropped_directions_that_come_to_dominate_are_caught_by_the_sketch() -> None:
+    """Found by review: a strongly connected network that saturation splits in two. Block B fades
+    to 1e-13 over the last 16 steps and is dropped; before that, A is all but switched off
+    (derivative 1e-6) and the bridge between them carries 1e-9, so the full product keeps B exact
+    and B is what remains. The sketch of the dropped part sees it grow: full products again."""
+    rng = np.random.default_rng(0)
+    hidden, bridge, angle = 10, 1e-3, 0.7
+    weight = np.zeros((hidden, hidden))
+    weight[:2, :2] = 2 * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    weight[:2, 2] = weight[2, 3:] = weight[3:, :2] = bridge
+    weight[3:, 3:] = 2 * np.linalg.qr(rng.standard_normal((7, 7)))[0]
+    steps = 40
+    derivatives = np.empty((steps, hidden))
+    derivatives[-16:] = [0.5, 0.5, 1e-9] + [0.075] * 7
+    derivatives[:-16] = [1e-6, 1e-6, 1e-9] + [0.5] * 7
+    forward_pass = trajectory(tanh_rnn_with_derivatives(weight, derivatives))
+    pattern = products.CoefficientStepOperator(forward_pass, np.dtype(np.float64), 0)
+    pattern.chunk(0, steps)
+    assert products.strongly_connected(pattern.coupling_pattern())
+    product, exact = np.eye(hidden), []
+    for jacobian in dense_jacobians(forward_pass)[::-1]:
+        product = product @ jacobian
+        exact.append(np.linalg.norm(product, ord=2))
+    profile = norm_profile(forward_pass)
+    assert np.all(relative_error(profile.log10_norm, np.array(exact)) <= 1e-9)
+    assert profile.directions == hidden  # computed again with full products
+
+
+def test_saturated_lstm_gates_that_switch_blocks_off_are_caught_by_the_sketch() -> None:
+    """Found by review: an LSTM with every recurrent weight present (gain 5) whose gates are driven
+    to saturation: over the last 16 steps units 2-7 forget at sigmoid(-1.6), so they are dropped;
+    before that units 0-1 forget everything, and what is left is the dropped part."""
+    hidden, steps, saturation = 8, 40, 40.0
+    draws = np.random.default_rng(2).standard_normal((4, 4 * hidden, hidden))
+    weight = 5.0 * draws[3] / np.sqrt(hidden)
+    # Target gate preactivations (i, f, g, o), reached with W_ih = I by subtracting W h_{t-1}.
+    target = np.full((steps, 4, hidden), saturation)
+    target[:, 0] = -saturation
+    target[-16:, 1, 2:] = -1.6
+    target[:-16, 1, :2] = -saturation
+
+    def sigmoid(x: np.ndarray) -> np.ndarray:
+        return 1 / (1 + np.exp(-x))
+
+    state, cell, inputs = np.zeros(hidden), np.zeros(hidden), np.empty((steps, 4 * hidden))
+    for t in range(steps):
+        inputs[t] = target[t].reshape(-1) - weight @ state
+        i, f, g, o = target[t]
+        cell = sigmoid(f) * cell + sigmoid(i) * np.tanh(g)
+        state = sigmoid(o) * np.tanh(cell)
+    params = {"weight_ih_l0": np.eye(4 * hidden), "weight_hh_l0": weight}
+    params |= {"bias_ih_l0": np.zeros(4 * hidden), "bias_hh_l0": np.zeros(4 * hidden)}
+    forward_pass = trajectory(prepare("lstm", params=params, inputs=inputs))
+    product, exact = np.eye(2 * hidden), []
+    for jacobian in dense_jacobians(forward_pass)[::-1]:
+        product = product @ jacobian
+        exact.append(np.linalg.norm(product, ord=2))
+    profile = norm_profile(forward_pass)
+    assert np.all(relative_error(profile.log10_norm, np.array(exact)) <= 1e-9)
