@@ -97,7 +97,8 @@ def torch_log10_norms(cell: str, module, inputs: np.ndarray, h0: np.ndarray, c0:
     norms = []
     for k in range(1, steps + 1):
         product = torch.autograd.functional.jacobian(lambda s, k=k: tail(s, steps - k), states[steps - k]).numpy()
-        norms.append(np.log10(np.linalg.norm(product, 2)))
+        with np.errstate(divide="ignore"):  # an exactly zero product (dead ReLU units) is -inf
+            norms.append(np.log10(np.linalg.norm(product, 2)))
     return np.array(norms)
 
 
