@@ -212,7 +212,9 @@ Norm = Annotated[
 Dtype = Annotated[
     DtypeName,
     typer.Option(
-        "--dtype", help="Precision of the products (float32: faster, about 1e-5 relative).", rich_help_panel=_CELL_PANEL
+        "--dtype",
+        help="Precision of the products (float32: faster, 1e-5 .. 1e-3 relative).",
+        rich_help_panel=_CELL_PANEL,
     ),
 ]
 Weights = Annotated[
