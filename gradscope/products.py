@@ -45,7 +45,7 @@ DTYPES = ("float64", "float32")
 
 #: Steps whose coefficients are evaluated in one vectorised call.
 CHUNK_STEPS = 512
-#: Magnitudes below this (relative to the step's largest coefficient, or to ``||Q|| ~ 1``) are
+#: Magnitudes below this (relative to the step's largest coefficient, or to the product's largest entry) are
 #: flushed to zero: they cannot change a norm at any reportable precision, and subnormal floats
 #: make arithmetic 10-100x slower.
 FLUSH_RELATIVE = 1e-250
@@ -421,10 +421,7 @@ def norm_profile(
             schedule = None  # a reducible network keeps its blocks exact in floating point: full products
         for k in range(stop - start - 1, -1, -1):
             operator.load(coefficients, k, scale)
-            term = float(np.log10(scale)) - compensation
-            total = log10_scale + term
-            compensation = (total - log10_scale) - term
-            log10_scale = total
+            log10_scale, compensation = _kahan_add(log10_scale, compensation, float(np.log10(scale)))
             lag += 1
             z = None
             tracking = tracker is not None and buffers[0].shape[1] - sketched > EXACT_BELOW
@@ -444,9 +441,16 @@ def norm_profile(
                     tracker.image = image
             q = buffers[0][:size, : buffers[0].shape[1] - sketched]  # the kept columns of Q
             if lag % FLUSH_EVERY == 0:
-                current = buffers[0][:size]
-                current[np.abs(current) < FLUSH_RELATIVE] = 0.0
+                current = np.abs(buffers[0][:size])
+                buffers[0][:size][current < FLUSH_RELATIVE * current.max(initial=0.0)] = 0.0
             frobenius_squared = float(np.vdot(q, q))
+            if not 0.0 < frobenius_squared < np.inf and np.all(np.isfinite(q)) and np.any(q):
+                # A factor so small (or large) that ||Q||_F^2 under- or overflows although Q
+                # does not: divide by the largest entry first, and account for it.
+                largest = float(np.max(np.abs(q)))
+                buffers[0][:size] /= largest
+                log10_scale, compensation = _kahan_add(log10_scale, compensation, float(np.log10(largest)))
+                frobenius_squared = float(np.vdot(q, q))
             if not frobenius_squared > 0.0:
                 if not np.isfinite(frobenius_squared):
                     raise FloatingPointError(f"non-finite Jacobian product at lag {lag}")
@@ -498,6 +502,13 @@ def norm_profile(
     return _finished(
         log10_norm, norm, dtype, tracker, singular_values, buffers[1][:size, : buffers[1].shape[1] - sketched]
     )
+
+
+def _kahan_add(total: float, compensation: float, term: float) -> tuple[float, float]:
+    """``total + term`` with Kahan compensation (``log10`` of the scales over ``T`` up to 1e5+ lags)."""
+    term -= compensation
+    new_total = total + term
+    return new_total, (new_total - total) - term
 
 
 def _finished(

@@ -249,3 +249,19 @@ def test_flush_negligible_is_relative_to_each_step() -> None:
     # 1e-40: 1e-260 is 1e-220 of it and stays, 1e-300 goes. A zero step stays zero.
     assert FLUSH_RELATIVE == 1e-250
     np.testing.assert_array_equal(array, [[[1.0, 0.0, 0.0]], [[1e-40, 1e-260, 0.0]], [[0.0, 0.0, 0.0]]])
+
+
+@pytest.mark.parametrize(("scale", "dtype"), [(1e-170, "float64"), (1e-24, "float32")])
+def test_factors_whose_squared_norm_underflows_are_not_mistaken_for_zero(scale: float, dtype: str) -> None:
+    """Found by review: ||J||_F below 1e-154 makes ||Q||_F^2 underflow although Q is not zero."""
+    weight = scale * np.array([[1.0, 0.3], [0.2, 0.5]])
+    params = {"weight_ih_l0": np.eye(2), "weight_hh_l0": weight, "bias_ih_l0": np.zeros(2), "bias_hh_l0": np.zeros(2)}
+    forward = trajectory(prepare("rnn-relu", params=params, inputs=np.ones((20, 2))))
+    # ReLU units stay active: J_t = W_hh at every step, so ||P_k|| = ||W^k||, in scaled arithmetic.
+    unit = weight / scale
+    expected = [
+        np.log10(np.linalg.norm(np.linalg.matrix_power(unit, k), 2)) + k * np.log10(scale) for k in range(1, 21)
+    ]
+    profile = norm_profile(forward, dtype=dtype)
+    tolerance = 1e-9 if dtype == "float64" else 1e-5
+    np.testing.assert_allclose(profile.log10_norm, expected, rtol=0, atol=tolerance)
