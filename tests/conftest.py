@@ -26,6 +26,24 @@ def exact_products(cell: str, **options: object) -> tuple[np.ndarray, object]:
     return products, problem
 
 
+def exact_log10_norms(cell: str, order: int | str = 2, **options: object) -> np.ndarray:
+    """``log10 ||P_k||`` for ``k = 1..T`` from dense products rescaled at every step (``-inf`` for an
+    exactly zero product): plain products underflow when the gradient vanishes fast enough."""
+    jacobians = dense_jacobians(trajectory(prepare(cell, **options)))
+    steps, size = jacobians.shape[0], jacobians.shape[1]
+    out = np.full(steps, -np.inf)
+    running, log10_scale = np.eye(size), 0.0
+    for k in range(1, steps + 1):
+        running = running @ jacobians[steps - k]
+        largest = np.abs(running).max()
+        if largest == 0.0:
+            break
+        running /= largest
+        log10_scale += np.log10(largest)
+        out[k - 1] = np.log10(np.linalg.norm(running, ord=order)) + log10_scale
+    return out
+
+
 @pytest.fixture(params=["gram", "tracker"])
 def spectral_route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run a test twice: narrow products get their spectral norm from the dense Gram matrix

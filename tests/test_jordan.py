@@ -464,15 +464,20 @@ def test_profile_matches_exact_dense_products(
     options = {"hidden_size": hidden, "output_size": output, "input_size": 2, "steps": steps, "seed": seed}
     options |= {"gain": gain, "init": init}
     jacobians = feedback_jacobians(trajectory(prepare("jordan", **options)))
-    product, exact = np.eye(output), []
-    for jacobian in jacobians[::-1]:
+    # Rescaled at every step (log10 of the scale kept apart): plain products can underflow.
+    product, log10_scale, exact = np.eye(output), 0.0, np.full(len(jacobians), -np.inf)
+    for k, jacobian in enumerate(jacobians[::-1]):
         product = product @ jacobian
-        exact.append(np.linalg.norm(product, ord=2 if norm == "spectral" else "fro"))
-    exact = np.array(exact)
+        largest = np.abs(product).max()
+        if largest == 0.0:
+            break
+        product /= largest
+        log10_scale += np.log10(largest)
+        exact[k] = np.log10(np.linalg.norm(product, ord=2 if norm == "spectral" else "fro")) + log10_scale
     result = gradscope.analyze("jordan", norm=norm, **options)
-    zero = exact == 0
+    zero = np.isneginf(exact)
     assert np.all(np.isneginf(result.log10_norm[zero]))
-    assert np.all(np.abs(10.0 ** (result.log10_norm[~zero] - np.log10(exact[~zero])) - 1) <= 1e-9)
+    assert np.all(np.abs(10.0 ** (result.log10_norm[~zero] - exact[~zero]) - 1) <= 1e-9)
 
 
 def test_cli_y0_file_is_the_initial_output(tmp_path) -> None:
