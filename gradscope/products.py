@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from gradscope.jacobians import StepCoefficients, step_coefficients
-from gradscope.spectral import DEFAULT_BLOCK, SpectralNormTracker
+from gradscope.spectral import DEFAULT_BLOCK, SpectralNormTracker, gram_spectral_norm
 from gradscope.trajectory import Trajectory
 from gradscope.truncation import coupling, strongly_connected, truncate
 
@@ -548,5 +548,4 @@ def spectral_norm(
     ``r <= EXACT_BELOW``, else certified by ``tracker`` (see :meth:`SpectralNormTracker.norm`)."""
     if q.shape[1] > EXACT_BELOW:
         return tracker.norm(q, frobenius_squared, product)
-    q64 = q.astype(np.float64, copy=False)
-    return float(np.sqrt(max(np.linalg.eigvalsh(q64.T @ q64)[-1], 0.0)))
+    return gram_spectral_norm(q)

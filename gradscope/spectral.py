@@ -187,8 +187,14 @@ class SpectralNormTracker:
         """The exact answer from a dense symmetric eigensolver (backward stable: ``sigma_1^2`` to rounding)."""
         self.fallbacks += 1
         self._fallback_streak += 1
-        q64 = q.astype(np.float64, copy=False)
-        return float(np.sqrt(max(np.linalg.eigvalsh(q64.T @ q64)[-1], 0.0)))
+        return gram_spectral_norm(q)
+
+
+def gram_spectral_norm(q: np.ndarray) -> float:
+    """``sigma_1(Q)`` of ``Q`` ``(S, r)`` from the dense ``(r, r)`` Gram matrix in float64 (a
+    backward-stable symmetric eigensolve: ``sigma_1^2`` to rounding); ``O(S r^2 + r^3)``."""
+    q64 = q.astype(np.float64, copy=False)
+    return float(np.sqrt(max(np.linalg.eigvalsh(q64.T @ q64)[-1], 0.0)))
 
 
 def _orthonormal_complement(space: np.ndarray, block: np.ndarray) -> np.ndarray | None:

@@ -297,6 +297,7 @@ class _DepthSweep:
     ) -> None:
         self.operator = CoefficientStepOperator(run, np.dtype(np.float64), extra_rows=0)
         self.compiled, self.run, self.feeds_below = compiled, run, feeds_below
+        self.input_blocks = run.params.weight_ih.reshape(compiled.spec.num_gates, run.params.hidden_size, -1)
         self.steps, self.hidden, self.tracker = run.steps, run.params.hidden_size, tracker
         self.gradient_t = np.zeros((self.operator.size, outputs))
         self.spare = np.empty_like(self.gradient_t)
@@ -342,8 +343,7 @@ class _DepthSweep:
         """``d y_T / d x`` ``(Y, width)`` at the position step ``k`` consumed: ``G (d s_k / d x)``."""
         index = self._at(k - 1)  # (evaluated first: it may load a new window)
         coefficients = self.input_coefficients[index]  # (C, G, H), internal order
-        input_blocks = self.run.params.weight_ih.reshape(self.compiled.spec.num_gates, self.hidden, -1)
-        jacobian = np.einsum("agi,giw->aiw", coefficients, input_blocks)  # d s_k / d x, (C, H, width)
+        jacobian = np.einsum("agi,giw->aiw", coefficients, self.input_blocks)  # d s_k / d x, (C, H, width)
         return self.gradient_t.T @ jacobian.reshape(self.operator.size, -1), self.exponent
 
 
