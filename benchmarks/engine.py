@@ -34,8 +34,8 @@ def run_gradscope(cell: str, hidden: int, steps: int, dtype: str, whole: bool, t
     import numpy as np
 
     import gradscope
-    from gradscope.analysis import prepare, trajectory
-    from gradscope.products import norm_profile
+    from gradscope.analysis.analyze import prepare, trajectory
+    from gradscope.engine.products import norm_profile
 
     if whole:
         start = time.perf_counter()
@@ -53,8 +53,8 @@ def agreement(cell: str, hidden: int, steps: int) -> float:
     """Largest relative difference, over every lag, between the default and the full-product norms."""
     import numpy as np
 
-    from gradscope.analysis import prepare, trajectory
-    from gradscope.products import norm_profile
+    from gradscope.analysis.analyze import prepare, trajectory
+    from gradscope.engine.products import norm_profile
 
     forward = trajectory(prepare(cell, hidden_size=hidden, steps=steps))
     truncated = norm_profile(forward).log10_norm

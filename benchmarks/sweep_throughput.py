@@ -1,10 +1,10 @@
 """Sweep throughput: tasks per second on 1 and 2 local worker processes, side by side in one run.
 
 A gain sweep (defaults: LSTM, H=64, T=200, 8 gains x 4 samples = 32 tasks, spectral norm at every
-lag) runs through :func:`gradscope.sweep.run_sweep` with
+lag) runs through :func:`gradscope.studies.sweep.run_sweep` with
 
-* ``serial``: :class:`~gradscope.executors.SerialExecutor`, this process (no pool, no pickling);
-* ``1 worker`` and ``2 workers``: :class:`~gradscope.executors.LocalExecutor` (process start-up
+* ``serial``: :class:`~gradscope.studies.executors.SerialExecutor`, this process (no pool, no pickling);
+* ``1 worker`` and ``2 workers``: :class:`~gradscope.studies.executors.LocalExecutor` (process start-up
   included, as a user pays it),
 
 interleaved over ``--repeats`` rounds so that load on the shared machine hits all alike; the best
@@ -20,8 +20,8 @@ import argparse
 import os
 import time
 
-from gradscope.executors import LocalExecutor, SerialExecutor
-from gradscope.sweep import SweepSpec, parse_axes, run_sweep
+from gradscope.studies.executors import LocalExecutor, SerialExecutor
+from gradscope.studies.sweep import SweepSpec, parse_axes, run_sweep
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ Jacobians through time without overflow and measures ``||d s_T / d s_{T-k}||`` a
 >>> result.verdict in {"vanishing", "stable", "exploding"}
 True
 
-The SymPy side (:mod:`gradscope.cells`, :mod:`gradscope.symbolic`) is imported on first use of
+The SymPy side (:mod:`gradscope.cells.builtin`, :mod:`gradscope.symbolic.derivation`) is imported on first use of
 ``Cell``, ``CELLS``, ``get_cell``, ``derive``, ``Derivation`` or ``JacobianBlock``, so that
 ``import gradscope`` and the command line start quickly.
 """
@@ -19,8 +19,9 @@ import importlib
 from typing import Any
 
 from gradscope._version import __version__
-from gradscope.analysis import SCHEMA, Analysis, analyze
-from gradscope.cellspec import ALL_CELL_NAMES, CELL_NAMES, CellSpec
+from gradscope.analysis.analyze import SCHEMA, Analysis, analyze
+from gradscope.analysis.summary import Thresholds
+from gradscope.cells.spec import ALL_CELL_NAMES, CELL_NAMES, CellSpec
 from gradscope.errors import (
     ConfigError,
     GradscopeError,
@@ -29,15 +30,14 @@ from gradscope.errors import (
     ShapeError,
     UnknownCellError,
 )
-from gradscope.summary import Thresholds
 
 _LAZY = {
-    "CELLS": "gradscope.cells",
-    "Cell": "gradscope.cells",
-    "get_cell": "gradscope.cells",
-    "Derivation": "gradscope.symbolic",
-    "JacobianBlock": "gradscope.symbolic",
-    "derive": "gradscope.symbolic",
+    "CELLS": "gradscope.cells.builtin",
+    "Cell": "gradscope.cells.builtin",
+    "get_cell": "gradscope.cells.builtin",
+    "Derivation": "gradscope.symbolic.derivation",
+    "JacobianBlock": "gradscope.symbolic.derivation",
+    "derive": "gradscope.symbolic.derivation",
 }
 
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import sympy
 
-from gradscope import products as engine_products
-from gradscope.activations import sigmoid
-from gradscope.analysis import prepare, trajectory
-from gradscope.cells import Cell, m, now, prev, u
-from gradscope.jacobians import dense_jacobians
+from gradscope.analysis.analyze import prepare, trajectory
+from gradscope.cells.activations import sigmoid
+from gradscope.cells.builtin import Cell, m, now, prev, u
+from gradscope.engine import products as engine_products
+from gradscope.engine.coefficients import dense_jacobians
 
 
 def exact_products(cell: str, **options: object) -> tuple[np.ndarray, object]:

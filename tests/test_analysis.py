@@ -9,9 +9,9 @@ import pytest
 
 import gradscope
 from gradscope import ConfigError, NonFiniteError, ParameterError, ShapeError, UnknownCellError
-from gradscope.analysis import prepare
-from gradscope.cells import get_cell
-from gradscope.params import init_params
+from gradscope.analysis.analyze import prepare
+from gradscope.cells.builtin import get_cell
+from gradscope.params.layer import init_params
 
 
 def test_defaults_and_result_shape() -> None:

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from conftest import minimal_gated_unit
 
-from gradscope.bptt import bptt_reference
-from gradscope.cellspec import CELL_NAMES
-from gradscope.compiled import compile_cell
+from gradscope.cells.spec import CELL_NAMES
+from gradscope.compile.compiled import compile_cell
+from gradscope.engine.bptt import bptt_reference
 from gradscope.errors import ConfigError, NonFiniteError, ParameterError
-from gradscope.params import init_params
+from gradscope.params.layer import init_params
 
 PARAM_KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 

@@ -8,13 +8,13 @@ import sympy
 from conftest import minimal_gated_unit
 
 import gradscope
-from gradscope.cells import CELLS, Cell, get_cell, u
-from gradscope.cellspec import ALL_CELL_NAMES, CELL_NAMES
-from gradscope.compiled import compile_cell
+from gradscope.cells.builtin import CELLS, Cell, get_cell, u
+from gradscope.cells.spec import ALL_CELL_NAMES, CELL_NAMES
+from gradscope.compile.compiled import compile_cell
+from gradscope.engine.coefficients import dense_jacobians
+from gradscope.engine.trajectory import run_forward
 from gradscope.errors import UnknownCellError
-from gradscope.jacobians import dense_jacobians
-from gradscope.params import init_params, validate_params
-from gradscope.trajectory import run_forward
+from gradscope.params.layer import init_params, validate_params
 
 
 def test_registry_matches_the_light_list_of_names() -> None:

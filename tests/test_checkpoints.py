@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import gradscope
-from gradscope.checkpoints import load_state_dict, recurrent_prefixes, select_recurrent
 from gradscope.errors import CheckpointError, ParameterError
+from gradscope.files.checkpoints import load_state_dict, recurrent_prefixes, select_recurrent
 
 torch = pytest.importorskip("torch")
 

@@ -25,12 +25,12 @@ from rich.console import Console
 
 import gradscope
 from gradscope import cli
-from gradscope.analysis import prepare
-from gradscope.cellspec import ALL_CELL_NAMES, CELL_NAMES
-from gradscope.compiled import compile_cell
-from gradscope.params import INITS
-from gradscope.products import DTYPES, NORMS
-from gradscope.report import format_power, report_lags
+from gradscope.analysis.analyze import prepare
+from gradscope.cells.spec import ALL_CELL_NAMES, CELL_NAMES
+from gradscope.compile.compiled import compile_cell
+from gradscope.engine.products import DTYPES, NORMS
+from gradscope.params.layer import INITS
+from gradscope.terminal import format_power, report_lags
 
 ANSI = re.compile(r"\x1b\[")
 #: A clean environment for rich: no colour forcing, 80 columns.
@@ -442,7 +442,7 @@ def test_no_partial_output_when_the_write_fails(tmp_path: Path, monkeypatch: pyt
     def fail(*args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(gradscope.io.os, "replace", fail)
+    monkeypatch.setattr(gradscope.files.io.os, "replace", fail)
     result = invoke("analyze", "-c", "rnn", *SMALL, "--json", str(target))
     assert_bad_input(result, "out.json: cannot write (No space left on device)")
     assert target.read_text() == "previous"

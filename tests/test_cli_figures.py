@@ -30,10 +30,13 @@ from numpy.testing import assert_allclose, assert_array_equal
 from rich.console import Console
 
 import gradscope
-from gradscope import cli, ensemble, figures, gallery
-from gradscope import io as gio
-from gradscope.analysis import prepare
-from gradscope.report import format_log10, format_rate, report_lags
+from gradscope import cli
+from gradscope.analysis import ensemble as ensemble
+from gradscope.analysis.analyze import prepare
+from gradscope.figures import all as figures
+from gradscope.files import io as gio
+from gradscope.gallery import build as gallery
+from gradscope.terminal import format_log10, format_rate, report_lags
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--hidden-size", "5", "--input-size", "3", "--steps", "20"]

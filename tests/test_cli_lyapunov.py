@@ -1,4 +1,4 @@
-"""``gradscope lyapunov`` end to end on tiny sizes: the JSON equals :func:`gradscope.lyapunov.lyapunov`'s,
+"""``gradscope lyapunov`` end to end on tiny sizes: the JSON equals :func:`gradscope.analysis.lyapunov.lyapunov`'s,
 errors exit 2, ``--plot`` writes a valid figure, and Newman's overlay appears only where it applies."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pytest
 from cli_helpers import invoke as invoke_80
 from numpy.testing import assert_allclose
 
-from gradscope import theory
-from gradscope.lyapunov import lyapunov
+from gradscope.analysis import theory as theory
+from gradscope.analysis.lyapunov import lyapunov
 
 TINY = ["--hidden-size", "4", "--input-size", "2", "--steps", "60"]
 
@@ -87,7 +87,7 @@ def test_errors_exit_2(args: list[str], fragment: str) -> None:
 
 
 def test_plot_png_and_newman_only_where_it_applies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gradscope import figures
+    from gradscope.figures import all as figures
 
     seen: list[Any] = []
     tops: list[Any] = []
@@ -136,7 +136,8 @@ def test_no_heavy_imports_without_plot() -> None:
 def test_the_gallery_command_reproduces_its_figure_byte_for_byte(tmp_path: Path) -> None:
     import shlex
 
-    from gradscope import figures, gallery
+    from gradscope.figures import all as figures
+    from gradscope.gallery import build as gallery
 
     section = gallery._lyapunov_section(gallery.QUICK)
     (command,) = section.commands

@@ -1,4 +1,4 @@
-"""``gradscope sweep`` end to end on tiny sizes: the JSON and CSV equal :func:`gradscope.sweep.run_sweep`'s,
+"""``gradscope sweep`` end to end on tiny sizes: the JSON and CSV equal :func:`gradscope.studies.sweep.run_sweep`'s,
 bad ``--vary`` specs exit 2 naming the spec, ``--plot`` writes a valid figure, ``--json -`` prints only JSON."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pytest
 from cli_helpers import assert_bad_input
 from cli_helpers import invoke as invoke_80
 
-from gradscope import executors
-from gradscope.executors import LocalExecutor, SerialExecutor
-from gradscope.sweep import SweepSpec, parse_axes, run_sweep
+from gradscope.studies import executors as executors
+from gradscope.studies.executors import LocalExecutor, SerialExecutor
+from gradscope.studies.sweep import SweepSpec, parse_axes, run_sweep
 
 TINY = ["--hidden-size", "4", "--input-size", "2", "--steps", "12"]
 TINY_KWARGS: dict[str, Any] = {"hidden_size": 4, "input_size": 2, "steps": 12}
@@ -137,7 +137,7 @@ def test_the_gallery_commands_run_and_match_the_phase_diagram(tmp_path: Path) ->
     """Each per-cell ``gradscope sweep`` command of the gallery's phase diagram gives that cell's rows."""
     import shlex
 
-    from gradscope import gallery
+    from gradscope.gallery import build as gallery
 
     section = gallery._phase_section(gallery.QUICK)
     commands = [c for c in section.commands if c.startswith("gradscope sweep")]

@@ -1,6 +1,6 @@
 """``gradscope verify``: the self-check's table, JSON document, options and exit status.
 
-The numbers shown are those of :func:`gradscope.verification.verify` called directly; the failure
+The numbers shown are those of :func:`gradscope.testing.verification.verify` called directly; the failure
 path is driven by a verification that reports a failing row (and, end to end, by a derivation that
 is broken on purpose).
 """
@@ -20,11 +20,12 @@ import pytest
 from cli_helpers import assert_bad_input, invoke
 
 import gradscope
-import gradscope.analysis
-from gradscope import cli, verification
-from gradscope.cellspec import ALL_CELL_NAMES
-from gradscope.compiled import compile_cell
-from gradscope.verification import FINITE_DIFFERENCES, TORCH, Verification, VerificationRow
+import gradscope.analysis.analyze
+from gradscope import cli
+from gradscope.cells.spec import ALL_CELL_NAMES
+from gradscope.compile.compiled import compile_cell
+from gradscope.testing import verification as verification
+from gradscope.testing.verification import FINITE_DIFFERENCES, TORCH, Verification, VerificationRow
 
 
 def prose(stdout: str) -> str:
@@ -193,7 +194,7 @@ def test_a_broken_derivation_fails_end_to_end(monkeypatch: pytest.MonkeyPatch) -
         return values
 
     broken = dataclasses.replace(real, state_partials_function=broken_partials)
-    monkeypatch.setattr(gradscope.analysis, "compile_cell", lambda cell: broken)
+    monkeypatch.setattr(gradscope.analysis.analyze, "compile_cell", lambda cell: broken)
     result = invoke("verify", "--cell", "lstm", "--no-torch")
     assert result.exit_code == 1
     failed = [row for row in table_rows(result.stdout) if row[-1] == "FAIL"]

@@ -10,10 +10,10 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import gradscope
-from gradscope.cellspec import CellSpec
-from gradscope.ensemble import analyze_ensemble, band
+from gradscope.analysis.ensemble import analyze_ensemble, band
+from gradscope.cells.spec import CellSpec
 from gradscope.errors import ConfigError
-from gradscope.params import expected_shapes, haar_orthogonal
+from gradscope.params.layer import expected_shapes, haar_orthogonal
 
 SIZES = {"hidden_size": 5, "input_size": 3, "steps": 30}
 

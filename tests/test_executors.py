@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from gradscope.errors import ConfigError
-from gradscope.executors import (
+from gradscope.studies.executors import (
     DaskExecutor,
     LocalExecutor,
     SerialExecutor,
@@ -23,7 +23,7 @@ from gradscope.executors import (
     default_chunk_size,
     make_executor,
 )
-from gradscope.sweep import SweepSpec, SweepTask, parse_axes, run_chunk, run_sweep
+from gradscope.studies.sweep import SweepSpec, SweepTask, parse_axes, run_chunk, run_sweep
 
 SPEC = SweepSpec(
     "lstm",
@@ -111,7 +111,8 @@ def test_make_executor_and_options() -> None:
 def test_library_imports_stay_light() -> None:
     """Neither Dask nor SymPy is imported by the sweep, executor or Lyapunov modules until used."""
     code = (
-        "import sys, gradscope.sweep, gradscope.executors, gradscope.lyapunov, gradscope.theory\n"
+        "import sys, gradscope.studies.sweep, gradscope.studies.executors, gradscope.analysis.lyapunov\n"
+        "import gradscope.analysis.theory\n"
         "heavy = [m for m in ('dask', 'distributed', 'sympy', 'matplotlib', 'torch') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

@@ -10,10 +10,11 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import gradscope
-from gradscope.analysis import prepare
-from gradscope.cellspec import CellSpec
+from gradscope.analysis.analyze import prepare
+from gradscope.cells.spec import CellSpec
 from gradscope.errors import ConfigError, UnknownCellError
-from gradscope.experiments import (
+from gradscope.params.layer import init_params
+from gradscope.studies.experiments import (
     Setup,
     chrono_forget_bias,
     fitted_log10_line,
@@ -27,7 +28,6 @@ from gradscope.experiments import (
     surviving_directions,
     sweep,
 )
-from gradscope.params import init_params
 
 H, I = 5, 3
 

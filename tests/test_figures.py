@@ -16,9 +16,9 @@ from matplotlib.figure import Figure
 from numpy.testing import assert_allclose, assert_array_equal
 
 import gradscope
-from gradscope import figures
-from gradscope.ensemble import analyze_ensemble
-from gradscope.experiments import ProfileView, Setup, length_study, profile_view, run_all, sweep
+from gradscope.analysis.ensemble import analyze_ensemble
+from gradscope.figures import all as figures
+from gradscope.studies.experiments import ProfileView, Setup, length_study, profile_view, run_all, sweep
 
 H, I, T = 5, 3, 30
 
@@ -203,7 +203,8 @@ def test_user_rc_params_do_not_leak_in() -> None:
 
 def test_matplotlib_is_imported_only_by_figures() -> None:
     code = (
-        "import sys, gradscope, gradscope.ensemble, gradscope.experiments, gradscope.theory, gradscope.gallery\n"
+        "import sys, gradscope, gradscope.analysis.ensemble, gradscope.studies.experiments\n"
+        "import gradscope.analysis.theory, gradscope.gallery.build\n"
         "assert 'matplotlib' not in sys.modules, 'matplotlib imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

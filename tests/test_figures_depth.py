@@ -20,11 +20,12 @@ from matplotlib.figure import Figure
 from numpy.testing import assert_allclose, assert_array_equal
 
 import gradscope
-from gradscope import experiments, figures
-from gradscope.analysis import Analysis
+from gradscope.analysis.analyze import Analysis
 from gradscope.cli.base import profile_plot
 from gradscope.cli.profiles import analysis_plot
-from gradscope.gallery import random_stacked_params
+from gradscope.figures import all as figures
+from gradscope.gallery.build import random_stacked_params
+from gradscope.studies import experiments as experiments
 
 H, I, T, L = 4, 3, 15, 3
 

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from gradscope import figures, theory
-from gradscope.executors import SerialExecutor
-from gradscope.lyapunov import lyapunov
-from gradscope.sweep import SweepSpec, parse_axes, run_sweep
+from gradscope.analysis import theory as theory
+from gradscope.analysis.lyapunov import lyapunov
+from gradscope.figures import all as figures
+from gradscope.studies.executors import SerialExecutor
+from gradscope.studies.sweep import SweepSpec, parse_axes, run_sweep
 
 TINY = {"hidden_size": 4, "input_size": 2, "steps": 12}
 

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import sympy
 
-import gradscope.formula as formula
-import gradscope.formula_language as formula_language
-from gradscope.cellspec import CELL_NAMES
+import gradscope.symbolic.formula as formula
+import gradscope.symbolic.formula_language as formula_language
+from gradscope.cells.spec import CELL_NAMES
 from gradscope.errors import GradscopeError
-from gradscope.formula import FormulaError, FormulaMismatch, assert_formula, check_formula
-from gradscope.symbolic import derive
+from gradscope.symbolic.derivation import derive
+from gradscope.symbolic.formula import FormulaError, FormulaMismatch, assert_formula, check_formula
 
 
 def sigmoid(x: float) -> float:

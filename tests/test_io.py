@@ -1,4 +1,4 @@
-"""Tests of gradscope.io: safe loading (never unpickling), validation with file names, atomic writes."""
+"""Tests of gradscope.files.io: safe loading (never unpickling), validation with file names, atomic writes."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 import gradscope
-from gradscope import io
-from gradscope.cellspec import CellSpec
-from gradscope.compiled import compile_cell
+from gradscope.cells.spec import CellSpec
+from gradscope.compile.compiled import compile_cell
 from gradscope.errors import ConfigError, GradscopeError, NonFiniteError, ParameterError, ShapeError
+from gradscope.files import io as io
 
 
 def spec(name: str) -> CellSpec:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradscope.analysis import prepare, trajectory
-from gradscope.cellspec import CELL_NAMES
-from gradscope.jacobians import dense_jacobians
+from gradscope.analysis.analyze import prepare, trajectory
+from gradscope.cells.spec import CELL_NAMES
+from gradscope.engine.coefficients import dense_jacobians
 
 torch = pytest.importorskip("torch")
 import torch_reference  # noqa: E402

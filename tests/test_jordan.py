@@ -13,16 +13,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gradscope
-from gradscope.activations import NUMPY_FUNCTIONS
-from gradscope.analysis import prepare, trajectory
-from gradscope.cells import Cell, Readout, get_cell, m, prev, readout_projection, u
-from gradscope.cellspec import ALL_CELL_NAMES, CELL_NAMES
-from gradscope.compiled import compile_cell
+from gradscope.analysis.analyze import prepare, trajectory
+from gradscope.cells.activations import NUMPY_FUNCTIONS
+from gradscope.cells.builtin import Cell, Readout, get_cell, m, prev, readout_projection, u
+from gradscope.cells.spec import ALL_CELL_NAMES, CELL_NAMES
+from gradscope.compile.compiled import compile_cell
+from gradscope.engine.feedback import feedback_jacobians
 from gradscope.errors import ConfigError, ParameterError, ShapeError
-from gradscope.feedback import feedback_jacobians
-from gradscope.feedback_params import validate_feedback_params
-from gradscope.params import haar_semi_orthogonal
-from gradscope.symbolic import derive, expanded_readout_jacobian
+from gradscope.params.layer import haar_semi_orthogonal
+from gradscope.params.readout import validate_feedback_params
+from gradscope.symbolic.derivation import derive, expanded_readout_jacobian
 
 SIZES = [(5, 3), (3, 7)]  # (H, O), both O != H
 
@@ -282,7 +282,7 @@ def test_initial_state_and_size_errors() -> None:
 
 
 def test_generated_and_live_code_agree() -> None:
-    from gradscope.codegen import lambdify_cell
+    from gradscope.compile.codegen import lambdify_cell
 
     generated, live = compile_cell("jordan"), lambdify_cell(get_cell("jordan"))
     assert generated.origin == "generated" and live.origin == "live"
@@ -319,7 +319,7 @@ def test_analyze_jordan_does_not_import_sympy_or_torch() -> None:
 @pytest.mark.parametrize("bias", [True, False])
 def test_bptt_reference_against_torch_autograd(hidden: int, output: int, bias: bool) -> None:
     torch = pytest.importorskip("torch")
-    from gradscope.bptt import bptt_reference
+    from gradscope.engine.bptt import bptt_reference
 
     problem, params = _problem(hidden, output, steps=7)
     if not bias:
@@ -344,7 +344,7 @@ def test_bptt_reference_against_torch_autograd(hidden: int, output: int, bias: b
 
 
 def test_bptt_reference_errors() -> None:
-    from gradscope.bptt import bptt_reference
+    from gradscope.engine.bptt import bptt_reference
 
     problem, params = _problem(5, 3, steps=4)
     with pytest.raises(ConfigError, match=r"upstream: expected shape \(T, O\) = \(4, 3\)"):
@@ -354,8 +354,8 @@ def test_bptt_reference_errors() -> None:
 
 
 def test_assert_bptt_close_accepts_the_reference_and_locates_a_wrong_readout_entry() -> None:
-    from gradscope.bptt import bptt_reference
-    from gradscope.testing import GradientMismatch, assert_bptt_close
+    from gradscope.engine.bptt import bptt_reference
+    from gradscope.testing.comparison import GradientMismatch, assert_bptt_close
 
     problem, params = _problem(5, 3, steps=4)
     upstream = np.random.default_rng(2).standard_normal((4, 3))
@@ -433,14 +433,14 @@ def test_cli_derive_and_verify_jordan() -> None:
 
 
 def test_lyapunov_refuses_jordan_clearly() -> None:
-    from gradscope.lyapunov import lyapunov
+    from gradscope.analysis.lyapunov import lyapunov
 
     with pytest.raises(ConfigError, match=r"lyapunov: the jordan cell .* is not supported"):
         lyapunov("jordan", hidden_size=3, steps=10)
 
 
 def test_ensemble_draws_are_single_jordan_analyses() -> None:
-    from gradscope.ensemble import analyze_ensemble
+    from gradscope.analysis.ensemble import analyze_ensemble
 
     ensemble = analyze_ensemble("jordan", samples=2, hidden_size=4, steps=10)
     first = gradscope.analyze("jordan", hidden_size=4, steps=10, seed=0)
@@ -509,7 +509,7 @@ def test_cli_y0_file_is_the_initial_output(tmp_path) -> None:
 
 
 def test_check_formula_refuses_jordan_naming_the_cell() -> None:
-    from gradscope.formula import check_formula
+    from gradscope.symbolic.formula import check_formula
 
     with pytest.raises(ConfigError, match=r"the jordan cell feeds its output back.*dy_t/dy_\{t-1\}"):
         check_formula("jordan", "dy/dy", "y_t*(1 - y_t)*W_hy")
@@ -517,7 +517,7 @@ def test_check_formula_refuses_jordan_naming_the_cell() -> None:
 
 def test_operator_flushes_negligible_coefficients(monkeypatch: pytest.MonkeyPatch) -> None:
     """Partials negligible against their step's largest (here a planted subnormal) reach no product."""
-    from gradscope.feedback import FeedbackTrajectory
+    from gradscope.engine.feedback import FeedbackTrajectory
 
     problem, _ = _problem(5, 3, steps=10, seed=2)
     forward_pass = trajectory(problem)

@@ -18,19 +18,19 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from gradscope.analysis import prepare, trajectory
-from gradscope.cellspec import CellSpec
-from gradscope.errors import ConfigError
-from gradscope.jacobians import dense_jacobians
-from gradscope.lyapunov import FRAME_STREAM, LYAPUNOV_SCHEMA, benettin, lyapunov
-from gradscope.params import expected_shapes
-from gradscope.theory import (
+from gradscope.analysis.analyze import prepare, trajectory
+from gradscope.analysis.lyapunov import FRAME_STREAM, LYAPUNOV_SCHEMA, benettin, lyapunov
+from gradscope.analysis.theory import (
     forget_gate_rate,
     mean_field_top_exponent,
     newman_spectrum,
     newman_step_variance,
     tanh_rnn_mean_field_rate,
 )
+from gradscope.cells.spec import CellSpec
+from gradscope.engine.coefficients import dense_jacobians
+from gradscope.errors import ConfigError
+from gradscope.params.layer import expected_shapes
 
 SPECS = {
     "rnn": CellSpec("rnn", "", ("g",), ("h",)),

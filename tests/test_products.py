@@ -9,10 +9,10 @@ import pytest
 from conftest import exact_products
 
 import gradscope
-from gradscope.analysis import prepare, trajectory
-from gradscope.cellspec import CELL_NAMES
-from gradscope.params import haar_orthogonal
-from gradscope.products import norm_profile
+from gradscope.analysis.analyze import prepare, trajectory
+from gradscope.cells.spec import CELL_NAMES
+from gradscope.engine.products import norm_profile
+from gradscope.params.layer import haar_orthogonal
 
 SPECTRAL_RTOL = 1e-9  # the promise: relative accuracy of the spectral norm at every lag
 
@@ -125,7 +125,7 @@ def test_hundred_thousand_steps_of_nonlinear_networks(gain: float, autonomous: b
     problem = prepare("rnn", inputs=inputs, h0=h0, **options)
     forward = trajectory(problem)
     tail = 120
-    from gradscope.jacobians import assemble, step_coefficients
+    from gradscope.engine.coefficients import assemble, step_coefficients
 
     coefficients = step_coefficients(forward, steps - tail, steps)
     blocks = problem.params.recurrent_blocks()
@@ -241,7 +241,7 @@ def test_clustered_spectrum_of_a_chrono_lstm_stays_exact(spectral_route: str) ->
 
 
 def test_flush_negligible_is_relative_to_each_step() -> None:
-    from gradscope.products import FLUSH_RELATIVE, flush_negligible
+    from gradscope.engine.products import FLUSH_RELATIVE, flush_negligible
 
     array = np.array([[[1.0, 1e-260, -1e-300]], [[1e-40, 1e-260, -1e-300]], [[0.0, 0.0, 0.0]]])
     flush_negligible(array)

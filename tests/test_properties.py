@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import gradscope
-from gradscope.cellspec import CELL_NAMES
+from gradscope.cells.spec import CELL_NAMES
 
 configurations = st.fixed_dictionaries(
     {

@@ -1,4 +1,4 @@
-"""Tests of gradscope.report: numbers against independent formulas, layout at 80 columns, no colour leaks."""
+"""Tests of gradscope.terminal: numbers against independent formulas, layout at 80 columns, no colour leaks."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pytest
 from rich.console import Console
 
 import gradscope
-from gradscope import report
-from gradscope.analysis import Analysis
-from gradscope.cellspec import CELL_NAMES
-from gradscope.compiled import compile_cell
-from gradscope.summary import Thresholds, summarize
+from gradscope import terminal as report
+from gradscope.analysis.analyze import Analysis
+from gradscope.analysis.summary import Thresholds, summarize
+from gradscope.cells.spec import CELL_NAMES
+from gradscope.compile.compiled import compile_cell
 
 ANSI = re.compile(r"\x1b\[")
 
@@ -211,7 +211,9 @@ def test_report_ascii_console(lstm_result: Analysis) -> None:
 
 
 def test_report_names_the_files(lstm_result: Analysis) -> None:
-    result = gradscope.analyze("gru", params=gradscope.analysis.prepare("gru", hidden_size=3).params.as_dict(), steps=5)
+    result = gradscope.analyze(
+        "gru", params=gradscope.analysis.analyze.prepare("gru", hidden_size=3).params.as_dict(), steps=5
+    )
     text = render(report.analysis_report(result, sources={"params": "model.npz"}))
     assert "from model.npz" in text
 

@@ -7,8 +7,8 @@ import pytest
 from conftest import exact_products
 
 import gradscope
-from gradscope.params import haar_orthogonal
-from gradscope.spectral import SpectralNormTracker, _orthonormal_complement
+from gradscope.engine.spectral import SpectralNormTracker, _orthonormal_complement
+from gradscope.params.layer import haar_orthogonal
 
 SPECTRAL_RTOL = 1e-9
 

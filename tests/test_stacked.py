@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradscope.compiled import compile_cell
-from gradscope.errors import ConfigError, ParameterError, ShapeError
-from gradscope.stacked import (
+from gradscope.compile.compiled import compile_cell
+from gradscope.engine.depth import (
     depth_profiles,
     initial_states,
     is_stacked,
@@ -15,6 +14,7 @@ from gradscope.stacked import (
     stacked_forward,
     validate_stacked,
 )
+from gradscope.errors import ConfigError, ParameterError, ShapeError
 
 torch = pytest.importorskip("torch")
 import torch_reference  # noqa: E402
@@ -136,9 +136,9 @@ def test_depth_memory_is_what_the_profiles_hold_and_too_much_is_refused_clearly(
     from cli_helpers import assert_bad_input, invoke
 
     import gradscope
-    from gradscope import stacked as stacked_module
-    from gradscope.analysis import prepare
-    from gradscope.stacked import depth_memory, init_stacked_params
+    from gradscope.analysis.analyze import prepare
+    from gradscope.engine import depth as stacked_module
+    from gradscope.engine.depth import depth_memory, init_stacked_params
 
     spec = compile_cell("gru").spec
     params = init_stacked_params(spec, 6, 3, 3, True, np.random.default_rng(0))
@@ -173,7 +173,7 @@ def test_depth_profiles_do_not_depend_on_the_coefficient_window(
 ) -> None:
     """Coefficients are evaluated a window of steps at a time as the sweeps move back; windows of
     3 steps (many boundaries) give the same profiles as one window for the whole sequence."""
-    import gradscope.stacked as stacked_module
+    import gradscope.engine.depth as stacked_module
 
     params = torch_params("lstm", 3, 5, 2, bidirectional, gain=1.5)
     spec = compile_cell("lstm").spec

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import gradscope
-from gradscope.summary import Thresholds, summarize
+from gradscope.analysis.summary import Thresholds, summarize
 
 
 @pytest.mark.parametrize("rate", [-0.3, -0.005, 0.0, 0.02, 1.5])

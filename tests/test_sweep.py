@@ -1,8 +1,8 @@
 """Sweeps: axis parsing, the task grid and its seeds, rows against independent runs, JSON and CSV.
 
 Every row is checked against a second computation of the same configuration: ``gradscope.analyze``
-called directly, :class:`gradscope.experiments.Setup` for forget-gate biases and chrono, and
-:func:`gradscope.lyapunov.lyapunov` for the Lyapunov columns. Executors are compared in
+called directly, :class:`gradscope.studies.experiments.Setup` for forget-gate biases and chrono, and
+:func:`gradscope.analysis.lyapunov.lyapunov` for the Lyapunov columns. Executors are compared in
 ``test_executors.py``; here everything runs in this process.
 """
 
@@ -17,13 +17,14 @@ import numpy as np
 import pytest
 
 import gradscope
-from gradscope.analysis import prepare
+from gradscope.analysis.analyze import prepare
+from gradscope.analysis.lyapunov import lyapunov
+from gradscope.analysis.summary import Thresholds
+from gradscope.analysis.theory import tanh_rnn_mean_field_rate
 from gradscope.errors import ConfigError
-from gradscope.executors import SerialExecutor
-from gradscope.experiments import Setup
-from gradscope.lyapunov import lyapunov
-from gradscope.summary import Thresholds
-from gradscope.sweep import (
+from gradscope.studies.executors import SerialExecutor
+from gradscope.studies.experiments import Setup
+from gradscope.studies.sweep import (
     SWEEP_SCHEMA,
     Axis,
     SweepSpec,
@@ -34,12 +35,11 @@ from gradscope.sweep import (
     run_task,
     task_seed,
 )
-from gradscope.theory import tanh_rnn_mean_field_rate
 
 SMALL = {"hidden_size": 6, "input_size": 3, "steps": 30}
 
 
-def serial(spec: SweepSpec) -> gradscope.sweep.SweepResult:
+def serial(spec: SweepSpec) -> gradscope.studies.sweep.SweepResult:
     return run_sweep(spec, executor=SerialExecutor())
 
 

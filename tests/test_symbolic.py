@@ -7,14 +7,14 @@ import pytest
 import sympy
 
 import gradscope
-from gradscope.activations import NUMPY_FUNCTIONS
-from gradscope.cells import get_cell, now, prev
-from gradscope.cellspec import CELL_NAMES
-from gradscope.compiled import compile_cell
-from gradscope.jacobians import dense_jacobians
-from gradscope.params import init_params, validate_params
-from gradscope.symbolic import derive, expanded_jacobian
-from gradscope.trajectory import run_forward
+from gradscope.cells.activations import NUMPY_FUNCTIONS
+from gradscope.cells.builtin import get_cell, now, prev
+from gradscope.cells.spec import CELL_NAMES
+from gradscope.compile.compiled import compile_cell
+from gradscope.engine.coefficients import dense_jacobians
+from gradscope.engine.trajectory import run_forward
+from gradscope.params.layer import init_params, validate_params
+from gradscope.symbolic.derivation import derive, expanded_jacobian
 
 
 def test_lstm_cell_carousel_is_diag_f() -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gradscope.errors import ParameterError
-from gradscope.testing import (
+from gradscope.testing.comparison import (
     DEFAULT_TOLERANCES,
     GradientMismatch,
     assert_bptt_close,
@@ -267,6 +267,6 @@ def test_mismatch_is_an_assertion_error_with_readable_lines() -> None:
 
 
 def test_importing_gradscope_testing_does_not_import_sympy() -> None:
-    code = "import sys, gradscope.testing; print(sorted(m for m in ('sympy', 'torch') if m in sys.modules))"
+    code = "import sys, gradscope.testing.comparison; print(sorted(m for m in ('sympy', 'torch') if m in sys.modules))"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"

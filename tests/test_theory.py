@@ -9,11 +9,11 @@ import pytest
 from numpy.testing import assert_allclose
 
 import gradscope
-from gradscope.analysis import prepare
-from gradscope.cellspec import CellSpec
-from gradscope.experiments import fitted_log10_line
-from gradscope.params import expected_shapes, haar_orthogonal
-from gradscope.theory import ACTIVATION_GAMMA, pascanu_gamma, pascanu_log10_bound, sigma_max
+from gradscope.analysis.analyze import prepare
+from gradscope.analysis.theory import ACTIVATION_GAMMA, pascanu_gamma, pascanu_log10_bound, sigma_max
+from gradscope.cells.spec import CellSpec
+from gradscope.params.layer import expected_shapes, haar_orthogonal
+from gradscope.studies.experiments import fitted_log10_line
 
 RNN = CellSpec("rnn", "tanh RNN", ("g",), ("h",))
 

@@ -16,9 +16,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from gradscope.analysis import prepare
-from gradscope.experiments import chrono_forget_bias
-from gradscope.theory import (
+from gradscope.analysis.analyze import prepare
+from gradscope.analysis.theory import (
     chrono_memory_time_range,
     chrono_slowest_rate,
     digamma,
@@ -35,6 +34,7 @@ from gradscope.theory import (
     tanh_rnn_mean_field_rate,
     trigamma,
 )
+from gradscope.studies.experiments import chrono_forget_bias
 
 EULER_GAMMA = 0.5772156649015329
 ARGUMENTS = [0.05, 0.5, 1.0, 1.5, 2.0, 3.7, 9.99, 10.0, 25.0, 1e3]

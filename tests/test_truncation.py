@@ -7,12 +7,12 @@ import pytest
 from conftest import exact_products, minimal_gated_unit
 from test_products import relative_error
 
-from gradscope import products
-from gradscope.analysis import prepare, trajectory
-from gradscope.feedback import feedback_jacobians
-from gradscope.jacobians import dense_jacobians
-from gradscope.products import norm_profile
-from gradscope.truncation import truncate
+from gradscope.analysis.analyze import prepare, trajectory
+from gradscope.engine import products as products
+from gradscope.engine.coefficients import dense_jacobians
+from gradscope.engine.feedback import feedback_jacobians
+from gradscope.engine.products import norm_profile
+from gradscope.engine.truncation import truncate
 
 
 def graded(rng: np.random.Generator, rows: int, singular: np.ndarray) -> np.ndarray:
@@ -190,7 +190,7 @@ def test_long_sequences_truncated_and_full_agree_at_every_lag(cell: str, gain: f
 
 
 def test_strongly_connected_graphs() -> None:
-    from gradscope.truncation import strongly_connected
+    from gradscope.engine.truncation import strongly_connected
 
     cycle = np.roll(np.eye(5, dtype=bool), 1, axis=0)  # 0 -> 1 -> ... -> 4 -> 0
     assert strongly_connected(cycle)

@@ -7,12 +7,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-import gradscope.analysis
-import gradscope.verification as verification
-from gradscope.cellspec import ALL_CELL_NAMES
-from gradscope.compiled import compile_cell
+import gradscope.analysis.analyze
+import gradscope.testing.verification as verification
+from gradscope.cells.spec import ALL_CELL_NAMES
+from gradscope.compile.compiled import compile_cell
 from gradscope.errors import ConfigError, UnknownCellError
-from gradscope.verification import FINITE_DIFFERENCES, TOLERANCES, TORCH, verify
+from gradscope.testing.verification import FINITE_DIFFERENCES, TOLERANCES, TORCH, verify
 
 GRADIENT_KEYS = {"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "inputs", "h0"}
 JORDAN_KEYS = {"weight_ih_l0", "weight_yh_l0", "weight_hy_l0", "bias_ih_l0", "bias_hy_l0", "inputs", "y0"}
@@ -56,7 +56,7 @@ def test_a_broken_derivation_fails_and_names_the_checks(monkeypatch: pytest.Monk
         return values
 
     broken = dataclasses.replace(real, state_partials_function=broken_partials)
-    monkeypatch.setattr(gradscope.analysis, "compile_cell", lambda cell: broken)
+    monkeypatch.setattr(gradscope.analysis.analyze, "compile_cell", lambda cell: broken)
     result = verify("lstm", use_torch=False)
     assert not result.passed
     failed = {r.check for r in result.failures}

@@ -16,10 +16,10 @@ Layout, for whoever adds the next command or option:
   re-raises it with its traceback). Usage errors are typer's, also exit code 2. Commands just raise.
 * **Output** goes through :class:`Output`: ``--json PATH`` (atomic write), ``--json -`` (only
   JSON on stdout), ``--plot PATH`` (a figure, atomic write), ``--quiet``, and the rich report built
-  by :mod:`gradscope.report`. Every output path is checked before any work.
+  by :mod:`gradscope.terminal`. Every output path is checked before any work.
 * **Imports**: this module, ``gradscope --help`` and ``gradscope analyze`` never import SymPy,
   matplotlib or torch; ``derive`` imports SymPy when it runs, ``--plot`` and ``report`` matplotlib
-  (through :mod:`gradscope.figures`), ``verify`` torch when it is installed. Keep heavy imports
+  (through :mod:`gradscope.figures.all`), ``verify`` torch when it is installed. Keep heavy imports
   inside the command that needs them.
 """
 

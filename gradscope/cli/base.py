@@ -16,16 +16,16 @@ from rich.console import Console, RenderableType
 from rich.text import Text
 from typer.core import TyperGroup
 
-from gradscope import io
-from gradscope.cellspec import ALL_CELL_NAMES, CellSpec, resolve_name
-from gradscope.compiled import compile_cell
+from gradscope.cells.spec import ALL_CELL_NAMES, CellSpec, resolve_name
+from gradscope.compile.compiled import compile_cell
 from gradscope.errors import ConfigError, GradscopeError
+from gradscope.files import io as io
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from gradscope.analysis import Analysis
-    from gradscope.ensemble import Ensemble
+    from gradscope.analysis.analyze import Analysis
+    from gradscope.analysis.ensemble import Ensemble
 
 #: Set to 1 to let unexpected errors propagate with their traceback (same as ``--debug``).
 DEBUG_ENV = "GRADSCOPE_DEBUG"
@@ -381,7 +381,7 @@ def file_kwargs(files: io.ProblemFiles, spec: CellSpec, strict_c0: bool = True) 
 def check_plot_path(path: Path) -> tuple[Path, str]:
     """``(path, format)`` for ``--plot PATH``, checked before any work: the extension names the format
     (``.png``, ``.svg``, ``.pdf``) and the file must be creatable; else a one-line error naming the path."""
-    from gradscope import figures
+    from gradscope.figures import all as figures
 
     fmt = figures.format_for_path(path)
     return io.check_output_path(path), fmt
@@ -430,7 +430,7 @@ class Output:
         if self.plot_path is not None:
             if figure is None:
                 raise RuntimeError("--plot was accepted by a command that draws no figure")
-            from gradscope import figures
+            from gradscope.figures import all as figures
 
             image = figures.render(figure(), self.plot_format)
         text = io.to_json(document) if self.json_stdout or self.json_path is not None else None
@@ -519,12 +519,12 @@ def check_samples(samples: int | None, **files: Path | None) -> None:
 def run_ensemble(
     spec: CellSpec, samples: int, hidden_size: int | None, input_size: int | None, settings: RunSettings, output: Output
 ) -> "Ensemble":
-    """:func:`gradscope.ensemble.analyze_ensemble` of one cell with a progress bar over the draws.
+    """:func:`gradscope.analysis.ensemble.analyze_ensemble` of one cell with a progress bar over the draws.
 
     Labelled with the cell's display name (``"tanh RNN"``, ``"LSTM"``), as the gallery's ensembles are.
     """
-    from gradscope.ensemble import analyze_ensemble
-    from gradscope.experiments import cell_title
+    from gradscope.analysis.ensemble import analyze_ensemble
+    from gradscope.studies.experiments import cell_title
 
     with progress_reporter(output.shows_progress, f"{spec.name}: random draws", unit="draws") as progress:
         return analyze_ensemble(
@@ -545,20 +545,21 @@ def run_ensemble(
 def profile_plot(result: "Analysis", params: Any = None) -> "Figure":
     """The profile figure: the measured profile, ``||.|| = 1``, the fitted rate and, for the tanh RNN,
     Pascanu's bound from ``params``' ``W_hh`` (re-drawn from the seed when the parameters were random)."""
-    from gradscope import experiments, figures
+    from gradscope.figures import all as figures
+    from gradscope.studies import experiments as experiments
 
     return figures.profile_figure(experiments.profile_view(result, params=params))
 
 
 def compare_plot(results: Sequence["Analysis"]) -> "Figure":
     """The cells' profiles on one axes."""
-    from gradscope import figures
+    from gradscope.figures import all as figures
 
     return figures.compare_figure(results)
 
 
 def ensemble_plot(ensembles: Sequence["Ensemble"]) -> "Figure":
     """Median and 10-90 % band of each ensemble on one axes."""
-    from gradscope import figures
+    from gradscope.figures import all as figures
 
     return figures.ensemble_figure(list(ensembles))

@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.text import Text
 
-from gradscope import io, report
-from gradscope.cellspec import ALL_CELL_NAMES
+from gradscope import terminal as report
+from gradscope.cells.spec import ALL_CELL_NAMES
+from gradscope.files import io as io
 
 if TYPE_CHECKING:
     pass
@@ -56,7 +57,7 @@ def report_gallery(
     The README also tabulates the key numbers (rates, verdicts). Deterministic: running it twice gives
     identical files. Takes a minute or two.
     """
-    from gradscope import gallery
+    from gradscope.gallery import build as gallery
 
     out_dir = io.check_output_dir(out)
     output = Output.create(None, quiet)
@@ -145,7 +146,7 @@ def verify(
     against central finite differences and, when it is installed, PyTorch autograd (float64). Exit status 0
     when every check is within its tolerance, 1 on any mismatch.
     """
-    from gradscope import verification
+    from gradscope.testing import verification as verification
 
     output = Output.create(json_path, quiet)
     which = "all" if cell.strip().lower() == "all" else [spec.name for spec in parse_cells(cell, "--cell")]

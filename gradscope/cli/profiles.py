@@ -8,11 +8,12 @@ import typer
 from rich.text import Text
 
 import gradscope
-from gradscope import io, report
+from gradscope import terminal as report
 from gradscope._version import __version__
-from gradscope.cellspec import ALL_CELL_NAMES, CELL_NAMES, resolve_name
-from gradscope.compiled import compile_cell
+from gradscope.cells.spec import ALL_CELL_NAMES, CELL_NAMES, resolve_name
+from gradscope.compile.compiled import compile_cell
 from gradscope.errors import ConfigError
+from gradscope.files import io as io
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -93,7 +94,8 @@ def analysis_plot(result: gradscope.Analysis, params: "Mapping[str, object] | No
     the top layer's recurrence above the layer-by-time heatmaps of the gradient of the last output."""
     if not result.depth_profiles:
         return profile_plot(result, params)
-    from gradscope import experiments, figures
+    from gradscope.figures import all as figures
+    from gradscope.studies import experiments as experiments
 
     return figures.profile_depth_figure(experiments.profile_view(result, params=params))
 

@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from gradscope import io, report
+from gradscope import terminal as report
 from gradscope.errors import ConfigError
+from gradscope.files import io as io
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -66,7 +67,7 @@ SweepSteps = Annotated[
 
 def parse_vary(texts: Sequence[str]) -> tuple[Any, ...]:
     """``--vary`` texts as sweep axes; a bad one fails with a message that quotes it."""
-    from gradscope.sweep import parse_axes, parse_axis
+    from gradscope.studies.sweep import parse_axes, parse_axis
 
     if not texts:
         raise ConfigError("give at least one --vary NAME=START:STOP:COUNT, e.g. --vary gain=0.5:2:7")
@@ -95,7 +96,7 @@ def parse_forget_bias(text: str | None) -> float | str | None:
 
 def sweep_plot(result: Any) -> "Figure":
     """Median rate per step against the first swept parameter, with the band and the theory curve."""
-    from gradscope import figures
+    from gradscope.figures import all as figures
 
     return figures.sweep_rate_figure(result)
 
@@ -209,8 +210,8 @@ def sweep(
     One row per (grid point, sample); the result is the same on any executor and worker count.
     For the tanh RNN the report and the figure also show the mean-field theory rate.
     """
-    from gradscope.executors import make_executor
-    from gradscope.sweep import SweepSpec, run_sweep
+    from gradscope.studies.executors import make_executor
+    from gradscope.studies.sweep import SweepSpec, run_sweep
 
     name = cell_spec(cell).name
     axes = parse_vary(vary)
@@ -245,7 +246,7 @@ def sweep(
 def lyapunov_plot(spectrum: Any, theory: Any, top_theory: float | None, running: bool) -> "Figure":
     """The spectrum (with ``theory`` and ``top_theory`` overlaid when given) and, with ``running``, the
     running estimates."""
-    from gradscope import figures
+    from gradscope.figures import all as figures
 
     return figures.lyapunov_figure(spectrum, theory=theory, top_theory=top_theory, show_running=running)
 
@@ -316,7 +317,7 @@ def lyapunov(
     Natural log per step, descending, with batch-means standard errors and the drift between the two
     halves of the run. For the LSTM, the exponents of the full state \\[h; c].
     """
-    from gradscope import lyapunov as lyapunov_module
+    from gradscope.analysis import lyapunov as lyapunov_module
 
     spec = cell_spec(cell)
     output = Output.create(json_path, quiet, plot)

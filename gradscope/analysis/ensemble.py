@@ -1,0 +1,228 @@
+"""Ensembles: the gradient-norm profile over many random draws of weights and inputs.
+
+One random network says what *that* network does; a band over many draws says what the
+architecture and its initialisation do. :func:`analyze_ensemble` runs :func:`gradscope.analyze`
+once per draw, with the seeds ``seed, seed + 1, ..., seed + N - 1`` (so any member can be
+reproduced on its own with ``analyze(..., seed=ensemble.seeds[i])``), and keeps every profile plus
+the pointwise median and quantile band.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gradscope.analysis.analyze import analyze
+from gradscope.analysis.summary import Thresholds
+from gradscope.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gradscope.cells.builtin import Cell
+
+ENSEMBLE_SCHEMA = "gradscope.ensemble/1"
+DEFAULT_SAMPLES = 32
+DEFAULT_QUANTILES = (0.1, 0.9)
+
+#: Builds the parameters of one draw from its seed (PyTorch names, as ``analyze(params=...)`` takes).
+ParamsFactory = Callable[[int], Mapping[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """Profiles of N independent draws, with their median and quantile band. Arrays are read-only.
+
+    Attributes:
+        cell: the cell's name.
+        hidden_size, input_size, steps: sizes shared by every draw (``steps`` = T).
+        norm, dtype: as in :func:`gradscope.analyze`.
+        seeds: ``(N,)`` the seed of each draw.
+        lags: ``(T,)`` ints ``1..T``.
+        profiles: ``(N, T)``; row ``i`` is ``log10 ||d s_T / d s_{T-k}||`` of draw ``i``.
+        rates: ``(N,)`` each draw's rate per step (natural log, least squares; see :class:`~gradscope.Analysis`).
+        verdicts: ``(N,)`` each draw's verdict.
+        quantiles: the band's lower and upper probability levels, e.g. ``(0.1, 0.9)``.
+        median: ``(T,)`` pointwise median of ``profiles`` over the draws.
+        lower, upper: ``(T,)`` pointwise quantiles of ``profiles`` at ``quantiles``. Quantiles are
+            taken of the log10 values (NumPy's default linear interpolation between order
+            statistics); the median of the log is the log of the median, since log is monotone.
+        config: how the draws were made (init, gain, or ``"given"`` parameters) and ``label``.
+    """
+
+    cell: str
+    hidden_size: int
+    input_size: int
+    steps: int
+    norm: str
+    dtype: str
+    seeds: np.ndarray
+    lags: np.ndarray
+    profiles: np.ndarray
+    rates: np.ndarray
+    verdicts: tuple[str, ...]
+    quantiles: tuple[float, float]
+    median: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def samples(self) -> int:
+        """N, the number of draws."""
+        return int(self.seeds.size)
+
+    @property
+    def label(self) -> str:
+        """A short name for legends: ``config["label"]`` or the cell's name."""
+        return str(self.config.get("label") or self.cell)
+
+    @property
+    def median_rate(self) -> float:
+        """The median over the draws of the rate per step."""
+        return float(np.median(self.rates))
+
+    def verdict_counts(self) -> dict[str, int]:
+        """How many draws got each verdict."""
+        return {v: self.verdicts.count(v) for v in ("vanishing", "stable", "exploding")}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON document (schema ``"gradscope.ensemble/1"``); ``-inf``/``inf`` become ``null``."""
+
+        def clean(values: np.ndarray) -> list[float | None]:
+            return [float(v) if math.isfinite(v) else None for v in values]
+
+        return {
+            "schema": ENSEMBLE_SCHEMA,
+            "cell": self.cell,
+            "hidden_size": self.hidden_size,
+            "input_size": self.input_size,
+            "steps": self.steps,
+            "norm": self.norm,
+            "dtype": self.dtype,
+            "samples": self.samples,
+            "seeds": [int(s) for s in self.seeds],
+            "config": dict(self.config),
+            "quantiles": list(self.quantiles),
+            "lags": [int(k) for k in self.lags],
+            "median": clean(self.median),
+            "lower": clean(self.lower),
+            "upper": clean(self.upper),
+            "rates": clean(self.rates),
+            "verdicts": list(self.verdicts),
+            "profiles": [clean(row) for row in self.profiles],
+        }
+
+
+def band(profiles: np.ndarray, quantiles: Sequence[float] = DEFAULT_QUANTILES) -> tuple[np.ndarray, ...]:
+    """Pointwise median, lower and upper quantile of ``(N, T)`` log10 profiles, each ``(T,)``.
+
+    A quantile interpolated between two draws of which one reached an exactly zero norm
+    (``-inf``) is ``-inf``: NumPy's interpolation would give NaN there.
+    """
+    values = np.asarray(profiles, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        median = np.median(values, axis=0)
+        lower, upper = np.quantile(values, list(quantiles), axis=0)
+    for array in (median, lower, upper):
+        array[np.isnan(array)] = -np.inf
+    return median, lower, upper
+
+
+def analyze_ensemble(
+    cell: str | Cell,
+    *,
+    samples: int = DEFAULT_SAMPLES,
+    seed: int = 0,
+    hidden_size: int | None = None,
+    input_size: int | None = None,
+    steps: int | None = None,
+    init: str = "pytorch",
+    gain: float = 1.0,
+    norm: str = "spectral",
+    dtype: str = "float64",
+    thresholds: Thresholds | None = None,
+    quantiles: tuple[float, float] = DEFAULT_QUANTILES,
+    params_factory: ParamsFactory | None = None,
+    inputs_factory: Callable[[int], np.ndarray] | None = None,
+    label: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Ensemble:
+    """Run :func:`gradscope.analyze` on ``samples`` independent random draws.
+
+    Draw ``i`` is exactly ``analyze(cell, seed=seed + i, ...)`` with the other options as given,
+    so it can be reproduced on its own. Deterministic for a given ``seed``.
+
+    Args:
+        cell, hidden_size, input_size, steps, init, gain, norm, dtype, thresholds: as in
+            :func:`gradscope.analyze`.
+        samples: N >= 1, the number of draws.
+        seed: the first draw's seed.
+        quantiles: the band's ``(lower, upper)`` probability levels, ``0 <= lower <= upper <= 1``.
+        params_factory: when given, ``params_factory(seed_i)`` supplies draw i's parameters
+            (``init`` and ``gain`` are then unused); e.g. an LSTM with a chosen forget-gate bias.
+        inputs_factory: when given, ``inputs_factory(seed_i)`` supplies draw i's ``(T, I)`` inputs.
+        label: a short name for legends, stored in ``config["label"]``.
+        progress: called as ``progress(draws_done, samples)`` after each draw.
+
+    Returns:
+        An :class:`Ensemble`.
+
+    Raises:
+        ConfigError: ``samples < 1`` or invalid quantiles; anything :func:`gradscope.analyze` raises.
+    """
+    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
+        raise ConfigError(f"samples must be a positive integer, got {samples!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    low, high = (float(q) for q in quantiles)
+    if not 0.0 <= low <= high <= 1.0:
+        raise ConfigError(f"quantiles must satisfy 0 <= lower <= upper <= 1, got {quantiles!r}")
+    seeds = np.arange(int(seed), int(seed) + int(samples))
+    members = []
+    for i, member_seed in enumerate(seeds):
+        result = analyze(
+            cell,
+            params=None if params_factory is None else params_factory(int(member_seed)),
+            inputs=None if inputs_factory is None else inputs_factory(int(member_seed)),
+            hidden_size=hidden_size,
+            input_size=input_size,
+            steps=steps,
+            seed=int(member_seed),
+            init=init,
+            gain=gain,
+            norm=norm,
+            dtype=dtype,
+            thresholds=thresholds,
+        )
+        members.append(result)
+        if progress is not None:
+            progress(i + 1, int(samples))
+    first = members[0]
+    profiles = np.stack([m.log10_norm for m in members])
+    median, lower, upper = band(profiles, (low, high))
+    config = {key: value for key, value in first.config.items() if key != "seed"}
+    config |= {"first_seed": int(seed), "label": label or first.cell}
+    rates = np.array([m.rate_per_step for m in members])
+    for array in (seeds, profiles, rates, median, lower, upper):
+        array.setflags(write=False)
+    return Ensemble(
+        cell=first.cell,
+        hidden_size=first.hidden_size,
+        input_size=first.input_size,
+        steps=first.steps,
+        norm=norm,
+        dtype=dtype,
+        seeds=seeds,
+        lags=first.lags,
+        profiles=profiles,
+        rates=rates,
+        verdicts=tuple(m.verdict for m in members),
+        quantiles=(low, high),
+        median=median,
+        lower=lower,
+        upper=upper,
+        config=config,
+    )

@@ -1,0 +1,374 @@
+"""The reports of ``analyze``, ``compare`` and ``cells``: one gradient-norm profile per cell.
+
+The ``analyze`` report is a stack of panels (configuration, derived Jacobian, lag table and
+chart, depth, verdict); the verdict is also a word, so no meaning is carried by colour alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+from rich.console import Group, RenderableType
+from rich.constrain import Constrain
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from gradscope.compile.compiled import BlockFormula, CompiledCell, compile_cell
+from gradscope.engine.products import TRUNCATE_BELOW
+from gradscope.terminal.format import (
+    BLOCK_LEGEND,
+    REPORT_WIDTH,
+    VERDICT_STYLES,
+    ProfileChart,
+    Sparkline,
+    block_legend,
+    chart_range,
+    format_axis,
+    format_log10,
+    format_power,
+    format_rate,
+    format_steps,
+    report_lags,
+)
+
+if TYPE_CHECKING:
+    from gradscope.analysis.analyze import Analysis
+    from gradscope.cells.spec import CellSpec
+
+#: Thresholds of the interpretation line: "practically gone" and "huge", in log10.
+_SMALL_LOG10 = -6.0
+_LARGE_LOG10 = 6.0
+_LN10 = math.log(10.0)
+
+
+def first_lag(analysis: Analysis, below: float | None = None, above: float | None = None) -> int | None:
+    """The first lag whose ``log10`` norm is below ``below`` (or above ``above``), None if none is."""
+    values = np.asarray(analysis.log10_norm)
+    hits = values < below if below is not None else values > above
+    indices = np.flatnonzero(hits)
+    return int(analysis.lags[indices[0]]) if indices.size else None
+
+
+# ---------------------------------------------------------------------------------------------
+# The analyze report
+
+
+def split_terms(expression: str) -> list[str]:
+    """Split ``"a + f(b + c) + d"`` at its top-level ``" + "`` only: ``["a", "f(b + c)", "d"]``."""
+    terms, depth, start, index = [], 0, 0, 0
+    while index < len(expression):
+        char = expression[index]
+        depth += char in "([{"
+        depth -= char in ")]}"
+        if depth == 0 and expression.startswith(" + ", index):
+            terms.append(expression[start:index])
+            start = index = index + 3
+            continue
+        index += 1
+    terms.append(expression[start:])
+    return terms
+
+
+def jacobian_panel(blocks: Sequence[BlockFormula], state_layout: str, legend: str = BLOCK_LEGEND) -> Panel:
+    """The derived per-step Jacobian, one block per row and one projection term per line."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    for block in blocks:
+        lhs, _, rhs = block.text.partition(" = ")
+        terms = split_terms(rhs)
+        grid.add_row(Text(f"{lhs} ="), Text("\n".join(("+ " if i else "  ") + t for i, t in enumerate(terms))))
+    header = Text(
+        f"J_t[i, j] = d s_t[i] / d s_{{t-1}}[j] (numerator layout), s = {state_layout}:",
+        style="dim",
+    )
+    return Panel(
+        Group(header, grid, Text(legend, style="dim")),
+        title="Per-step Jacobian, derived by SymPy",
+        title_align="left",
+    )
+
+
+def _source(sources: Mapping[str, str], key: str, fallback: str) -> str:
+    return f"from {sources[key]}" if key in sources else fallback
+
+
+def configuration_panel(analysis: Analysis, spec: CellSpec, sources: Mapping[str, str] | None = None) -> Panel:
+    """What was analysed: the cell, its state, sizes, where parameters/inputs came from, the norm."""
+    sources = sources or {}
+    config = analysis.config
+    seed = config.get("seed", "?")
+    if config.get("params") == "random":
+        params = f"random, init {config.get('init')}, gain {config.get('gain', 1.0):g}, seed {seed}"
+    else:
+        params = _source(sources, "params", "given")
+    inputs = (
+        _source(sources, "inputs", "given")
+        if config.get("inputs") == "given"
+        else f"{config.get('inputs')}, seed {seed}"
+    )
+    names = [f"{component}0" for component in spec.state]
+    initial = [f"{name} {_source(sources, name, 'given')}" for name in names if name in config]
+    size = spec.state_size(analysis.hidden_size, analysis.output_size)
+    sizes = f"hidden_size H = {analysis.hidden_size}"
+    if analysis.output_size is not None:
+        sizes = f"the fed-back output, output_size O = {analysis.output_size}; {sizes}"
+    rows = [
+        ("cell", f"{analysis.cell}: {spec.title}"),
+        ("state", f"s = {analysis.state}, {size} numbers ({sizes})"),
+        ("sizes", f"hidden_size {analysis.hidden_size}, input_size {analysis.input_size}, T = {analysis.steps} steps"),
+        ("parameters", params),
+        ("inputs", inputs),
+        ("initial state", "; ".join(initial) + ("" if len(initial) == len(spec.state) else ", rest zeros")),
+        ("norm", f"{analysis.norm}, {analysis.dtype}"),
+    ]
+    if not initial:
+        rows[5] = ("initial state", "zeros")
+    if 0 < analysis.kept_directions < size:
+        tolerance = f"{TRUNCATE_BELOW[np.dtype(analysis.dtype)]:.0e}".replace("e-0", "e-")
+        kept = f"{analysis.kept_directions} of {size} directions kept (the rest: < {tolerance} of the norm)"
+        rows.append(("products", kept))
+    if analysis.svd_fallbacks:
+        rows.append(("note", f"dense eigensolver fallback at {analysis.svd_fallbacks} lags"))
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    for key, value in rows:
+        grid.add_row(key, Text(value))
+    title = Text.assemble(("gradscope analyze", "bold"), f": {analysis.cell}")
+    return Panel(grid, title=title, title_align="left")
+
+
+def lag_table(analysis: Analysis, lags: Sequence[int] | None = None) -> Table:
+    """``||d s_T / d s_{T-k}||`` at :func:`report_lags`: scientific notation and ``log10``."""
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    table.add_column("lag k", justify="right")
+    table.add_column(f"||d s_T / d s_{{T-k}}|| ({analysis.norm})", justify="right")
+    table.add_column("log10", justify="right")
+    for k in lags or report_lags(analysis.steps):
+        value = float(analysis.log10_norm[k - 1])
+        table.add_row(str(k), format_power(value), format_log10(value))
+    return table
+
+
+def verdict_text(analysis: Analysis) -> Text:
+    """The verdict in colour with the rate per step, the e-folding lag and the end-to-end norm."""
+    rate, efold = analysis.rate_per_step, analysis.efolding_lag
+    text = Text.assemble((analysis.verdict.upper(), VERDICT_STYLES.get(analysis.verdict, "bold")), "  ")
+    text.append(f"rate {format_rate(rate)}/step, e-folding lag {format_steps(efold)} steps")
+    if math.isfinite(rate) and rate != 0.0:
+        text.append(f", x10 every {format_steps(_LN10 / abs(rate))} steps")
+    return text
+
+
+#: Per verdict: the verb, which side of which level to look for, and the sentence endings for a
+#: profile that crosses it (at ``lag``) or never does (after ``steps``, ending at ``final``).
+_TRENDS = {
+    "vanishing": (
+        "shrinks",
+        "below",
+        _SMALL_LOG10,
+        "it is below 1e-6 from lag {lag} on, so dependencies longer than that get practically no gradient.",
+        "after all {steps} steps it is still {final}.",
+    ),
+    "exploding": (
+        "grows",
+        "above",
+        _LARGE_LOG10,
+        "it exceeds 1e+06 from lag {lag} on: training on sequences this long needs gradient clipping.",
+        "after all {steps} steps it is {final}.",
+    ),
+}
+
+
+def interpretation(analysis: Analysis) -> str:
+    """One sentence saying what the verdict means for this profile."""
+    steps, rate = analysis.steps, analysis.rate_per_step
+    decade = format_steps(_LN10 / abs(rate)) if math.isfinite(rate) and rate != 0.0 else "inf"
+    zeros = np.flatnonzero(np.isneginf(np.asarray(analysis.log10_norm)))
+    if analysis.verdict == "vanishing" and zeros.size:
+        zero = int(analysis.lags[zeros[0]])
+        return f"The gradient is exactly zero from lag {zero} on: s_T does not depend on states that far back."
+    trend = _TRENDS.get(analysis.verdict)
+    if trend is not None:
+        verb, side, level, crossed, never = trend
+        lag = first_lag(analysis, **{side: level})
+        final = format_power(analysis.final_log10_norm)
+        tail = crossed.format(lag=lag) if lag is not None else never.format(steps=steps, final=final)
+        return f"The gradient {verb} 10x every {decade} steps on average; {tail}"
+    low, high = analysis.thresholds.vanishing_rate, analysis.thresholds.exploding_rate
+    return (
+        f"The rate lies in the stable band [{low:g}, {high:+g}] per step: over {steps} steps the gradient neither "
+        f"vanishes nor explodes (end to end {format_power(analysis.final_log10_norm)})."
+    )
+
+
+def verdict_panel(analysis: Analysis) -> Panel:
+    """The verdict line and its interpretation, framed in the verdict's colour."""
+    style = VERDICT_STYLES.get(analysis.verdict, "bold").replace("bold ", "")
+    return Panel(
+        Group(verdict_text(analysis), Text(interpretation(analysis))),
+        title="Verdict",
+        title_align="left",
+        border_style=style,
+    )
+
+
+def profile_panel(analysis: Analysis) -> Panel:
+    """The lag table above the chart of the whole profile."""
+    style = VERDICT_STYLES.get(analysis.verdict, "").replace("bold ", "")
+    chart = ProfileChart(np.asarray(analysis.log10_norm), style=style)
+    caption = Text(f"log10 ||d s_T / d s_{{T-k}}|| for every lag k = 1..{analysis.steps}:", style="dim")
+    return Panel(
+        Group(lag_table(analysis), Text(""), caption, chart), title="Gradient norm through time", title_align="left"
+    )
+
+
+def depth_panel(analysis: Analysis) -> Panel:
+    """Layer-by-time summary of ``depth_profiles``: log10 ||d y_T / d s^{(l,d)}_t|| at a few positions t.
+
+    One row per layer and direction (top layer first, as the network is drawn), a table at
+    log-spaced distances from the end of the sequence and a sparkline over every position.
+    """
+    steps = analysis.steps
+    positions = sorted({steps + 1 - k for k in report_lags(steps)})
+    profiles = sorted(analysis.depth_profiles, key=lambda p: (-p.layer, p.direction))
+    finite = [p.log10_norm[np.isfinite(p.log10_norm)] for p in profiles]
+    values = np.concatenate([f for f in finite if f.size]) if any(f.size for f in finite) else np.zeros(1)
+    low, high = float(values.min()), float(values.max())
+    table = Table(box=None, padding=(0, 1), show_edge=False)
+    table.add_column("layer", justify="right", no_wrap=True)
+    for t in positions[-6:]:
+        table.add_column(f"t={t}", justify="right", no_wrap=True)
+    for profile in profiles:
+        label = f"{profile.layer} {profile.direction[:3]}"
+        table.add_row(label, *(format_log10(profile.log10_norm[t - 1]) for t in positions[-6:]))
+    lines = Table.grid(padding=(0, 1))
+    lines.add_column(style="bold", no_wrap=True)
+    lines.add_column()
+    for profile in profiles:
+        lines.add_row(f"{profile.layer} {profile.direction[:3]}", Sparkline(np.asarray(profile.log10_norm), low, high))
+    body = Group(
+        Text(
+            f"log10 ||d y_T / d s_t|| for every layer (0 = bottom) and direction; y_T = output[-1], "
+            f"{analysis.num_layers} layer{'s' if analysis.num_layers > 1 else ''}"
+            f"{', bidirectional' if analysis.bidirectional else ''}",
+            style="dim",
+        ),
+        table,
+        Text(
+            f"over t = 1..{steps}, one scale: {format_axis(high)} (full) to {format_axis(low)}; blank = 0", style="dim"
+        ),
+        lines,
+    )
+    return Panel(body, title="Gradient through depth and time", title_align="left")
+
+
+def analysis_report(
+    analysis: Analysis, compiled: CompiledCell | None = None, sources: Mapping[str, str] | None = None
+) -> RenderableType:
+    """The full ``analyze`` report: configuration, derived Jacobian, lag table and chart, verdict.
+
+    Args:
+        analysis: the result to report.
+        compiled: the cell (for its title and derived Jacobian blocks); looked up by name if None.
+        sources: file names the parameters, inputs, ``h0``, ``c0`` came from (keys ``"params"``,
+            ``"inputs"``, ``"h0"``, ``"c0"``), shown in the configuration.
+    """
+    compiled = compiled or compile_cell(analysis.cell)
+    return Constrain(
+        Group(
+            configuration_panel(analysis, compiled.spec, sources),
+            jacobian_panel(compiled.blocks, analysis.state, block_legend(compiled.spec)),
+            profile_panel(analysis),
+            *([depth_panel(analysis)] if analysis.depth_profiles else []),
+            verdict_panel(analysis),
+        ),
+        width=REPORT_WIDTH,
+    )
+
+
+def summary_line(analysis: Analysis) -> Text:
+    """The result in one line (for ``--quiet``)."""
+    text = Text(f"{analysis.cell}: ")
+    text.append(analysis.verdict, style=VERDICT_STYLES.get(analysis.verdict, "bold"))
+    text.append(
+        f", rate {format_rate(analysis.rate_per_step)}/step, e-folding lag {format_steps(analysis.efolding_lag)} "
+        f"steps, ||d s_T / d s_0|| = {format_power(analysis.final_log10_norm)}"
+    )
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# compare and cells
+
+
+def _shared_settings(analyses: Sequence[Analysis]) -> str:
+    first = analyses[0]
+    config = first.config
+    origin = (
+        f"init {config.get('init')}, gain {config.get('gain', 1.0):g}" if config.get("params") == "random" else "given"
+    )
+    return (
+        f"hidden_size {first.hidden_size}, input_size {first.input_size}, T = {first.steps} steps, "
+        f"seed {config.get('seed')}, {origin}, {first.norm} norm, {first.dtype}"
+    )
+
+
+def comparison_table(analyses: Sequence[Analysis]) -> Table:
+    """``log10 ||d s_T / d s_{T-k}||`` of each cell at the same lags, then each cell's verdict."""
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    table.add_column("lag k", justify="right", no_wrap=True)
+    for analysis in analyses:
+        table.add_column(analysis.cell, justify="right")
+    steps = min(a.steps for a in analyses)
+    for k in report_lags(steps):
+        table.add_row(str(k), *(format_log10(float(a.log10_norm[k - 1])) for a in analyses))
+    table.add_section()
+    table.add_row("verdict", *(Text(a.verdict, style=VERDICT_STYLES.get(a.verdict, "bold")) for a in analyses))
+    table.add_row("rate/step", *(format_rate(a.rate_per_step) for a in analyses))
+    table.add_row("e-fold lag", *(format_steps(a.efolding_lag) for a in analyses))
+    return table
+
+
+def comparison_report(analyses: Sequence[Analysis]) -> RenderableType:
+    """The ``compare`` report: shared settings, the side-by-side table, one sparkline per cell."""
+    if not analyses:
+        raise ValueError("comparison_report needs at least one analysis")
+    low, high = chart_range(*(a.log10_norm for a in analyses))
+    lines = Table.grid(padding=(0, 1))
+    lines.add_column(style="bold", no_wrap=True)
+    lines.add_column()
+    for analysis in analyses:
+        style = VERDICT_STYLES.get(analysis.verdict, "").replace("bold ", "")
+        lines.add_row(analysis.cell, Sparkline(np.asarray(analysis.log10_norm), low, high, style=style))
+    caption = Text(
+        f"log10 norm over k = 1..T, one scale: {format_axis(high)} (full) to {format_axis(low)}", style="dim"
+    )
+    body = Group(
+        Text(_shared_settings(analyses), style="dim"),
+        Text(""),
+        Text("log10 ||d s_T / d s_{T-k}||", style="bold"),
+        comparison_table(analyses),
+        Text(""),
+        caption,
+        lines,
+    )
+    title = Text.assemble(("gradscope compare", "bold"), f": {', '.join(a.cell for a in analyses)}")
+    return Constrain(Panel(body, title=title, title_align="left"), width=REPORT_WIDTH)
+
+
+def cells_table(specs: Sequence[CellSpec]) -> Table:
+    """The available cells, one row each: name, state, gates (PyTorch chunk order), description."""
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    table.add_column("cell", no_wrap=True, style="bold")
+    table.add_column("state s", no_wrap=True)
+    table.add_column("gates", no_wrap=True)
+    table.add_column("description")
+    for spec in specs:
+        table.add_row(spec.name, Text(spec.state_layout), ", ".join(spec.gates), Text(spec.title))
+    return table
