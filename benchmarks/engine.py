@@ -34,14 +34,14 @@ def run_gradscope(cell: str, hidden: int, steps: int, dtype: str, whole: bool, t
     import numpy as np
 
     import gradscope
-    from gradscope.analysis.analyze import prepare, trajectory
+    from gradscope.analysis.problem import make_problem, trajectory
     from gradscope.engine.products import norm_profile
 
     if whole:
         start = time.perf_counter()
         gradscope.analyze(cell, hidden_size=hidden, steps=steps, dtype=dtype)
         return time.perf_counter() - start
-    forward = trajectory(prepare(cell, hidden_size=hidden, steps=steps))
+    forward = trajectory(make_problem(cell, hidden_size=hidden, steps=steps))
     start = time.perf_counter()
     profile = norm_profile(forward, dtype=dtype, truncation=truncation)
     elapsed = time.perf_counter() - start
@@ -53,10 +53,10 @@ def agreement(cell: str, hidden: int, steps: int) -> float:
     """Largest relative difference, over every lag, between the default and the full-product norms."""
     import numpy as np
 
-    from gradscope.analysis.analyze import prepare, trajectory
+    from gradscope.analysis.problem import make_problem, trajectory
     from gradscope.engine.products import norm_profile
 
-    forward = trajectory(prepare(cell, hidden_size=hidden, steps=steps))
+    forward = trajectory(make_problem(cell, hidden_size=hidden, steps=steps))
     truncated = norm_profile(forward).log10_norm
     full = norm_profile(forward, truncation=False).log10_norm
     return float(np.max(np.abs(10.0 ** (truncated - full) - 1.0)))

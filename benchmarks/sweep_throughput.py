@@ -1,7 +1,7 @@
 """Sweep throughput: tasks per second on 1 and 2 local worker processes, side by side in one run.
 
 A gain sweep (defaults: LSTM, H=64, T=200, 8 gains x 4 samples = 32 tasks, spectral norm at every
-lag) runs through :func:`gradscope.studies.sweep.run_sweep` with
+lag) runs through :func:`gradscope.studies.sweeps.run_sweep` with
 
 * ``serial``: :class:`~gradscope.studies.executors.SerialExecutor`, this process (no pool, no pickling);
 * ``1 worker`` and ``2 workers``: :class:`~gradscope.studies.executors.LocalExecutor` (process start-up
@@ -20,8 +20,9 @@ import argparse
 import os
 import time
 
+from gradscope.studies.axes import parse_axes
 from gradscope.studies.executors import LocalExecutor, SerialExecutor
-from gradscope.studies.sweep import SweepSpec, parse_axes, run_sweep
+from gradscope.studies.sweeps import SweepSpec, run_sweep
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
 
-    spec = SweepSpec(
+    spec = SweepSpec.create(
         args.cell,
         parse_axes([f"gain=0.5:3:{args.gains}"]),
         samples=args.samples,

@@ -113,7 +113,7 @@ def check_with_gradscope(params: dict[str, np.ndarray], xs: np.ndarray, target: 
     get the gradient dbh). The loss reads only h_T, so ``upstream`` is zero except its last row,
     ``dL/dh_T = Why^T dy``. The output layer (Why, by) is not part of the recurrent cell.
     """
-    from gradscope.testing.comparison import assert_bptt_close
+    from gradscope.testing import assert_bptt_close
 
     _, grads, _ = loss_and_gradients(params, xs, target, h0)
     cell_params = {

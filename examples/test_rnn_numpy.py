@@ -7,7 +7,7 @@ import pytest
 import rnn_numpy
 import rnn_numpy_buggy
 
-from gradscope.testing.comparison import GradientMismatch
+from gradscope.testing import GradientMismatch
 
 SENTENCE, TARGET = "good acting and a great story", 1
 

@@ -8,9 +8,13 @@ Jacobians through time without overflow and measures ``||d s_T / d s_{T-k}||`` a
 >>> result.verdict in {"vanishing", "stable", "exploding"}
 True
 
-The SymPy side (:mod:`gradscope.cells.builtin`, :mod:`gradscope.symbolic.derivation`) is imported on first use of
-``Cell``, ``CELLS``, ``get_cell``, ``derive``, ``Derivation`` or ``JacobianBlock``, so that
-``import gradscope`` and the command line start quickly.
+Every command has its function here, returning the frozen result its figure takes:
+:func:`analyze`, :func:`compare`, :func:`analyze_ensemble`, :func:`lyapunov`, :func:`sweep`,
+:func:`derive`, :func:`check_formula`, :func:`verify`, :func:`build_gallery`; :func:`make_problem` builds the :class:`Problem` they all
+take. The SymPy side (``Cell``, ``CELLS``, ``get_cell``, ``derive``, ``Derivation``,
+``JacobianBlock``, ``check_formula``) and the sweeps are imported on first use, so that
+``import gradscope`` and the command line start quickly. The packages, one per layer, are
+described in ``docs/architecture.md``.
 """
 
 from __future__ import annotations
@@ -19,8 +23,21 @@ import importlib
 from typing import Any
 
 from gradscope._version import __version__
-from gradscope.analysis.analyze import SCHEMA, Analysis, analyze
-from gradscope.analysis.summary import Thresholds
+from gradscope.analysis import (
+    SCHEMA,
+    Analysis,
+    Comparison,
+    Ensemble,
+    EnsembleComparison,
+    LyapunovSpectrum,
+    Problem,
+    Thresholds,
+    analyze,
+    analyze_ensemble,
+    compare,
+    lyapunov,
+    make_problem,
+)
 from gradscope.cells.spec import ALL_CELL_NAMES, CELL_NAMES, CellSpec
 from gradscope.errors import (
     ConfigError,
@@ -33,11 +50,16 @@ from gradscope.errors import (
 
 _LAZY = {
     "CELLS": "gradscope.cells.builtin",
-    "Cell": "gradscope.cells.builtin",
+    "Cell": "gradscope.cells.cell",
     "get_cell": "gradscope.cells.builtin",
     "Derivation": "gradscope.symbolic.derivation",
     "JacobianBlock": "gradscope.symbolic.derivation",
     "derive": "gradscope.symbolic.derivation",
+    "check_formula": "gradscope.testing.formula_check",
+    "sweep": "gradscope.studies.sweeps",
+    "SweepResult": "gradscope.studies.sweep_result",
+    "verify": "gradscope.testing.verification",
+    "build_gallery": "gradscope.gallery",
 }
 
 
@@ -55,17 +77,31 @@ __all__ = [
     "Analysis",
     "Cell",
     "CellSpec",
+    "Comparison",
     "ConfigError",
     "Derivation",
+    "Ensemble",
+    "EnsembleComparison",
     "GradscopeError",
     "JacobianBlock",
+    "LyapunovSpectrum",
     "NonFiniteError",
     "ParameterError",
+    "Problem",
     "ShapeError",
+    "SweepResult",
     "Thresholds",
     "UnknownCellError",
     "__version__",
     "analyze",
+    "analyze_ensemble",
+    "build_gallery",
+    "check_formula",
+    "compare",
     "derive",
     "get_cell",
+    "lyapunov",
+    "make_problem",
+    "sweep",
+    "verify",
 ]

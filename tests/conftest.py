@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 import sympy
 
-from gradscope.analysis.analyze import prepare, trajectory
+from gradscope.analysis.problem import make_problem, trajectory
+from gradscope.cells import Cell, m, now, prev, u
 from gradscope.cells.activations import sigmoid
-from gradscope.cells.builtin import Cell, m, now, prev, u
 from gradscope.engine import products as engine_products
 from gradscope.engine.coefficients import dense_jacobians
 
 
 def exact_products(cell: str, **options: object) -> tuple[np.ndarray, object]:
     """``P_k`` for ``k = 1..T`` by plain dense matrix products, ``(T, S, S)``, and the prepared problem."""
-    problem = prepare(cell, **options)
+    problem = make_problem(cell, **options)
     jacobians = dense_jacobians(trajectory(problem))
     steps, size = jacobians.shape[0], jacobians.shape[1]
     products = np.empty_like(jacobians)
@@ -29,7 +29,7 @@ def exact_products(cell: str, **options: object) -> tuple[np.ndarray, object]:
 def exact_log10_norms(cell: str, order: int | str = 2, **options: object) -> np.ndarray:
     """``log10 ||P_k||`` for ``k = 1..T`` from dense products rescaled at every step (``-inf`` for an
     exactly zero product): plain products underflow when the gradient vanishes fast enough."""
-    jacobians = dense_jacobians(trajectory(prepare(cell, **options)))
+    jacobians = dense_jacobians(trajectory(make_problem(cell, **options)))
     steps, size = jacobians.shape[0], jacobians.shape[1]
     out = np.full(steps, -np.inf)
     running, log10_scale = np.eye(size), 0.0

@@ -9,9 +9,9 @@ import pytest
 
 import gradscope
 from gradscope import ConfigError, NonFiniteError, ParameterError, ShapeError, UnknownCellError
-from gradscope.analysis.analyze import prepare
-from gradscope.cells.builtin import get_cell
-from gradscope.params.layer import init_params
+from gradscope.analysis.problem import make_problem
+from gradscope.cells import get_cell
+from gradscope.params import init_params
 
 
 def test_defaults_and_result_shape() -> None:
@@ -57,7 +57,7 @@ def test_same_seed_same_result_and_different_seed_differs() -> None:
 
 
 def test_pytorch_init_is_uniform_times_gain() -> None:
-    problem = prepare("lstm", hidden_size=50, input_size=7, seed=1, gain=2.0)
+    problem = make_problem("lstm", hidden_size=50, input_size=7, seed=1, gain=2.0)
     bound = 2.0 / np.sqrt(50)
     for name, value in problem.params.as_dict().items():
         assert np.max(np.abs(value)) <= bound, name
@@ -65,9 +65,9 @@ def test_pytorch_init_is_uniform_times_gain() -> None:
 
 
 def test_gaussian_and_orthogonal_recurrent_blocks() -> None:
-    gaussian = prepare("gru", hidden_size=200, init="gaussian", gain=1.5, seed=0).params.recurrent_blocks()
+    gaussian = make_problem("gru", hidden_size=200, init="gaussian", gain=1.5, seed=0).params.recurrent_blocks()
     assert np.std(gaussian) == pytest.approx(1.5 / np.sqrt(200), rel=0.02)
-    orthogonal = prepare("lstm", hidden_size=20, init="orthogonal", gain=0.7, seed=0).params.recurrent_blocks()
+    orthogonal = make_problem("lstm", hidden_size=20, init="orthogonal", gain=0.7, seed=0).params.recurrent_blocks()
     for block in orthogonal:
         np.testing.assert_allclose(block.T @ block, 0.49 * np.eye(20), atol=1e-12)
 
@@ -167,5 +167,5 @@ def test_parameter_shape_and_value_errors(rng: np.random.Generator) -> None:
 
 
 def test_same_seed_gives_every_cell_the_same_inputs() -> None:
-    inputs = {cell: prepare(cell, hidden_size=h, steps=9, seed=5).inputs for cell, h in (("rnn", 3), ("lstm", 7))}
+    inputs = {cell: make_problem(cell, hidden_size=h, steps=9, seed=5).inputs for cell, h in (("rnn", 3), ("lstm", 7))}
     np.testing.assert_array_equal(inputs["rnn"], inputs["lstm"])

@@ -9,10 +9,10 @@ import pytest
 from conftest import minimal_gated_unit
 
 from gradscope.cells.spec import CELL_NAMES
-from gradscope.compile.compiled import compile_cell
-from gradscope.engine.bptt import bptt_reference
+from gradscope.compile import compile_cell
 from gradscope.errors import ConfigError, NonFiniteError, ParameterError
-from gradscope.params.layer import init_params
+from gradscope.params import init_params
+from gradscope.testing import bptt_reference
 
 PARAM_KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 

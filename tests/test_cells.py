@@ -8,13 +8,13 @@ import sympy
 from conftest import minimal_gated_unit
 
 import gradscope
-from gradscope.cells.builtin import CELLS, Cell, get_cell, u
+from gradscope.cells import CELLS, Cell, get_cell, u
 from gradscope.cells.spec import ALL_CELL_NAMES, CELL_NAMES
-from gradscope.compile.compiled import compile_cell
+from gradscope.compile import compile_cell
 from gradscope.engine.coefficients import dense_jacobians
 from gradscope.engine.trajectory import run_forward
 from gradscope.errors import UnknownCellError
-from gradscope.params.layer import init_params, validate_params
+from gradscope.params import init_params, validate_layer
 
 
 def test_registry_matches_the_light_list_of_names() -> None:
@@ -73,7 +73,7 @@ def test_a_new_cell_is_only_data_and_gets_correct_jacobians(rng: np.random.Gener
     assert compiled.origin == "live"
     H, I, T = 5, 3, 6
     raw = init_params(cell.spec, H, I, rng, gain=2.0)
-    params = validate_params(cell.spec, raw)
+    params = validate_layer(cell.spec, raw)
     inputs = rng.standard_normal((T, I))
     h0 = rng.standard_normal((1, H))
     trajectory = run_forward(compiled, params, inputs, h0)
@@ -83,7 +83,7 @@ def test_a_new_cell_is_only_data_and_gets_correct_jacobians(rng: np.random.Gener
     eps = 1e-6
     for t in range(T):
         expected_next = mgu_step(raw, h, inputs[t])
-        np.testing.assert_allclose(trajectory.states[t + 1, 0], expected_next, rtol=0, atol=1e-14)
+        np.testing.assert_allclose(trajectory.components[t + 1, 0], expected_next, rtol=0, atol=1e-14)
         numeric = np.empty((H, H))
         for j in range(H):
             step = np.zeros(H)

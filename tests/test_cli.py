@@ -25,11 +25,11 @@ from rich.console import Console
 
 import gradscope
 from gradscope import cli
-from gradscope.analysis.analyze import prepare
+from gradscope.analysis.problem import make_problem
 from gradscope.cells.spec import ALL_CELL_NAMES, CELL_NAMES
-from gradscope.compile.compiled import compile_cell
+from gradscope.compile import compile_cell
 from gradscope.engine.products import DTYPES, NORMS
-from gradscope.params.layer import INITS
+from gradscope.params import INITS
 from gradscope.terminal import format_power, report_lags
 
 ANSI = re.compile(r"\x1b\[")
@@ -136,7 +136,7 @@ def test_weights_alone_against_torch_autograd(tmp_path: Path, cell: str) -> None
     result = invoke("analyze", "--cell", cell, "--weights", str(path), "--steps", "10", "--seed", "4", "--json", "-")
     assert result.exit_code == 0, result.stderr
     params = {k: v.detach().numpy() for k, v in module.state_dict().items()}
-    inputs = prepare(cell, params=params, steps=10, seed=4).inputs  # the engine's documented draw
+    inputs = make_problem(cell, params=params, steps=10, seed=4).inputs  # the engine's documented draw
     zeros = np.zeros(6)
     expected = torch_log10_norms(cell, module, inputs, zeros, zeros)
     np.testing.assert_allclose(log10_or_inf(json.loads(result.stdout)["log10_norm"]), expected, rtol=0, atol=1e-8)
@@ -209,7 +209,7 @@ def test_analyze_report_shows_the_engines_numbers() -> None:
 
 def test_analyze_report_names_the_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # short relative names, so the report does not wrap them
-    np.savez("model.npz", **prepare("gru", hidden_size=3, input_size=2).params.as_dict())
+    np.savez("model.npz", **make_problem("gru", hidden_size=3, input_size=2).params.as_dict())
     np.save("x.npy", np.ones((8, 2)))
     result = invoke("analyze", "-c", "gru", "--weights", "model.npz", "--inputs", "x.npy")
     assert result.exit_code == 0, result.stderr
@@ -258,7 +258,7 @@ def test_analyze_h0_gives_the_hidden_size(tmp_path: Path) -> None:
 
 def test_analyze_progress_callback_reaches_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[int, int]] = []
-    real = gradscope.analyze
+    real = gradscope.analysis.profile.analyze
 
     def spy(*args: Any, progress: Any = None, **kwargs: Any):
         assert callable(progress)
@@ -270,7 +270,7 @@ def test_analyze_progress_callback_reaches_the_engine(monkeypatch: pytest.Monkey
         return real(*args, progress=record, **kwargs)
 
     monkeypatch.setattr(cli.Output, "shows_progress", property(lambda self: True))
-    monkeypatch.setattr(gradscope, "analyze", spy)
+    monkeypatch.setattr(gradscope.analysis.profile, "analyze", spy)
     result = invoke("analyze", "-c", "lstm", *SMALL)
     assert result.exit_code == 0, result.stderr
     assert calls and calls[-1] == (30, 30)
@@ -418,7 +418,7 @@ def test_json_in_a_missing_directory_writes_nothing(tmp_path: Path, monkeypatch:
     def never(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("the analysis must not run when the output path is bad")
 
-    monkeypatch.setattr(gradscope, "analyze", never)
+    monkeypatch.setattr(gradscope.analysis.profile, "analyze", never)
     target = tmp_path / "nodir" / "out.json"
     assert_bad_input(invoke("analyze", "-c", "rnn", "--json", str(target)), "out.json: cannot write", "does not exist")
     assert list(tmp_path.iterdir()) == []
@@ -442,7 +442,7 @@ def test_no_partial_output_when_the_write_fails(tmp_path: Path, monkeypatch: pyt
     def fail(*args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(gradscope.files.io.os, "replace", fail)
+    monkeypatch.setattr(gradscope.files.output.os, "replace", fail)
     result = invoke("analyze", "-c", "rnn", *SMALL, "--json", str(target))
     assert_bad_input(result, "out.json: cannot write (No space left on device)")
     assert target.read_text() == "previous"
@@ -480,7 +480,7 @@ def boom(*args: Any, **kwargs: Any) -> None:
 
 
 def test_internal_error_is_one_line_and_exit_1(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gradscope, "analyze", boom)
+    monkeypatch.setattr(gradscope.analysis.profile, "analyze", boom)
     result = invoke("analyze", "-c", "rnn")
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
@@ -490,7 +490,7 @@ def test_internal_error_is_one_line_and_exit_1(monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.mark.parametrize(("args", "env"), [(["--debug"], {}), ([], {"GRADSCOPE_DEBUG": "1"})])
 def test_debug_lets_the_exception_through(monkeypatch: pytest.MonkeyPatch, args: list[str], env: dict) -> None:
-    monkeypatch.setattr(gradscope, "analyze", boom)
+    monkeypatch.setattr(gradscope.analysis.profile, "analyze", boom)
     result = invoke(*args, "analyze", "-c", "rnn", env=env)
     assert result.exit_code == 1
     assert isinstance(result.exception, RuntimeError) and str(result.exception) == "boom"
@@ -514,7 +514,7 @@ def test_main_returns_the_exit_status(monkeypatch: pytest.MonkeyPatch, capsys: p
     assert capsys.readouterr().out == f"gradscope {gradscope.__version__}\n"
     assert cli.main(["analyze", "-c", "nope"]) == 2
     assert cli.main(["analyze"]) == 2
-    monkeypatch.setattr(gradscope, "analyze", boom)
+    monkeypatch.setattr(gradscope.analysis.profile, "analyze", boom)
     assert cli.main(["analyze", "-c", "rnn"]) == 1
 
 

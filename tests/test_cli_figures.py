@@ -30,12 +30,10 @@ from numpy.testing import assert_allclose, assert_array_equal
 from rich.console import Console
 
 import gradscope
-from gradscope import cli
+from gradscope import cli, figures, gallery
 from gradscope.analysis import ensemble as ensemble
-from gradscope.analysis.analyze import prepare
-from gradscope.figures import all as figures
-from gradscope.files import io as gio
-from gradscope.gallery import build as gallery
+from gradscope.analysis.problem import make_problem
+from gradscope.files import output as gio
 from gradscope.terminal import format_log10, format_rate, report_lags
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,7 +141,7 @@ def test_analyze_plot_draws_the_engines_profile_and_pascanu_bound(tmp_path: Path
     assert_array_equal(lines[0].get_xdata(), np.arange(1, 21))
     assert_array_equal(lines[0].get_ydata(), expected.log10_norm)
     # The bound from the W_hh the engine drew, computed here from its singular values.
-    weight = prepare("rnn", seed=3, **SMALL_KWARGS).params.weight_hh
+    weight = make_problem("rnn", seed=3, **SMALL_KWARGS).params.weight_hh
     bound = next(line for label, line in lines_by_label(fig).items() if "Pascanu" in label)
     assert_allclose(bound.get_ydata(), np.arange(1, 21) * math.log10(np.linalg.svd(weight)[1][0]), rtol=1e-12)
     assert_valid_file(tmp_path / "p.png")
@@ -203,8 +201,10 @@ def test_analyze_plot_and_json_file_together(tmp_path: Path) -> None:
 def test_plot_with_an_unknown_extension_fails_before_any_computation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str], name: str
 ) -> None:
-    monkeypatch.setattr(gradscope, "analyze", never)
-    monkeypatch.setattr(ensemble, "analyze_ensemble", never)
+    monkeypatch.setattr(gradscope.analysis.profile, "analyze", never)
+    monkeypatch.setattr(gradscope.cli.profiles, "analyze_ensemble", never)
+    monkeypatch.setattr(gradscope.analysis.comparison, "analyze", never)
+    monkeypatch.setattr(gradscope.analysis.comparison, "analyze_ensemble", never)
     result = invoke(*command, "--plot", str(tmp_path / name))
     assert_bad_input(result, name, ".png, .svg, .pdf")
     assert list(tmp_path.iterdir()) == []
@@ -214,8 +214,10 @@ def test_plot_with_an_unknown_extension_fails_before_any_computation(
 def test_plot_into_a_missing_directory_fails_before_any_computation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
 ) -> None:
-    monkeypatch.setattr(gradscope, "analyze", never)
-    monkeypatch.setattr(ensemble, "analyze_ensemble", never)
+    monkeypatch.setattr(gradscope.analysis.profile, "analyze", never)
+    monkeypatch.setattr(gradscope.cli.profiles, "analyze_ensemble", never)
+    monkeypatch.setattr(gradscope.analysis.comparison, "analyze", never)
+    monkeypatch.setattr(gradscope.analysis.comparison, "analyze_ensemble", never)
     target = tmp_path / "nodir" / "p.png"
     result = invoke(*command, "--plot", str(target), "--json", str(tmp_path / "out.json"))
     assert_bad_input(result, "p.png: cannot write", "does not exist")
@@ -333,7 +335,7 @@ def test_analyze_samples_plot_draws_the_median_and_band(tmp_path: Path, drawn: d
 
 @pytest.mark.parametrize("option", ["--weights", "--inputs", "--h0", "--c0"])
 def test_samples_refuse_data_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, option: str) -> None:
-    monkeypatch.setattr(ensemble, "analyze_ensemble", never)
+    monkeypatch.setattr(gradscope.cli.profiles, "analyze_ensemble", never)
     path = tmp_path / "file.npy"  # never read: the combination is refused first
     result = invoke("analyze", "-c", "lstm", "--samples", "3", option, str(path))
     assert_bad_input(result, "--samples draws new random weights and inputs", f"cannot be combined with {option}")
@@ -349,7 +351,7 @@ def test_samples_refuse_several_files_and_name_them_all(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("value", ["0", "-3"])
 def test_samples_must_be_positive(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
-    monkeypatch.setattr(ensemble, "analyze_ensemble", never)
+    monkeypatch.setattr(gradscope.cli.profiles, "analyze_ensemble", never)
     assert_bad_input(invoke("analyze", "-c", "rnn", "--samples", value), f"--samples must be >= 1, got {value}")
     assert_bad_input(invoke("compare", "--samples", value), f"--samples must be >= 1, got {value}")
 
@@ -368,7 +370,7 @@ def test_samples_progress_counts_draws(monkeypatch: pytest.MonkeyPatch) -> None:
         return real(*args, progress=record, **kwargs)
 
     monkeypatch.setattr(cli.Output, "shows_progress", property(lambda self: True))
-    monkeypatch.setattr(ensemble, "analyze_ensemble", spy)
+    monkeypatch.setattr(gradscope.cli.profiles, "analyze_ensemble", spy)
     assert_ok(invoke("analyze", "-c", "rnn", *SMALL, "--samples", "3"))
     assert calls == [(1, 3), (2, 3), (3, 3)]
 
@@ -637,8 +639,10 @@ def test_report_write_failure_is_a_clean_error(monkeypatch: pytest.MonkeyPatch, 
     def fail(*args: Any) -> None:
         raise OSError(28, "No space left on device")
 
+    from gradscope.gallery import build as gallery_build
+
     monkeypatch.setattr(gallery, "build_gallery", lambda sizes, progress=None: [("README.md", b"x")])
-    monkeypatch.setattr(gallery, "write_artifacts", fail)
+    monkeypatch.setattr(gallery_build, "write_bytes_atomic", fail)
     assert_bad_input(invoke("report", "--out", str(tmp_path)), "cannot write (No space left on device)")
 
 

@@ -1,4 +1,4 @@
-"""``gradscope lyapunov`` end to end on tiny sizes: the JSON equals :func:`gradscope.analysis.lyapunov.lyapunov`'s,
+"""``gradscope lyapunov`` end to end on tiny sizes: the JSON equals :func:`gradscope.lyapunov`'s,
 errors exit 2, ``--plot`` writes a valid figure, and Newman's overlay appears only where it applies."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from cli_helpers import invoke as invoke_80
 from numpy.testing import assert_allclose
 
 from gradscope.analysis import theory as theory
-from gradscope.analysis.lyapunov import lyapunov
+from gradscope.analysis.lyapunov_spectrum import lyapunov
 
 TINY = ["--hidden-size", "4", "--input-size", "2", "--steps", "60"]
 
@@ -87,15 +87,17 @@ def test_errors_exit_2(args: list[str], fragment: str) -> None:
 
 
 def test_plot_png_and_newman_only_where_it_applies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gradscope.figures import all as figures
+    from gradscope import figures
 
     seen: list[Any] = []
     tops: list[Any] = []
     original = figures.lyapunov_figure
 
     def spy(spectrum: Any, **kwargs: Any) -> Any:
-        seen.append(kwargs["theory"])
-        tops.append(kwargs["top_theory"])
+        # What the figure draws: the overlays the command's spectrum holds (none given to replace them).
+        assert kwargs.get("theory") is None and kwargs.get("top_theory") is None
+        seen.append(spectrum.theory)
+        tops.append(spectrum.top_theory)
         return original(spectrum, **kwargs)
 
     monkeypatch.setattr(figures, "lyapunov_figure", spy)
@@ -136,10 +138,10 @@ def test_no_heavy_imports_without_plot() -> None:
 def test_the_gallery_command_reproduces_its_figure_byte_for_byte(tmp_path: Path) -> None:
     import shlex
 
-    from gradscope.figures import all as figures
-    from gradscope.gallery import build as gallery
+    from gradscope import figures
+    from gradscope.gallery import QUICK, research
 
-    section = gallery._lyapunov_section(gallery.QUICK)
+    section = research.lyapunov_section(QUICK)
     (command,) = section.commands
     args = shlex.split(command)[1:]
     plot = tmp_path / "lyapunov-spectrum.png"

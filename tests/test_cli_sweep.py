@@ -1,4 +1,4 @@
-"""``gradscope sweep`` end to end on tiny sizes: the JSON and CSV equal :func:`gradscope.studies.sweep.run_sweep`'s,
+"""``gradscope sweep`` end to end on tiny sizes: the JSON and CSV equal :func:`gradscope.studies.sweeps.run_sweep`'s,
 bad ``--vary`` specs exit 2 naming the spec, ``--plot`` writes a valid figure, ``--json -`` prints only JSON."""
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from cli_helpers import assert_bad_input
 from cli_helpers import invoke as invoke_80
 
 from gradscope.studies import executors as executors
+from gradscope.studies.axes import parse_axes
 from gradscope.studies.executors import LocalExecutor, SerialExecutor
-from gradscope.studies.sweep import SweepSpec, parse_axes, run_sweep
+from gradscope.studies.sweeps import SweepSpec, run_sweep
 
 TINY = ["--hidden-size", "4", "--input-size", "2", "--steps", "12"]
 TINY_KWARGS: dict[str, Any] = {"hidden_size": 4, "input_size": 2, "steps": 12}
@@ -38,7 +39,7 @@ def serial(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def expected(cell: str, vary: list[str], samples: int, **kwargs: Any) -> Any:
-    spec = SweepSpec(cell, parse_axes(vary), samples=samples, **TINY_KWARGS, **kwargs)
+    spec = SweepSpec.create(cell, parse_axes(vary), samples=samples, **TINY_KWARGS, **kwargs)
     return run_sweep(spec, executor=SerialExecutor())
 
 
@@ -128,7 +129,7 @@ def test_worker_processes_give_the_same_rows(tmp_path: Path) -> None:
     """The real local executor (one spawned worker), as the command runs by default."""
     result = invoke("sweep", "--cell", "gru", "--vary", "gain=0.5,2", *TINY, "--workers", "1", "--json", "-")
     assert result.exit_code == 0, result.stderr
-    spec = SweepSpec("gru", parse_axes(["gain=0.5,2"]), **TINY_KWARGS)
+    spec = SweepSpec.create("gru", parse_axes(["gain=0.5,2"]), **TINY_KWARGS)
     direct = run_sweep(spec, executor=LocalExecutor(workers=1))
     assert json.loads(result.stdout) == json.loads(json.dumps(direct.to_dict()))
 
@@ -137,11 +138,11 @@ def test_the_gallery_commands_run_and_match_the_phase_diagram(tmp_path: Path) ->
     """Each per-cell ``gradscope sweep`` command of the gallery's phase diagram gives that cell's rows."""
     import shlex
 
-    from gradscope.gallery import build as gallery
+    from gradscope.gallery import QUICK, research
 
-    section = gallery._phase_section(gallery.QUICK)
+    section = research.phase_section(QUICK)
     commands = [c for c in section.commands if c.startswith("gradscope sweep")]
-    assert [shlex.split(c)[3] for c in commands] == list(gallery.PHASE_CELLS)
+    assert [shlex.split(c)[3] for c in commands] == list(research.PHASE_CELLS)
     args = shlex.split(commands[0])[1:]
     args[args.index("--plot") + 1] = str(tmp_path / "p.png")
     args[args.index("--csv") + 1] = str(tmp_path / "p.csv")

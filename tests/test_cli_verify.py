@@ -20,10 +20,10 @@ import pytest
 from cli_helpers import assert_bad_input, invoke
 
 import gradscope
-import gradscope.analysis.analyze
+import gradscope.analysis.profile
 from gradscope import cli
 from gradscope.cells.spec import ALL_CELL_NAMES
-from gradscope.compile.compiled import compile_cell
+from gradscope.compile import compile_cell
 from gradscope.testing import verification as verification
 from gradscope.testing.verification import FINITE_DIFFERENCES, TORCH, Verification, VerificationRow
 
@@ -194,7 +194,7 @@ def test_a_broken_derivation_fails_end_to_end(monkeypatch: pytest.MonkeyPatch) -
         return values
 
     broken = dataclasses.replace(real, state_partials_function=broken_partials)
-    monkeypatch.setattr(gradscope.analysis.analyze, "compile_cell", lambda cell: broken)
+    monkeypatch.setattr(gradscope.analysis.problem, "compile_cell", lambda cell: broken)
     result = invoke("verify", "--cell", "lstm", "--no-torch")
     assert result.exit_code == 1
     failed = [row for row in table_rows(result.stdout) if row[-1] == "FAIL"]

@@ -9,17 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gradscope.cells.builtin import get_cell
+from gradscope.cells import get_cell
 from gradscope.cells.spec import CELL_NAMES
+from gradscope.compile import compile_cell
 from gradscope.compile.codegen import lambdify_cell, render_module
-from gradscope.compile.compiled import compile_cell
 
 GENERATED = Path(__file__).resolve().parents[1] / "gradscope" / "compile" / "generated.py"
 
 
 def test_generated_module_is_current() -> None:
     assert GENERATED.read_text(encoding="utf-8") == render_module(), (
-        "gradscope/compile/generated.py is stale: run `python -m gradscope.compile.codegen`"
+        "gradscope/compile/generated.py is stale: run `python -m gradscope.compile`"
     )
 
 

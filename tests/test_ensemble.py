@@ -11,9 +11,11 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import gradscope
 from gradscope.analysis.ensemble import analyze_ensemble, band
+from gradscope.analysis.problem import make_problem
 from gradscope.cells.spec import CellSpec
 from gradscope.errors import ConfigError
-from gradscope.params.layer import expected_shapes, haar_orthogonal
+from gradscope.params.init import haar_orthogonal
+from gradscope.params.layer import expected_shapes
 
 SIZES = {"hidden_size": 5, "input_size": 3, "steps": 30}
 
@@ -70,9 +72,8 @@ def test_factories_closed_form() -> None:
         out["weight_hh_l0"] = a * haar_orthogonal(H, rng)
         return out
 
-    ensemble = analyze_ensemble(
-        "rnn", samples=3, params_factory=params, inputs_factory=lambda seed: np.zeros((T, I)), label="orthogonal"
-    )
+    problems = [make_problem("rnn", params=params(seed), inputs=np.zeros((T, I)), seed=seed) for seed in range(3)]
+    ensemble = analyze_ensemble(problems, label="orthogonal")
     exact = np.arange(1, T + 1) * math.log10(a)
     assert_allclose(ensemble.median, exact, atol=1e-10)
     assert_allclose(ensemble.lower, exact, atol=1e-10)

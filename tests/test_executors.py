@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from gradscope.errors import ConfigError
+from gradscope.studies.axes import parse_axes
 from gradscope.studies.executors import (
     DaskExecutor,
     LocalExecutor,
@@ -23,9 +24,9 @@ from gradscope.studies.executors import (
     default_chunk_size,
     make_executor,
 )
-from gradscope.studies.sweep import SweepSpec, SweepTask, parse_axes, run_chunk, run_sweep
+from gradscope.studies.sweeps import SweepSpec, SweepTask, run_chunk, run_sweep
 
-SPEC = SweepSpec(
+SPEC = SweepSpec.create(
     "lstm",
     parse_axes(["gain=0.5:2:3", "forget_bias=0,chrono"]),
     samples=2,
@@ -111,7 +112,7 @@ def test_make_executor_and_options() -> None:
 def test_library_imports_stay_light() -> None:
     """Neither Dask nor SymPy is imported by the sweep, executor or Lyapunov modules until used."""
     code = (
-        "import sys, gradscope.studies.sweep, gradscope.studies.executors, gradscope.analysis.lyapunov\n"
+        "import sys, gradscope.studies.sweeps, gradscope.studies.executors, gradscope.analysis.lyapunov_spectrum\n"
         "import gradscope.analysis.theory\n"
         "heavy = [m for m in ('dask', 'distributed', 'sympy', 'matplotlib', 'torch') if m in sys.modules]\n"
         "assert not heavy, heavy\n"

@@ -16,11 +16,20 @@ from matplotlib.figure import Figure
 from numpy.testing import assert_allclose, assert_array_equal
 
 import gradscope
+from gradscope import figures
 from gradscope.analysis.ensemble import analyze_ensemble
-from gradscope.figures import all as figures
-from gradscope.studies.experiments import ProfileView, Setup, length_study, profile_view, run_all, sweep
+from gradscope.analysis.problem import make_problem
+from gradscope.analysis.profile import Analysis
+from gradscope.studies import SerialExecutor, length_study, sweep
 
 H, I, T = 5, 3, 30
+
+
+def one_knob(cell: str, parameter: str, values: list, **options: object):
+    """A sweep of one option, the same seed for every value, with its profiles: the map's input."""
+    return sweep(
+        cell, {parameter: values}, seeding="paired", keep_profiles=True, executor=SerialExecutor(), steps=T, **options
+    )
 
 
 def lines_by_label(ax: object) -> dict[str, object]:
@@ -33,11 +42,11 @@ def legend_texts(ax: object) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def rnn_view() -> ProfileView:
-    return profile_view(gradscope.analyze("rnn", hidden_size=H, input_size=I, steps=T, seed=1))
+def rnn_view() -> Analysis:
+    return gradscope.analyze("rnn", hidden_size=H, input_size=I, steps=T, seed=1)
 
 
-def test_profile_figure_draws_profile_unit_line_fit_and_bound(rnn_view: ProfileView) -> None:
+def test_profile_figure_draws_profile_unit_line_fit_and_bound(rnn_view: Analysis) -> None:
     fig = figures.profile_figure(rnn_view)
     assert isinstance(fig, Figure)
     (ax,) = fig.axes
@@ -45,10 +54,10 @@ def test_profile_figure_draws_profile_unit_line_fit_and_bound(rnn_view: ProfileV
     assert len(lines) == 4
     profile, unit, fit, bound = lines
     assert_array_equal(profile.get_xdata(), np.arange(1, T + 1))
-    assert_array_equal(profile.get_ydata(), rnn_view.analysis.log10_norm)
+    assert_array_equal(profile.get_ydata(), rnn_view.log10_norm)
     assert_array_equal(unit.get_ydata(), [0, 0])
-    assert_array_equal(fit.get_ydata(), rnn_view.fit_log10)
-    assert_array_equal(bound.get_ydata(), rnn_view.bound_log10)
+    assert_array_equal(fit.get_ydata(), rnn_view.fitted_log10)
+    assert_array_equal(bound.get_ydata(), rnn_view.pascanu_bound.log10)
     assert "Pascanu" in bound.get_label()
     assert "fitted rate" in fit.get_label()
     assert ax.get_xlabel() == "lag k (steps)"
@@ -58,18 +67,18 @@ def test_profile_figure_draws_profile_unit_line_fit_and_bound(rnn_view: ProfileV
 
 
 def test_profile_figure_exploding_and_without_bound() -> None:
-    exploding = profile_view(gradscope.analyze("rnn", hidden_size=16, input_size=2, steps=T, init="gaussian", gain=2.0))
-    assert exploding.analysis.log10_norm[-1] > 0
+    exploding = gradscope.analyze("rnn", hidden_size=16, input_size=2, steps=T, init="gaussian", gain=2.0)
+    assert exploding.log10_norm[-1] > 0
     ax = figures.profile_figure(exploding).axes[0]
     ymax = ax.get_ylim()[1]
-    assert ymax >= exploding.analysis.log10_norm.max()  # drawn from the log10 values: nothing clipped
-    lstm = profile_view(gradscope.analyze("lstm", hidden_size=H, input_size=I, steps=T))
+    assert ymax >= exploding.log10_norm.max()  # drawn from the log10 values: nothing clipped
+    lstm = gradscope.analyze("lstm", hidden_size=H, input_size=I, steps=T)
     ax = figures.profile_figure(lstm).axes[0]
     assert len(ax.get_lines()) == 3
     assert not any("Pascanu" in label for label in legend_texts(ax))
 
 
-def test_given_axes_are_used(rnn_view: ProfileView) -> None:
+def test_given_axes_are_used(rnn_view: Analysis) -> None:
     fig = Figure()
     ax = fig.add_subplot(1, 2, 2)
     assert figures.profile_figure(rnn_view, ax=ax) is fig
@@ -96,7 +105,7 @@ def test_ensemble_figure_band_and_median() -> None:
 
 
 def test_compare_figure_one_line_per_cell() -> None:
-    analyses = run_all([Setup(c, H, I) for c in gradscope.CELL_NAMES], T)
+    analyses = gradscope.compare(gradscope.CELL_NAMES, hidden_size=H, input_size=I, steps=T).analyses
     ax = figures.compare_figure(analyses).axes[0]
     profiles = ax.get_lines()[: len(analyses)]
     for line, a in zip(profiles, analyses, strict=True):
@@ -110,12 +119,12 @@ def test_compare_figure_one_line_per_cell() -> None:
 
 
 def test_sweep_figure_image_and_unit_contour() -> None:
-    result = sweep(Setup("rnn", 8, 2, init="gaussian"), "gain", [0.5, 1.5, 2.5, 3.5], steps=T)
-    assert result.log10_norm.min() < 0 < result.log10_norm.max()
+    result = one_knob("rnn", "gain", [0.5, 1.5, 2.5, 3.5], hidden_size=8, input_size=2, init="gaussian")
+    assert result.profiles.min() < 0 < result.profiles.max()
     fig = figures.sweep_figure(result)
     ax = fig.axes[0]
     (image,) = ax.get_images()
-    assert_array_equal(np.asarray(image.get_array()), result.log10_norm)
+    assert_array_equal(np.asarray(image.get_array()), result.profiles)
     contours = [c for c in ax.collections if isinstance(c, ContourSet)]
     assert len(contours) == 1
     assert_array_equal(contours[0].levels, [0.0])
@@ -127,18 +136,20 @@ def test_sweep_figure_image_and_unit_contour() -> None:
 
 
 def test_sweep_figure_categorical_rows_and_no_contour_without_crossing() -> None:
-    result = sweep(Setup("lstm", H, I, t_max=20), "forget_bias", [-3.0, -2.0, "chrono"], steps=T)
+    result = one_knob("lstm", "forget_bias", [-3.0, -2.0, "chrono"], hidden_size=H, input_size=I, t_max=20)
     ax = figures.sweep_figure(result).axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["\N{MINUS SIGN}3", "\N{MINUS SIGN}2", "chrono"]
-    vanishing = sweep(Setup("rnn", H, I), "gain", [0.2, 0.4], steps=T)
-    assert vanishing.log10_norm.max() < 0
+    vanishing = one_knob("rnn", "gain", [0.2, 0.4], hidden_size=H, input_size=I)
+    assert vanishing.profiles.max() < 0
     ax = figures.sweep_figure(vanishing).axes[0]
     assert not [c for c in ax.collections if isinstance(c, ContourSet)]
     assert ax.get_legend() is None
 
 
 def test_spectrum_figure_relative_values() -> None:
-    analyses = run_all([Setup("rnn", H, I), Setup("lstm", H, I)], T, snapshot_lags=(1, 5, T))
+    analyses = [
+        gradscope.analyze(c, hidden_size=H, input_size=I, steps=T, snapshot_lags=(1, 5, T)) for c in ("rnn", "lstm")
+    ]
     fig = figures.spectrum_figure(analyses)
     panels = [ax for ax in fig.axes if ax.get_lines()]
     assert len(panels) == 2
@@ -158,7 +169,9 @@ def test_spectrum_figure_relative_values() -> None:
 
 
 def test_length_figure_two_panels() -> None:
-    study = length_study([Setup("rnn", H, I), Setup("gru", H, I)], [10, 20, 30], samples=2)
+    study = length_study(
+        [make_problem(c, hidden_size=H, input_size=I) for c in ("rnn", "gru")], [10, 20, 30], samples=2
+    )
     fig = figures.length_figure(study)
     left, right = fig.axes
     rnn_final = left.get_lines()[0]
@@ -169,7 +182,7 @@ def test_length_figure_two_panels() -> None:
     assert len([c for c in left.collections if isinstance(c, PolyCollection)]) == 2  # min-max bands
 
 
-def test_rendered_files_are_valid_and_deterministic(rnn_view: ProfileView) -> None:
+def test_rendered_files_are_valid_and_deterministic(rnn_view: Analysis) -> None:
     fig = figures.profile_figure(rnn_view)
     png = figures.render(fig, "png")
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
@@ -195,7 +208,7 @@ def test_formats() -> None:
 
 
 def test_user_rc_params_do_not_leak_in() -> None:
-    view = profile_view(gradscope.analyze("rnn", hidden_size=H, input_size=I, steps=T))
+    view = gradscope.analyze("rnn", hidden_size=H, input_size=I, steps=T)
     reference = figures.render(figures.profile_figure(view), "svg")
     with mpl.rc_context({"lines.linewidth": 7.0, "axes.facecolor": "black", "font.size": 20}):
         assert figures.render(figures.profile_figure(view), "svg") == reference
@@ -203,8 +216,8 @@ def test_user_rc_params_do_not_leak_in() -> None:
 
 def test_matplotlib_is_imported_only_by_figures() -> None:
     code = (
-        "import sys, gradscope, gradscope.analysis.ensemble, gradscope.studies.experiments\n"
-        "import gradscope.analysis.theory, gradscope.gallery.build\n"
+        "import sys, gradscope, gradscope.analysis.ensemble, gradscope.studies, gradscope.gallery\n"
+        "import gradscope.analysis.theory, gradscope.cli, gradscope.terminal\n"
         "assert 'matplotlib' not in sys.modules, 'matplotlib imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -20,12 +20,10 @@ from matplotlib.figure import Figure
 from numpy.testing import assert_allclose, assert_array_equal
 
 import gradscope
-from gradscope.analysis.analyze import Analysis
-from gradscope.cli.base import profile_plot
-from gradscope.cli.profiles import analysis_plot
-from gradscope.figures import all as figures
-from gradscope.gallery.build import random_stacked_params
-from gradscope.studies import experiments as experiments
+from gradscope import figures
+from gradscope.analysis.profile import Analysis
+from gradscope.cli.plots import analysis_plot
+from gradscope.gallery import random_stacked_params
 
 H, I, T, L = 4, 3, 15, 3
 
@@ -146,8 +144,8 @@ def test_colour_scale_is_white_at_norm_one_and_spans_only_the_signs_present() ->
 
 
 def test_analysis_plot_puts_the_profile_above_the_heatmaps(bidirectional: tuple[dict, Analysis]) -> None:
-    params, a = bidirectional
-    fig = analysis_plot(a, params)
+    _, a = bidirectional
+    fig = analysis_plot(a)
     profile_ax, forward_ax, reverse_ax, _ = fig.axes
     measured = profile_ax.get_lines()[0]
     assert_array_equal(measured.get_ydata(), a.log10_norm)  # the top layer's forward recurrence
@@ -161,7 +159,7 @@ def test_single_layer_plot_is_unchanged() -> None:
     assert not a.depth_profiles
     fig = analysis_plot(a)
     assert len(fig.axes) == 1 and not fig.axes[0].get_images()
-    assert figures.render(fig, "png") == figures.render(profile_plot(a), "png")
+    assert figures.render(fig, "png") == figures.render(figures.profile_figure(a), "png")
 
 
 @pytest.mark.parametrize("fmt", ["png", "svg"])
@@ -180,5 +178,5 @@ def test_cli_plot_of_a_stacked_npz_includes_the_heatmaps(tmp_path: Path, fmt: st
         assert ElementTree.parse(io.BytesIO(data)).getroot().tag.endswith("svg")
     # The file is the figure of the same analysis, byte for byte.
     a = gradscope.analyze("gru", params=params, steps=T)
-    expected = figures.profile_depth_figure(experiments.profile_view(a, params=params))
+    expected = figures.profile_depth_figure(a)
     assert data == figures.render(expected, fmt)

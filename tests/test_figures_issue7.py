@@ -6,18 +6,19 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
+from gradscope import figures
 from gradscope.analysis import theory as theory
-from gradscope.analysis.lyapunov import lyapunov
-from gradscope.figures import all as figures
+from gradscope.analysis.lyapunov_spectrum import lyapunov
+from gradscope.studies.axes import parse_axes
 from gradscope.studies.executors import SerialExecutor
-from gradscope.studies.sweep import SweepSpec, parse_axes, run_sweep
+from gradscope.studies.sweeps import SweepSpec, run_sweep
 
 TINY = {"hidden_size": 4, "input_size": 2, "steps": 12}
 
 
 @pytest.fixture(scope="module")
 def rnn_sweep():
-    spec = SweepSpec("rnn", parse_axes(["gain=0.5:2:4"]), samples=3, **TINY)
+    spec = SweepSpec.create("rnn", parse_axes(["gain=0.5:2:4"]), samples=3, **TINY)
     return run_sweep(spec, executor=SerialExecutor())
 
 
@@ -42,7 +43,7 @@ def test_sweep_rate_figure_median_and_theory(rnn_sweep) -> None:
 
 
 def test_sweep_rate_figure_gated_cell_two_axes_and_categories() -> None:
-    spec = SweepSpec("lstm", parse_axes(["forget_bias=0,2,chrono", "gain=1,2"]), samples=1, **TINY)
+    spec = SweepSpec.create("lstm", parse_axes(["forget_bias=0,2,chrono", "gain=1,2"]), samples=1, **TINY)
     result = run_sweep(spec, executor=SerialExecutor())
     ax = figures.sweep_rate_figure(result).axes[0]
     labels = [line.get_label() for line in ax.get_lines()]

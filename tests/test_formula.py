@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 import sympy
 
-import gradscope.symbolic.formula as formula
-import gradscope.symbolic.formula_language as formula_language
+import gradscope.symbolic.formula_parser as formula_parser
+import gradscope.symbolic.linear_forms as linear_forms
+import gradscope.testing.formula_check as formula
 from gradscope.cells.spec import CELL_NAMES
 from gradscope.errors import GradscopeError
 from gradscope.symbolic.derivation import derive
-from gradscope.symbolic.formula import FormulaError, FormulaMismatch, assert_formula, check_formula
+from gradscope.testing.formula_check import FormulaError, FormulaMismatch, assert_formula, check_formula
 
 
 def sigmoid(x: float) -> float:
@@ -199,14 +200,14 @@ def test_formula_strings_never_reach_eval_exec_compile_or_sympify(monkeypatch: p
 
     for name in ("eval", "exec", "compile"):
         monkeypatch.setattr(builtins, name, guard(name, getattr(builtins, name)))
-    monkeypatch.setattr(formula.sympy, "sympify", guard("sympify", sympy.sympify))
+    monkeypatch.setattr(sympy, "sympify", guard("sympify", sympy.sympify))  # the one module every layer uses
     for expression in ("f_t*(1 - f_t)", "f_t", "__import__('os')"):
         with contextlib.suppress(FormulaError):
             check_formula("lstm", "dc/dc", expression)
     assert seen == []
 
 
-@pytest.mark.parametrize("module", [formula, formula_language], ids=lambda module: module.__name__)
+@pytest.mark.parametrize("module", [formula, formula_parser, linear_forms], ids=lambda module: module.__name__)
 def test_the_formula_modules_call_no_code_execution_function(module: types.ModuleType) -> None:
     tree = ast.parse(inspect.getsource(module))
     calls = [node.func for node in ast.walk(tree) if isinstance(node, ast.Call)]

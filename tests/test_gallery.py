@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gradscope.errors import ConfigError
-from gradscope.gallery.build import QUICK, REPORT_COMMAND, Artifact, GallerySizes, build_gallery, write_artifacts
+from gradscope.gallery import QUICK, REPORT_COMMAND, Artifact, GallerySizes, build_gallery, write_artifacts
 
 FIGURES = (
     "profile-rnn",
@@ -79,7 +79,7 @@ def test_readme_embeds_every_figure_with_caption_commands_and_numbers(
 def test_python_snippets_reproduce_their_figures_exactly(
     built: tuple[list[Artifact], list[tuple[int, int, str]]],
 ) -> None:
-    from gradscope.figures import all as figures
+    from gradscope.figures import render
 
     artifacts, _ = built
     files = dict(artifacts)
@@ -94,7 +94,7 @@ def test_python_snippets_reproduce_their_figures_exactly(
         namespace: dict[str, object] = {}
         exec("\n".join(body), namespace)
         figure = eval(last, namespace)
-        assert figures.render(figure, "png") == files[name], name
+        assert render(figure, "png") == files[name], name
         checked += 1
     assert checked == 8
 
@@ -144,3 +144,27 @@ def test_write_artifacts_rejects_symlinks_out_and_duplicates(tmp_path: Path) -> 
     assert not (outside / "x.png").exists()
     with pytest.raises(ConfigError, match="twice"):
         write_artifacts([("x.png", b"1"), ("./x.png", b"2")], out)
+
+
+def test_write_artifacts_turns_os_errors_into_file_errors_naming_the_folder(tmp_path: Path) -> None:
+    from gradscope.files import FileError
+
+    out = tmp_path / "reports"
+    out.mkdir()
+    (out / "sub").write_text("a file where a folder should be")
+    with pytest.raises(FileError, match="reports: cannot write"):
+        write_artifacts([("sub/x.png", b"x")], out)
+    assert (out / "sub").read_text() == "a file where a folder should be"
+
+
+def test_importing_the_gallery_does_not_import_matplotlib() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import gradscope.gallery; from gradscope.gallery import GallerySizes, QUICK, build_gallery; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'matplotlib', 'sympy', 'torch'}))"
+    )
+    process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.strip() == "[]"

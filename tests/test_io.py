@@ -1,4 +1,4 @@
-"""Tests of gradscope.files.io: safe loading (never unpickling), validation with file names, atomic writes."""
+"""Tests of gradscope.files: safe loading (never unpickling), validation with file names, atomic writes."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 
 import gradscope
+from gradscope import files as io
+from gradscope.analysis.comparison import COMPARISON_SCHEMA, Comparison
 from gradscope.cells.spec import CellSpec
-from gradscope.compile.compiled import compile_cell
+from gradscope.compile import compile_cell
 from gradscope.errors import ConfigError, GradscopeError, NonFiniteError, ParameterError, ShapeError
-from gradscope.files import io as io
+from gradscope.files import output as writer
 
 
 def spec(name: str) -> CellSpec:
@@ -187,8 +189,8 @@ def test_load_weights_sizes_from_shapes(tmp_path: Path) -> None:
     np.savez(tmp_path / "w.npz", **arrays)
     loaded = io.load_weights(tmp_path / "w.npz", spec("lstm"))
     assert (loaded.hidden_size, loaded.input_size, loaded.num_layers, loaded.bidirectional) == (5, 7, 1, False)
-    assert loaded.params.keys() == arrays.keys()
-    for name, value in loaded.params.items():
+    assert loaded.as_dict().keys() == arrays.keys()
+    for name, value in loaded.as_dict().items():
         np.testing.assert_array_equal(value, arrays[name])
 
 
@@ -348,7 +350,7 @@ def test_write_text_atomic_failure_leaves_nothing(tmp_path: Path, monkeypatch: p
     def full_disk(*args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(io.os, "replace", full_disk)
+    monkeypatch.setattr(writer.os, "replace", full_disk)
     with pytest.raises(io.FileError, match=r"out\.json: cannot write \(No space left on device\)"):
         io.write_text_atomic(path, "x" * 10_000)
     assert list(tmp_path.iterdir()) == []
@@ -361,7 +363,7 @@ def test_write_text_atomic_failure_keeps_the_old_file(tmp_path: Path, monkeypatc
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(io.os, "fsync", interrupted)
+    monkeypatch.setattr(writer.os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
         io.write_text_atomic(path, "new")
     assert path.read_text() == "old"
@@ -383,8 +385,8 @@ def test_about_file_keeps_the_error_type() -> None:
 
 def test_comparison_document_holds_each_analysis() -> None:
     results = [gradscope.analyze(cell, hidden_size=3, input_size=2, steps=6) for cell in ("rnn", "gru")]
-    document = json.loads(io.to_json(io.comparison_document(results)))
-    assert document["schema"] == io.COMPARISON_SCHEMA
+    document = json.loads(io.to_json(Comparison(tuple(results)).to_dict()))
+    assert document["schema"] == COMPARISON_SCHEMA
     assert document["gradscope_version"] == gradscope.__version__
     assert document["cells"] == ["rnn", "gru"]
     assert document["analyses"] == [json.loads(json.dumps(r.to_dict())) for r in results]

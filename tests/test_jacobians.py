@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradscope.analysis.analyze import prepare, trajectory
+from gradscope.analysis.problem import make_problem, trajectory
 from gradscope.cells.spec import CELL_NAMES
 from gradscope.engine.coefficients import dense_jacobians
 
@@ -19,7 +19,7 @@ def test_states_and_jacobians_match_torch(cell: str, hidden: int, gain: float, r
     components = 2 if cell == "lstm" else 1
     initial = rng.standard_normal(components * hidden)
     h0, c0 = initial[:hidden], (initial[hidden:] if cell == "lstm" else None)
-    problem = prepare(
+    problem = make_problem(
         cell, hidden_size=hidden, input_size=3, steps=9, seed=int(hidden * 10 + gain), gain=gain, h0=h0, c0=c0
     )
     params = problem.params.as_dict()
@@ -32,9 +32,9 @@ def test_states_and_jacobians_match_torch(cell: str, hidden: int, gain: float, r
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_models_without_bias_match_torch(cell: str, rng: np.random.Generator) -> None:
-    problem = prepare(cell, hidden_size=3, input_size=2, steps=4, seed=3)
+    problem = make_problem(cell, hidden_size=3, input_size=2, steps=4, seed=3)
     params = {k: v for k, v in problem.params.as_dict().items() if k.startswith("weight")}
-    unbiased = prepare(cell, params=params, inputs=problem.inputs)
+    unbiased = make_problem(cell, params=params, inputs=problem.inputs)
     assert not unbiased.params.has_bias
     initial = np.zeros(unbiased.compiled.spec.state_size(3))
     expected = torch_reference.step_jacobians(cell, params, problem.inputs, initial)
@@ -43,7 +43,7 @@ def test_models_without_bias_match_torch(cell: str, rng: np.random.Generator) ->
 
 @pytest.mark.parametrize("cell", CELL_NAMES)
 def test_jacobians_match_central_differences(cell: str) -> None:
-    problem = prepare(cell, hidden_size=4, input_size=2, steps=3, seed=7, gain=1.7)
+    problem = make_problem(cell, hidden_size=4, input_size=2, steps=3, seed=7, gain=1.7)
     forward = trajectory(problem)
     jacobians = dense_jacobians(forward)
     compiled, params = problem.compiled, problem.params

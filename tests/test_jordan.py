@@ -13,26 +13,26 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gradscope
-from gradscope.analysis.analyze import prepare, trajectory
+from gradscope.analysis.problem import make_problem, trajectory
+from gradscope.cells import Cell, Readout, get_cell, m, prev, readout_projection, u
 from gradscope.cells.activations import NUMPY_FUNCTIONS
-from gradscope.cells.builtin import Cell, Readout, get_cell, m, prev, readout_projection, u
 from gradscope.cells.spec import ALL_CELL_NAMES, CELL_NAMES
-from gradscope.compile.compiled import compile_cell
-from gradscope.engine.feedback import feedback_jacobians
+from gradscope.compile import compile_cell
+from gradscope.engine.coefficients import dense_jacobians as feedback_jacobians
 from gradscope.errors import ConfigError, ParameterError, ShapeError
-from gradscope.params.layer import haar_semi_orthogonal
-from gradscope.params.readout import validate_feedback_params
+from gradscope.params import validate_params as validate_feedback_params
+from gradscope.params.init import haar_semi_orthogonal
 from gradscope.symbolic.derivation import derive, expanded_readout_jacobian
 
 SIZES = [(5, 3), (3, 7)]  # (H, O), both O != H
 
 
 def _problem(hidden: int, output: int, steps: int = 12, gain: float = 1.0, init: str = "pytorch", seed: int = 0):
-    problem = prepare(
+    problem = make_problem(
         "jordan", hidden_size=hidden, output_size=output, input_size=4, steps=steps, gain=gain, init=init, seed=seed
     )
     y0 = np.random.default_rng(seed + 7).uniform(0.1, 0.9, size=output)
-    return prepare(
+    return make_problem(
         "jordan", params=problem.params.as_dict(), inputs=problem.inputs, y0=y0, seed=seed
     ), problem.params.as_dict()
 
@@ -102,8 +102,8 @@ def test_jacobians_match_central_differences_of_the_forward_map(hidden: int, out
     params, compiled = problem.params, problem.compiled
 
     def step(y: np.ndarray, t: int) -> np.ndarray:
-        h = compiled.update(run.input_projection[t], (params.weight_yh @ y)[None], np.zeros((0, hidden)))[0]
-        return compiled.readout(params.weight_hy @ h + params.bias_hy)
+        h = compiled.update(run.input_projection[t], (params.weight_hh @ y)[None], np.zeros((0, hidden)))[0]
+        return compiled.readout(params.weight_out @ h + params.bias_out)
 
     eps = 1e-6
     numeric = np.stack(
@@ -156,7 +156,7 @@ def test_states_jacobians_and_every_lag_against_torch(hidden: int, output: int, 
     init = "pytorch" if gain < 8 else "orthogonal"  # gain 8 orthogonal: large weights, saturated units
     problem, params = _problem(hidden, output, steps=25, gain=gain, init=init)
     run = trajectory(problem)
-    states, jacobians = _torch_jordan(torch, params, problem.inputs, problem.initial_state)
+    states, jacobians = _torch_jordan(torch, params, problem.inputs, problem.initial_state[0])
     np.testing.assert_allclose(run.states, states.numpy(), rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(feedback_jacobians(run), jacobians.numpy(), rtol=1e-10, atol=1e-14)
 
@@ -165,7 +165,7 @@ def test_states_jacobians_and_every_lag_against_torch(hidden: int, output: int, 
     for t in range(run.steps - 1, -1, -1):
         product = product @ jacobians[t]  # P_k = J_T ... J_{T-k+1}
         expected.append(float(torch.log10(torch.linalg.matrix_norm(product, ord=2))))
-    kwargs = {"params": params, "inputs": problem.inputs, "y0": problem.initial_state}
+    kwargs = {"params": params, "inputs": problem.inputs, "y0": problem.initial_state[0]}
     analysis = gradscope.analyze("jordan", **kwargs)
     assert analysis.output_size == output and analysis.hidden_size == hidden
     np.testing.assert_allclose(10**analysis.log10_norm, 10 ** np.array(expected), rtol=1e-8)
@@ -225,9 +225,9 @@ def test_exploding_profile_near_the_fixed_point_against_torch(hidden: int, outpu
 def test_snapshots_and_document() -> None:
     torch = pytest.importorskip("torch")
     problem, params = _problem(5, 3, steps=20)
-    _, jacobians = _torch_jordan(torch, params, problem.inputs, problem.initial_state)
+    _, jacobians = _torch_jordan(torch, params, problem.inputs, problem.initial_state[0])
     analysis = gradscope.analyze(
-        "jordan", params=params, inputs=problem.inputs, y0=problem.initial_state, snapshot_lags=[1, 4]
+        "jordan", params=params, inputs=problem.inputs, y0=problem.initial_state[0], snapshot_lags=[1, 4]
     )
     product = jacobians[-1] @ jacobians[-2] @ jacobians[-3] @ jacobians[-4]
     expected = np.log10(torch.linalg.svdvals(product).numpy())
@@ -264,7 +264,7 @@ def test_parameter_errors_name_the_parameter_and_both_shapes() -> None:
     with pytest.raises(ParameterError, match="stacked or bidirectional"):
         validate_feedback_params(spec, dict(params) | {"weight_ih_l0_reverse": np.zeros((5, 4))})
     no_bias = {k: v for k, v in params.items() if not k.startswith("bias")}
-    assert not validate_feedback_params(spec, no_bias).has_bias
+    assert not validate_feedback_params(spec, no_bias).first.has_bias
 
 
 def test_initial_state_and_size_errors() -> None:
@@ -319,17 +319,17 @@ def test_analyze_jordan_does_not_import_sympy_or_torch() -> None:
 @pytest.mark.parametrize("bias", [True, False])
 def test_bptt_reference_against_torch_autograd(hidden: int, output: int, bias: bool) -> None:
     torch = pytest.importorskip("torch")
-    from gradscope.engine.bptt import bptt_reference
+    from gradscope.testing import bptt_reference
 
     problem, params = _problem(hidden, output, steps=7)
     if not bias:
         params = {k: v for k, v in params.items() if not k.startswith("bias")}
     upstream = np.random.default_rng(5).standard_normal((7, output))
-    grads = bptt_reference("jordan", params, problem.inputs, upstream, y0=problem.initial_state)
+    grads = bptt_reference("jordan", params, problem.inputs, upstream, y0=problem.initial_state[0])
 
     leaves = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
     x = torch.tensor(problem.inputs, requires_grad=True)
-    y0 = torch.tensor(problem.initial_state, requires_grad=True)
+    y0 = torch.tensor(problem.initial_state[0], requires_grad=True)
     zero_h, zero_y = torch.zeros(hidden, dtype=torch.float64), torch.zeros(output, dtype=torch.float64)
     y, loss = y0, 0.0
     for t in range(7):
@@ -344,7 +344,7 @@ def test_bptt_reference_against_torch_autograd(hidden: int, output: int, bias: b
 
 
 def test_bptt_reference_errors() -> None:
-    from gradscope.engine.bptt import bptt_reference
+    from gradscope.testing import bptt_reference
 
     problem, params = _problem(5, 3, steps=4)
     with pytest.raises(ConfigError, match=r"upstream: expected shape \(T, O\) = \(4, 3\)"):
@@ -354,12 +354,11 @@ def test_bptt_reference_errors() -> None:
 
 
 def test_assert_bptt_close_accepts_the_reference_and_locates_a_wrong_readout_entry() -> None:
-    from gradscope.engine.bptt import bptt_reference
-    from gradscope.testing.comparison import GradientMismatch, assert_bptt_close
+    from gradscope.testing import GradientMismatch, assert_bptt_close, bptt_reference
 
     problem, params = _problem(5, 3, steps=4)
     upstream = np.random.default_rng(2).standard_normal((4, 3))
-    y0 = problem.initial_state
+    y0 = problem.initial_state[0]
     grads = bptt_reference("jordan", params, problem.inputs, upstream, y0=y0)
     assert_bptt_close("jordan", params, problem.inputs, upstream, grads, y0=y0[None])
     grads["weight_hy_l0"] = grads["weight_hy_l0"].copy()
@@ -433,7 +432,7 @@ def test_cli_derive_and_verify_jordan() -> None:
 
 
 def test_lyapunov_refuses_jordan_clearly() -> None:
-    from gradscope.analysis.lyapunov import lyapunov
+    from gradscope.analysis.lyapunov_spectrum import lyapunov
 
     with pytest.raises(ConfigError, match=r"lyapunov: the jordan cell .* is not supported"):
         lyapunov("jordan", hidden_size=3, steps=10)
@@ -463,7 +462,7 @@ def test_profile_matches_exact_dense_products(
     """Random small Jordan networks: every lag against the explicit product of the dense J_t."""
     options = {"hidden_size": hidden, "output_size": output, "input_size": 2, "steps": steps, "seed": seed}
     options |= {"gain": gain, "init": init}
-    jacobians = feedback_jacobians(trajectory(prepare("jordan", **options)))
+    jacobians = feedback_jacobians(trajectory(make_problem("jordan", **options)))
     # Rescaled at every step (log10 of the scale kept apart): plain products can underflow.
     product, log10_scale, exact = np.eye(output), 0.0, np.full(len(jacobians), -np.inf)
     for k, jacobian in enumerate(jacobians[::-1]):
@@ -509,7 +508,7 @@ def test_cli_y0_file_is_the_initial_output(tmp_path) -> None:
 
 
 def test_check_formula_refuses_jordan_naming_the_cell() -> None:
-    from gradscope.symbolic.formula import check_formula
+    from gradscope.testing.formula_check import check_formula
 
     with pytest.raises(ConfigError, match=r"the jordan cell feeds its output back.*dy_t/dy_\{t-1\}"):
         check_formula("jordan", "dy/dy", "y_t*(1 - y_t)*W_hy")
@@ -517,23 +516,23 @@ def test_check_formula_refuses_jordan_naming_the_cell() -> None:
 
 def test_operator_flushes_negligible_coefficients(monkeypatch: pytest.MonkeyPatch) -> None:
     """Partials negligible against their step's largest (here a planted subnormal) reach no product."""
-    from gradscope.engine.feedback import FeedbackTrajectory
+    from gradscope.engine import operator as operator_module
+    from gradscope.engine.coefficients import step_coefficients
 
     problem, _ = _problem(5, 3, steps=10, seed=2)
     forward_pass = trajectory(problem)
-    original = FeedbackTrajectory.coefficients
 
-    def planted(self: FeedbackTrajectory, start: int, stop: int):
-        coefficients = original(self, start, stop)
+    def planted(run, start: int, stop: int):
+        coefficients = step_coefficients(run, start, stop)
         coefficients.readout[:, 0] = 1e-310
-        coefficients.hidden[:, 0, 1] = 1e-300
+        coefficients.recurrent[:, 0, 0, 1] = 1e-300  # d h_t / d m_h of unit 1
         return coefficients
 
-    monkeypatch.setattr(FeedbackTrajectory, "coefficients", planted)
-    chunk = forward_pass.step_operator(np.dtype(np.float64), 0).chunk(0, 10)
-    clean = original(forward_pass, 0, 10)
+    monkeypatch.setattr(operator_module, "step_coefficients", planted)
+    chunk = operator_module.StepOperator(forward_pass, np.dtype(np.float64), 0).chunk(0, 10)
+    clean = step_coefficients(forward_pass, 0, 10)
     assert np.all(chunk.readout[:, 0] == 0.0) and np.array_equal(chunk.readout[:, 1:], clean.readout[:, 1:])
-    assert np.all(chunk.hidden[:, 0, 1] == 0.0)
+    assert np.all(chunk.recurrent[:, 0, 0, 1] == 0.0)
     assert np.array_equal(
-        np.delete(chunk.hidden.reshape(10, -1), 1, axis=1), np.delete(clean.hidden.reshape(10, -1), 1, axis=1)
+        np.delete(chunk.recurrent.reshape(10, -1), 1, axis=1), np.delete(clean.recurrent.reshape(10, -1), 1, axis=1)
     )

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from gradscope.analysis.analyze import prepare, trajectory
-from gradscope.analysis.lyapunov import FRAME_STREAM, LYAPUNOV_SCHEMA, benettin, lyapunov
+from gradscope.analysis.lyapunov_spectrum import FRAME_STREAM, LYAPUNOV_SCHEMA, benettin, lyapunov
+from gradscope.analysis.problem import make_problem, trajectory
 from gradscope.analysis.theory import (
     forget_gate_rate,
     mean_field_top_exponent,
@@ -86,7 +86,7 @@ def test_full_spectrum_sums_to_the_mean_log_determinant(cell: str) -> None:
     """sum_i lambda_i = (1/n) sum_t ln |det J_t| exactly (the product of the R diagonals is the determinant)."""
     options = {"hidden_size": 6, "input_size": 3, "steps": 120, "seed": 3, "gain": 1.5}
     result = lyapunov(cell, **options, transient=20)
-    jacobians = dense_jacobians(trajectory(prepare(cell, **options)))
+    jacobians = dense_jacobians(trajectory(make_problem(cell, **options)))
     _, logdet = np.linalg.slogdet(jacobians[20:])
     assert result.exponents.size == jacobians.shape[1]
     assert result.exponents.sum() == pytest.approx(logdet.mean(), rel=1e-10, abs=1e-10)
@@ -96,7 +96,7 @@ def test_full_spectrum_sums_to_the_mean_log_determinant(cell: str) -> None:
 def test_structured_products_equal_a_dense_qr_recursion(cell: str) -> None:
     options = {"hidden_size": 7, "input_size": 2, "steps": 150, "seed": 8}
     result = lyapunov(cell, **options, exponents=4, transient=10)
-    jacobians = dense_jacobians(trajectory(prepare(cell, **options)))
+    jacobians = dense_jacobians(trajectory(make_problem(cell, **options)))
     # Same Haar frame (same stream), then plain dense QR steps written out here.
     frame, _ = np.linalg.qr(np.random.default_rng([8, FRAME_STREAM]).standard_normal((jacobians.shape[1], 4)))
     total = np.zeros(4)

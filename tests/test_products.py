@@ -9,10 +9,10 @@ import pytest
 from conftest import exact_products
 
 import gradscope
-from gradscope.analysis.analyze import prepare, trajectory
+from gradscope.analysis.problem import make_problem, trajectory
 from gradscope.cells.spec import CELL_NAMES
 from gradscope.engine.products import norm_profile
-from gradscope.params.layer import haar_orthogonal
+from gradscope.params.init import haar_orthogonal
 
 SPECTRAL_RTOL = 1e-9  # the promise: relative accuracy of the spectral norm at every lag
 
@@ -59,7 +59,7 @@ def test_profiles_match_torch_autograd(cell: str, gain: float) -> None:
     torch = pytest.importorskip("torch")
     import torch_reference
 
-    problem = prepare(cell, hidden_size=5, input_size=3, steps=14, seed=11, gain=gain, init="gaussian")
+    problem = make_problem(cell, hidden_size=5, input_size=3, steps=14, seed=11, gain=gain, init="gaussian")
     params = problem.params.as_dict()
     result = gradscope.analyze(cell, params=params, inputs=problem.inputs)
     initial = np.zeros(problem.compiled.spec.state_size(5))
@@ -122,17 +122,16 @@ def test_hundred_thousand_steps_of_nonlinear_networks(gain: float, autonomous: b
     assert np.all(np.isfinite(result.log10_norm))
     assert abs(result.log10_norm[-1]) > 320  # beyond float64's range: only the log accumulator holds it
 
-    problem = prepare("rnn", inputs=inputs, h0=h0, **options)
+    problem = make_problem("rnn", inputs=inputs, h0=h0, **options)
     forward = trajectory(problem)
     tail = 120
     from gradscope.engine.coefficients import assemble, step_coefficients
 
     coefficients = step_coefficients(forward, steps - tail, steps)
-    blocks = problem.params.recurrent_blocks()
     running = np.eye(hidden)
     for k in range(1, tail + 1):
         index = tail - k
-        running = running @ assemble(coefficients.recurrent[index], coefficients.direct[index], blocks)
+        running = running @ assemble(coefficients, index, forward)
         exact = np.linalg.norm(running, 2)
         assert relative_error(result.log10_norm[k - 1], exact) <= SPECTRAL_RTOL
 
@@ -181,7 +180,7 @@ def test_float32_agrees_with_float64(cell: str) -> None:
 
 
 def test_memory_stays_far_below_holding_every_jacobian() -> None:
-    problem = prepare("lstm", hidden_size=16, input_size=4, steps=20_000, seed=0)
+    problem = make_problem("lstm", hidden_size=16, input_size=4, steps=20_000, seed=0)
     forward = trajectory(problem)
     all_jacobians = 20_000 * 32 * 32 * 8  # bytes for T dense (S x S) Jacobians: 164 MB
     tracemalloc.start()
@@ -229,7 +228,7 @@ def test_a_product_that_reaches_zero_is_minus_infinity(rng: np.random.Generator)
 
 def test_clustered_spectrum_of_a_chrono_lstm_stays_exact(spectral_route: str) -> None:
     """Forget gates near 1 keep many singular values together: the block-Krylov iteration must stay exact."""
-    problem = prepare("lstm", hidden_size=12, input_size=3, steps=120, seed=0)
+    problem = make_problem("lstm", hidden_size=12, input_size=3, steps=120, seed=0)
     params = problem.params.as_dict()
     hidden = 12
     params["bias_ih_l0"] = params["bias_ih_l0"].copy()
@@ -241,7 +240,7 @@ def test_clustered_spectrum_of_a_chrono_lstm_stays_exact(spectral_route: str) ->
 
 
 def test_flush_negligible_is_relative_to_each_step() -> None:
-    from gradscope.engine.products import FLUSH_RELATIVE, flush_negligible
+    from gradscope.engine.operator import FLUSH_RELATIVE, flush_negligible
 
     array = np.array([[[1.0, 1e-260, -1e-300]], [[1e-40, 1e-260, -1e-300]], [[0.0, 0.0, 0.0]]])
     flush_negligible(array)
@@ -256,7 +255,7 @@ def test_factors_whose_squared_norm_underflows_are_not_mistaken_for_zero(scale: 
     """Found by review: ||J||_F below 1e-154 makes ||Q||_F^2 underflow although Q is not zero."""
     weight = scale * np.array([[1.0, 0.3], [0.2, 0.5]])
     params = {"weight_ih_l0": np.eye(2), "weight_hh_l0": weight, "bias_ih_l0": np.zeros(2), "bias_hh_l0": np.zeros(2)}
-    forward = trajectory(prepare("rnn-relu", params=params, inputs=np.ones((20, 2))))
+    forward = trajectory(make_problem("rnn-relu", params=params, inputs=np.ones((20, 2))))
     # ReLU units stay active: J_t = W_hh at every step, so ||P_k|| = ||W^k||, in scaled arithmetic.
     unit = weight / scale
     expected = [

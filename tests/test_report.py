@@ -13,10 +13,11 @@ from rich.console import Console
 
 import gradscope
 from gradscope import terminal as report
-from gradscope.analysis.analyze import Analysis
+from gradscope.analysis.profile import Analysis
 from gradscope.analysis.summary import Thresholds, summarize
 from gradscope.cells.spec import CELL_NAMES
-from gradscope.compile.compiled import compile_cell
+from gradscope.compile import compile_cell
+from gradscope.symbolic import display
 
 ANSI = re.compile(r"\x1b\[")
 
@@ -211,9 +212,7 @@ def test_report_ascii_console(lstm_result: Analysis) -> None:
 
 
 def test_report_names_the_files(lstm_result: Analysis) -> None:
-    result = gradscope.analyze(
-        "gru", params=gradscope.analysis.analyze.prepare("gru", hidden_size=3).params.as_dict(), steps=5
-    )
+    result = gradscope.analyze("gru", params=gradscope.make_problem("gru", hidden_size=3).params.as_dict(), steps=5)
     text = render(report.analysis_report(result, sources={"params": "model.npz"}))
     assert "from model.npz" in text
 
@@ -309,8 +308,8 @@ def test_cells_table_lists_every_cell() -> None:
 def test_derivation_latex_and_markdown_hold_every_block(cell: str) -> None:
     sympy = pytest.importorskip("sympy")
     derivation = gradscope.derive(cell)
-    latex = report.derivation_latex(derivation)
-    markdown = report.derivation_markdown(derivation)
+    latex = display.derivation_latex(derivation)
+    markdown = display.derivation_markdown(derivation)
     assert latex.count(r"\begin{aligned}") == 2
     assert derivation.latex() in latex
     for block in derivation.blocks:

@@ -8,7 +8,7 @@ from conftest import exact_products
 
 import gradscope
 from gradscope.engine.spectral import SpectralNormTracker, _orthonormal_complement
-from gradscope.params.layer import haar_orthogonal
+from gradscope.params.init import haar_orthogonal
 
 SPECTRAL_RTOL = 1e-9
 

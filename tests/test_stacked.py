@@ -5,16 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradscope.compile.compiled import compile_cell
-from gradscope.engine.depth import (
-    depth_profiles,
-    initial_states,
-    is_stacked,
-    model_output,
-    stacked_forward,
-    validate_stacked,
-)
+from gradscope.analysis.document import json_numbers
+from gradscope.analysis.problem import make_problem
+from gradscope.compile import compile_cell
+from gradscope.engine.depth import depth_profiles, model_output, stacked_forward
 from gradscope.errors import ConfigError, ParameterError, ShapeError
+from gradscope.params import init_params, is_stacked, validate_params
+
+
+def initial_states(cell: str, params: dict, inputs: np.ndarray, h0: np.ndarray | None = None) -> np.ndarray:
+    """The problem's initial states ``(L*D, S)`` for PyTorch-shaped ``h0`` (zeros by default)."""
+    return make_problem(cell, params=params, inputs=inputs, h0=h0).initial_state
+
 
 torch = pytest.importorskip("torch")
 import torch_reference  # noqa: E402
@@ -37,11 +39,11 @@ def test_depth_profiles_match_torch(cell: str, layers: int, bidirectional: bool,
     params = torch_params(cell, width, hidden, layers, bidirectional, gain=2.0)
     assert is_stacked(params)
     spec = compile_cell(cell).spec
-    stacked = validate_stacked(spec, params)
+    stacked = validate_params(spec, params)
     assert (stacked.num_layers, stacked.bidirectional) == (layers, bidirectional)
     inputs = np.random.default_rng(layers).standard_normal((steps, width))
     compiled = compile_cell(cell)
-    runs = stacked_forward(compiled, stacked, inputs, initial_states(spec, stacked, None, None))
+    runs = stacked_forward(compiled, stacked, inputs, initial_states(cell, params, inputs))
     expected_norms, expected_output = torch_reference.depth_jacobian_norms(cell, params, inputs, layers, bidirectional)
     np.testing.assert_allclose(model_output(runs), expected_output, rtol=1e-12, atol=1e-13)
     profiles = depth_profiles(compiled, stacked, runs)
@@ -62,21 +64,21 @@ def test_depth_profiles_match_torch(cell: str, layers: int, bidirectional: bool,
 def test_top_reverse_direction_only_reaches_the_last_position() -> None:
     params = torch_params("lstm", 2, 3, 1, True, gain=1.0)
     compiled = compile_cell("lstm")
-    stacked = validate_stacked(compiled.spec, params)
-    runs = stacked_forward(compiled, stacked, np.ones((5, 2)), initial_states(compiled.spec, stacked, None, None))
+    stacked = validate_params(compiled.spec, params)
+    runs = stacked_forward(compiled, stacked, np.ones((5, 2)), initial_states("lstm", params, np.ones((5, 2))))
     reverse = depth_profiles(compiled, stacked, runs)[1]
     assert reverse.direction == "reverse"
     assert np.all(np.isneginf(reverse.log10_norm[:-1])) and np.isfinite(reverse.log10_norm[-1])
-    assert reverse.to_dict()["log10_norm"][:-1] == [None] * 4
+    assert json_numbers(reverse.log10_norm)[:-1] == [None] * 4
 
 
 def test_long_deep_sequences_do_not_overflow() -> None:
     params = torch_params("rnn", 2, 8, 2, True, gain=6.0)
     compiled = compile_cell("rnn")
-    stacked = validate_stacked(compiled.spec, params)
+    stacked = validate_params(compiled.spec, params)
     inputs = np.zeros((4000, 2))
     h0 = np.random.default_rng(0).standard_normal((4, 8))
-    runs = stacked_forward(compiled, stacked, inputs, initial_states(compiled.spec, stacked, h0, None))
+    runs = stacked_forward(compiled, stacked, inputs, initial_states("rnn", params, inputs, h0))
     profiles = depth_profiles(compiled, stacked, runs)
     forward_bottom = profiles[0].log10_norm
     assert np.all(np.isfinite(forward_bottom))
@@ -87,17 +89,17 @@ def test_structure_errors() -> None:
     params = torch_params("lstm", 2, 3, 2, True, gain=1.0)
     spec = compile_cell("lstm").spec
     with pytest.raises(ParameterError, match="missing parameters for layer 1 reverse"):
-        validate_stacked(spec, {k: v for k, v in params.items() if not k.endswith("_l1_reverse")})
+        validate_params(spec, {k: v for k, v in params.items() if not k.endswith("_l1_reverse")})
     with pytest.raises(ParameterError, match="layers must be numbered"):
-        validate_stacked(spec, {k: v for k, v in params.items() if "_l0" not in k})
+        validate_params(spec, {k: v for k, v in params.items() if "_l0" not in k})
     with pytest.raises(ShapeError, match=r"weight_ih_l1: expected input width 6"):
-        validate_stacked(spec, params | {"weight_ih_l1": np.zeros((12, 5))})
+        validate_params(spec, params | {"weight_ih_l1": np.zeros((12, 5))})
     with pytest.raises(ParameterError, match="proj_size > 0 is not supported"):
-        validate_stacked(spec, params | {"weight_hr_l0": np.zeros((2, 3))})
+        validate_params(spec, params | {"weight_hr_l0": np.zeros((2, 3))})
     with pytest.raises(ParameterError, match="unexpected parameter names: extra"):
-        validate_stacked(spec, params | {"extra": np.zeros(1)})
+        validate_params(spec, params | {"extra": np.zeros(1)})
     with pytest.raises(ShapeError, match=r"h0: expected shape \(4, 3\)"):
-        initial_states(spec, validate_stacked(spec, params), np.zeros((2, 3)), None)
+        initial_states("lstm", params, np.zeros((5, 2)), np.zeros((2, 3)))
 
 
 def test_analyze_reports_structure_and_depth_profiles_in_json() -> None:
@@ -136,19 +138,19 @@ def test_depth_memory_is_what_the_profiles_hold_and_too_much_is_refused_clearly(
     from cli_helpers import assert_bad_input, invoke
 
     import gradscope
-    from gradscope.analysis.analyze import prepare
+    from gradscope.analysis.problem import make_problem
     from gradscope.engine import depth as stacked_module
-    from gradscope.engine.depth import depth_memory, init_stacked_params
+    from gradscope.engine.depth import depth_memory
 
     spec = compile_cell("gru").spec
-    params = init_stacked_params(spec, 6, 3, 3, True, np.random.default_rng(0))
-    problem = prepare("gru", params=params, steps=2000)
-    estimate = depth_memory(problem.stacked, 2000)
+    params = init_params(spec, 6, 3, np.random.default_rng(0), num_layers=3, bidirectional=True)
+    problem = make_problem("gru", params=params, steps=2000)
+    estimate = depth_memory(problem.network, 2000)
     assert estimate == 2 * 2000 * 12 * 12 * 8
     compiled = problem.compiled
-    runs = stacked_forward(compiled, problem.stacked, problem.inputs, problem.initial_state)
+    runs = stacked_forward(compiled, problem.network, problem.inputs, problem.initial_state)
     tracemalloc.start()
-    depth_profiles(compiled, problem.stacked, runs)
+    depth_profiles(compiled, problem.network, runs)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     # The estimate counts the per-position buffers, which are all really held; the rest is one
@@ -156,7 +158,7 @@ def test_depth_memory_is_what_the_profiles_hold_and_too_much_is_refused_clearly(
     assert estimate <= peak <= 1.1 * estimate + 400_000
 
     # The guard, on a shorter sequence (its estimate scales with T).
-    short = depth_memory(problem.stacked, 400)
+    short = depth_memory(problem.network, 400)
     monkeypatch.setattr(stacked_module, "_physical_memory", lambda: 2 * short - 8)
     with pytest.raises(ConfigError, match=r"3-layer bidirectional network \(H=6\) over T=400 steps need about"):
         gradscope.analyze("gru", params=params, steps=400)
@@ -177,10 +179,10 @@ def test_depth_profiles_do_not_depend_on_the_coefficient_window(
 
     params = torch_params("lstm", 3, 5, 2, bidirectional, gain=1.5)
     spec = compile_cell("lstm").spec
-    stacked = validate_stacked(spec, params)
+    stacked = validate_params(spec, params)
     inputs = np.random.default_rng(7).standard_normal((20, 3))
     compiled = compile_cell("lstm")
-    runs = stacked_forward(compiled, stacked, inputs, initial_states(spec, stacked, None, None))
+    runs = stacked_forward(compiled, stacked, inputs, initial_states("lstm", params, inputs))
     whole = depth_profiles(compiled, stacked, runs)
     monkeypatch.setattr(stacked_module, "CHUNK_STEPS", 3)
     windowed = depth_profiles(compiled, stacked, runs)

@@ -1,8 +1,8 @@
 """Sweeps: axis parsing, the task grid and its seeds, rows against independent runs, JSON and CSV.
 
 Every row is checked against a second computation of the same configuration: ``gradscope.analyze``
-called directly, :class:`gradscope.studies.experiments.Setup` for forget-gate biases and chrono, and
-:func:`gradscope.analysis.lyapunov.lyapunov` for the Lyapunov columns. Executors are compared in
+called directly (with ``forget_bias`` and ``t_max`` for forget-gate biases and chrono), and
+:func:`gradscope.analysis.lyapunov_spectrum.lyapunov` for the Lyapunov columns. Executors are compared in
 ``test_executors.py``; here everything runs in this process.
 """
 
@@ -17,29 +17,20 @@ import numpy as np
 import pytest
 
 import gradscope
-from gradscope.analysis.analyze import prepare
-from gradscope.analysis.lyapunov import lyapunov
+from gradscope.analysis.lyapunov_spectrum import lyapunov
+from gradscope.analysis.problem import make_problem
 from gradscope.analysis.summary import Thresholds
 from gradscope.analysis.theory import tanh_rnn_mean_field_rate
 from gradscope.errors import ConfigError
+from gradscope.studies import SweepResult
+from gradscope.studies.axes import SWEEP_SCHEMA, Axis, parse_axes, parse_axis, task_seed
 from gradscope.studies.executors import SerialExecutor
-from gradscope.studies.experiments import Setup
-from gradscope.studies.sweep import (
-    SWEEP_SCHEMA,
-    Axis,
-    SweepSpec,
-    SweepTask,
-    parse_axes,
-    parse_axis,
-    run_sweep,
-    run_task,
-    task_seed,
-)
+from gradscope.studies.sweeps import SweepSpec, SweepTask, run_sweep, run_task
 
 SMALL = {"hidden_size": 6, "input_size": 3, "steps": 30}
 
 
-def serial(spec: SweepSpec) -> gradscope.studies.sweep.SweepResult:
+def serial(spec: SweepSpec) -> SweepResult:
     return run_sweep(spec, executor=SerialExecutor())
 
 
@@ -89,22 +80,22 @@ def test_spec_validation() -> None:
     with pytest.raises(ConfigError, match="repeated: gain"):
         parse_axes(["gain=1,2", "gain=3"])
     with pytest.raises(ConfigError, match="LSTM only"):
-        SweepSpec("gru", parse_axes(["forget_bias=0,1"]))
+        SweepSpec.create("gru", parse_axes(["forget_bias=0,1"]))
     with pytest.raises(ConfigError, match="LSTM only"):
-        SweepSpec("rnn", parse_axes(["gain=1,2"]), forget_bias=1.0)
+        SweepSpec.create("rnn", parse_axes(["gain=1,2"]), forget_bias=1.0)
     with pytest.raises(ConfigError, match="at least one axis"):
-        SweepSpec("rnn", ())
+        SweepSpec.create("rnn", ())
     with pytest.raises(ConfigError, match="samples"):
-        SweepSpec("rnn", parse_axes(["gain=1"]), samples=0)
+        SweepSpec.create("rnn", parse_axes(["gain=1"]), samples=0)
     with pytest.raises(gradscope.UnknownCellError, match="unknown cell"):
-        SweepSpec("rnm", parse_axes(["gain=1"]))
+        SweepSpec.create("rnm", parse_axes(["gain=1"]))
     with pytest.raises(ConfigError, match="norm"):
-        SweepSpec("rnn", parse_axes(["gain=1"]), norm="nuclear")
+        SweepSpec.create("rnn", parse_axes(["gain=1"]), norm="nuclear")
     with pytest.raises(ConfigError, match="transient"):
-        SweepSpec("rnn", parse_axes(["gain=1"]), steps=10, exponents=1, transient=10)
+        SweepSpec.create("rnn", parse_axes(["gain=1"]), steps=10, exponents=1, transient=10)
     # Axes built by hand are checked and canonicalised like parsed ones.
-    spec = SweepSpec("LSTM", (Axis("forget-bias", (1, "chrono")),))
-    assert spec.cell == "lstm" and spec.axes == (Axis("forget_bias", (1.0, "chrono")),)
+    spec = SweepSpec.create("LSTM", (Axis("forget-bias", (1, "chrono")),))
+    assert spec.cell_name == "lstm" and spec.axes == (Axis("forget_bias", (1.0, "chrono")),)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -113,7 +104,7 @@ def test_spec_validation() -> None:
 
 
 def test_task_grid_order_and_seeds() -> None:
-    spec = SweepSpec("rnn", parse_axes(["gain=1,2,3", "init=pytorch,gaussian"]), samples=2, seed=5)
+    spec = SweepSpec.create("rnn", parse_axes(["gain=1,2,3", "init=pytorch,gaussian"]), samples=2, seed=5)
     tasks = spec.tasks()
     assert len(tasks) == 3 * 2 * 2
     assert [t.index for t in tasks] == list(range(12))
@@ -130,7 +121,7 @@ def test_task_grid_order_and_seeds() -> None:
     assert task.seed == int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") >> 11
     assert 0 <= task.seed < 2**53
     # Independent of the order of the axes and of the other grid points.
-    swapped = SweepSpec("rnn", parse_axes(["init=gaussian,pytorch", "gain=3,2,1"]), samples=2, seed=5)
+    swapped = SweepSpec.create("rnn", parse_axes(["init=gaussian,pytorch", "gain=3,2,1"]), samples=2, seed=5)
     by_key = {(dict(t.values)["gain"], dict(t.values)["init"], t.sample): t.seed for t in swapped.tasks()}
     assert all(by_key[(dict(t.values)["gain"], dict(t.values)["init"], t.sample)] == t.seed for t in tasks)
     # A different base seed gives different seeds; the integer 2 and the float 2.0 are the same value.
@@ -144,7 +135,7 @@ def test_task_grid_order_and_seeds() -> None:
 
 
 def test_rows_equal_analyze_with_the_task_seed() -> None:
-    spec = SweepSpec("gru", parse_axes(["gain=0.5,2", "init=gaussian,orthogonal"]), samples=2, **SMALL)
+    spec = SweepSpec.create("gru", parse_axes(["gain=0.5,2", "init=gaussian,orthogonal"]), samples=2, **SMALL)
     result = serial(spec)
     assert len(result.rows) == 8
     for row in result.rows:
@@ -159,7 +150,7 @@ def test_rows_equal_analyze_with_the_task_seed() -> None:
 
 
 def test_hidden_size_and_steps_axes() -> None:
-    spec = SweepSpec("rnn", parse_axes(["hidden_size=3,5", "steps=10,25"]), input_size=2, gain=1.3)
+    spec = SweepSpec.create("rnn", parse_axes(["hidden_size=3,5", "steps=10,25"]), input_size=2, gain=1.3)
     for row in serial(spec).rows:
         direct = gradscope.analyze(
             "rnn", seed=row["seed"], hidden_size=row["hidden_size"], input_size=2, steps=row["steps"], gain=1.3
@@ -168,22 +159,29 @@ def test_hidden_size_and_steps_axes() -> None:
 
 
 def test_input_scale_multiplies_the_drawn_inputs() -> None:
-    spec = SweepSpec("rnn", parse_axes(["input_scale=0,3"]), **SMALL)
+    spec = SweepSpec.create("rnn", parse_axes(["input_scale=0,3"]), **SMALL)
     for row in serial(spec).rows:
-        problem = prepare("rnn", seed=row["seed"], **SMALL)
+        problem = make_problem("rnn", seed=row["seed"], **SMALL)
         direct = gradscope.analyze(
             "rnn", params=problem.params.as_dict(), inputs=row["input_scale"] * problem.inputs, seed=row["seed"]
         )
         assert row["rate_per_step"] == direct.rate_per_step
 
 
-def test_forget_bias_and_chrono_rows_equal_the_experiments_setup() -> None:
-    spec = SweepSpec("lstm", parse_axes(["forget_bias=-1,2,chrono"]), samples=2, t_max=12, **SMALL)
+def test_forget_bias_and_chrono_rows_equal_analyze_with_the_same_bias() -> None:
+    spec = SweepSpec.create("lstm", parse_axes(["forget_bias=-1,2,chrono"]), samples=2, t_max=12, **SMALL)
     rows = serial(spec).rows
     assert [row["forget_bias"] for row in rows] == [-1.0, -1.0, 2.0, 2.0, "chrono", "chrono"]
     for row in rows:
-        setup = Setup("lstm", hidden_size=6, input_size=3, forget_bias=row["forget_bias"], t_max=12)
-        direct = setup.run(SMALL["steps"], row["seed"])
+        direct = gradscope.analyze(
+            "lstm",
+            hidden_size=6,
+            input_size=3,
+            steps=SMALL["steps"],
+            seed=row["seed"],
+            forget_bias=row["forget_bias"],
+            t_max=12,
+        )
         assert row["rate_per_step"] == direct.rate_per_step
         assert row["final_log10_norm"] == direct.final_log10_norm
     # A higher forget-gate bias keeps the gradient alive longer (the carousel's diag(f)).
@@ -192,18 +190,18 @@ def test_forget_bias_and_chrono_rows_equal_the_experiments_setup() -> None:
 
 
 def test_lyapunov_columns_equal_lyapunov() -> None:
-    spec = SweepSpec("lstm", parse_axes(["gain=0.5,1.5"]), exponents=3, transient=5, **SMALL)
+    spec = SweepSpec.create("lstm", parse_axes(["gain=0.5,1.5"]), exponents=3, transient=5, **SMALL)
     result = serial(spec)
     assert result.columns[-3:] == ("lyapunov_1", "lyapunov_2", "lyapunov_3")
     for row in result.rows:
         direct = lyapunov("lstm", seed=row["seed"], gain=row["gain"], exponents=3, transient=5, **SMALL)
         assert [row[f"lyapunov_{i}"] for i in (1, 2, 3)] == [float(v) for v in direct.exponents]
-    wide = serial(SweepSpec("rnn", parse_axes(["gain=1"]), hidden_size=2, input_size=2, steps=10, exponents=3))
+    wide = serial(SweepSpec.create("rnn", parse_axes(["gain=1"]), hidden_size=2, input_size=2, steps=10, exponents=3))
     assert wide.rows[0]["lyapunov_3"] is None and wide.rows[0]["lyapunov_2"] is not None
 
 
 def test_run_task_alone_reproduces_a_row() -> None:
-    spec = SweepSpec("rnn", parse_axes(["gain=0.7,1.9"]), samples=3, **SMALL)
+    spec = SweepSpec.create("rnn", parse_axes(["gain=0.7,1.9"]), samples=3, **SMALL)
     result = serial(spec)
     task = spec.tasks()[4]
     assert run_task(spec, task) == dict(result.rows[4])
@@ -216,7 +214,7 @@ def test_run_task_alone_reproduces_a_row() -> None:
 
 
 def test_json_and_csv_hold_the_same_table() -> None:
-    spec = SweepSpec("lstm", parse_axes(["gain=0.5,1", "forget_bias=1,chrono"]), samples=2, **SMALL)
+    spec = SweepSpec.create("lstm", parse_axes(["gain=0.5,1", "forget_bias=1,chrono"]), samples=2, **SMALL)
     seen: list[tuple[int, int]] = []
     result = run_sweep(spec, executor=SerialExecutor(), progress=lambda *a: seen.append(a))
     assert seen[0] == (0, 8) and seen[-1] == (8, 8)
@@ -247,7 +245,7 @@ def test_json_and_csv_hold_the_same_table() -> None:
 
 
 def test_columns_and_theory_rate() -> None:
-    spec = SweepSpec("rnn", parse_axes(["gain=0.5,2", "init=pytorch,gaussian"]), input_scale=0.5, **SMALL)
+    spec = SweepSpec.create("rnn", parse_axes(["gain=0.5,2", "init=pytorch,gaussian"]), input_scale=0.5, **SMALL)
     result = serial(spec)
     assert np.array_equal(result.column("gain"), [0.5, 0.5, 2.0, 2.0])
     assert list(result.column("verdict")) == [row["verdict"] for row in result.rows]
@@ -255,10 +253,10 @@ def test_columns_and_theory_rate() -> None:
     assert theory is not None
     expected = [tanh_rnn_mean_field_rate(row["init"], row["gain"], 6, 3, 0.5) for row in result.rows]
     np.testing.assert_allclose(theory, expected, rtol=1e-14)
-    assert serial(SweepSpec("gru", parse_axes(["gain=1"]), **SMALL)).theory_rate() is None
+    assert serial(SweepSpec.create("gru", parse_axes(["gain=1"]), **SMALL)).theory_rate() is None
     assert result.grid() == [{"gain": g, "init": i} for g in (0.5, 2.0) for i in ("pytorch", "gaussian")]
     assert np.array_equal(result.by_grid("final_log10_norm")[:, 0], result.column("final_log10_norm"))
-    twice = serial(SweepSpec("rnn", parse_axes(["gain=0.5,2"]), samples=2, **SMALL))
+    twice = serial(SweepSpec.create("rnn", parse_axes(["gain=0.5,2"]), samples=2, **SMALL))
     assert np.array_equal(twice.by_grid("rate_per_step").ravel(), twice.column("rate_per_step"))
     assert twice.by_grid("sample").tolist() == [[0, 1], [0, 1]]
     with pytest.raises(ValueError, match="not numeric"):
@@ -269,7 +267,7 @@ def test_columns_and_theory_rate() -> None:
 
 def test_non_finite_results_are_null() -> None:
     # A zero gain with zero inputs: the ReLU RNN's Jacobian is exactly zero, the norm -inf.
-    spec = SweepSpec("rnn-relu", parse_axes(["gain=0"]), input_scale=0.0, hidden_size=3, input_size=2, steps=5)
+    spec = SweepSpec.create("rnn-relu", parse_axes(["gain=0"]), input_scale=0.0, hidden_size=3, input_size=2, steps=5)
     row = serial(spec).rows[0]
     assert row["final_log10_norm"] is None and row["verdict"] == "vanishing"
     assert row["rate_per_step"] is None  # -inf

@@ -7,13 +7,13 @@ import pytest
 import sympy
 
 import gradscope
+from gradscope.cells import get_cell, now, prev
 from gradscope.cells.activations import NUMPY_FUNCTIONS
-from gradscope.cells.builtin import get_cell, now, prev
 from gradscope.cells.spec import CELL_NAMES
-from gradscope.compile.compiled import compile_cell
+from gradscope.compile import compile_cell
 from gradscope.engine.coefficients import dense_jacobians
 from gradscope.engine.trajectory import run_forward
-from gradscope.params.layer import init_params, validate_params
+from gradscope.params import init_params, validate_layer
 from gradscope.symbolic.derivation import derive, expanded_jacobian
 
 
@@ -62,7 +62,7 @@ def test_structured_jacobian_equals_fully_expanded(cell: str, hidden: int, rng: 
     spec = get_cell(cell)
     width, steps = 2, 3
     raw = init_params(spec.spec, hidden, width, rng, gain=1.5)
-    params = validate_params(spec.spec, raw)
+    params = validate_layer(spec.spec, raw)
     inputs = rng.standard_normal((steps, width))
     initial = rng.standard_normal((len(spec.state), hidden))
     trajectory = run_forward(compile_cell(cell), params, inputs, initial)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gradscope.errors import ParameterError
-from gradscope.testing.comparison import (
+from gradscope.testing import (
     DEFAULT_TOLERANCES,
     GradientMismatch,
     assert_bptt_close,

@@ -9,11 +9,11 @@ import pytest
 from numpy.testing import assert_allclose
 
 import gradscope
-from gradscope.analysis.analyze import prepare
+from gradscope.analysis.problem import make_problem
 from gradscope.analysis.theory import ACTIVATION_GAMMA, pascanu_gamma, pascanu_log10_bound, sigma_max
 from gradscope.cells.spec import CellSpec
-from gradscope.params.layer import expected_shapes, haar_orthogonal
-from gradscope.studies.experiments import fitted_log10_line
+from gradscope.params.init import haar_orthogonal
+from gradscope.params.layer import expected_shapes
 
 RNN = CellSpec("rnn", "tanh RNN", ("g",), ("h",))
 
@@ -60,7 +60,7 @@ def test_gamma_is_the_supremum_of_the_derivative() -> None:
 def test_measured_profile_never_exceeds_the_bound(cell: str, init: str, gain: float, norm: str) -> None:
     H, I, T, seed = 10, 4, 60, 3
     result = gradscope.analyze(cell, hidden_size=H, input_size=I, steps=T, seed=seed, init=init, gain=gain, norm=norm)
-    weight = prepare(cell, hidden_size=H, input_size=I, steps=T, seed=seed, init=init, gain=gain).params.weight_hh
+    weight = make_problem(cell, hidden_size=H, input_size=I, steps=T, seed=seed, init=init, gain=gain).params.weight_hh
     bound = pascanu_log10_bound(weight, result.lags, pascanu_gamma(cell), norm)
     finite = np.isfinite(result.log10_norm)
     assert np.all(result.log10_norm[finite] <= bound[finite] + 1e-9)
@@ -80,7 +80,7 @@ def test_orthogonal_rnn_at_zero_input_has_slope_log_a_and_a_tight_bound(a: float
     assert result.rate_per_step == pytest.approx(math.log(a), abs=1e-10)
     bound = pascanu_log10_bound(params["weight_hh_l0"], result.lags, pascanu_gamma("rnn"))
     assert_allclose(bound, exact, atol=1e-12)
-    fit = fitted_log10_line(result.lags, result.log10_norm, result.rate_per_step)
+    fit = result.fitted_log10
     assert fit is not None
     assert_allclose(fit, exact, atol=1e-9)
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from gradscope.analysis.analyze import prepare
+from gradscope.analysis.problem import make_problem
 from gradscope.analysis.theory import (
     chrono_memory_time_range,
     chrono_slowest_rate,
@@ -34,7 +34,7 @@ from gradscope.analysis.theory import (
     tanh_rnn_mean_field_rate,
     trigamma,
 )
-from gradscope.studies.experiments import chrono_forget_bias
+from gradscope.params.init import chrono_forget_bias
 
 EULER_GAMMA = 0.5772156649015329
 ARGUMENTS = [0.05, 0.5, 1.0, 1.5, 2.0, 3.7, 9.99, 10.0, 25.0, 1e3]
@@ -141,7 +141,7 @@ def test_mean_field_is_log_g_up_to_the_edge_of_chaos_and_positive_beyond() -> No
 @pytest.mark.parametrize("init", ["pytorch", "gaussian", "orthogonal"])
 def test_mean_field_parameters_match_sample_statistics_of_drawn_networks(init: str) -> None:
     H, I, T, gain, scale = 300, 30, 400, 1.7, 2.0
-    problem = prepare("rnn", hidden_size=H, input_size=I, steps=T, seed=4, init=init, gain=gain)
+    problem = make_problem("rnn", hidden_size=H, input_size=I, steps=T, seed=4, init=init, gain=gain)
     g, drive = tanh_rnn_mean_field_parameters(init, gain, H, I, scale)
     params = problem.params
     # Entries of W_hh: variance g^2/H; H^2 = 90,000 samples give ~0.5 % relative error (4 sigma < 2 %).

@@ -7,10 +7,11 @@ import pytest
 from conftest import exact_products, minimal_gated_unit
 from test_products import relative_error
 
-from gradscope.analysis.analyze import prepare, trajectory
+from gradscope.analysis.problem import make_problem, trajectory
 from gradscope.engine import products as products
 from gradscope.engine.coefficients import dense_jacobians
-from gradscope.engine.feedback import feedback_jacobians
+from gradscope.engine.coefficients import dense_jacobians as feedback_jacobians
+from gradscope.engine.operator import StepOperator
 from gradscope.engine.products import norm_profile
 from gradscope.engine.truncation import truncate
 
@@ -108,7 +109,7 @@ def test_truncated_profiles_match_svd_of_explicit_products_at_every_lag(
 
 
 def test_float32_truncation_stays_within_float32_accuracy() -> None:
-    forward_pass = trajectory(prepare("lstm", hidden_size=64, steps=400, seed=2))
+    forward_pass = trajectory(make_problem("lstm", hidden_size=64, steps=400, seed=2))
     single = norm_profile(forward_pass, dtype="float32")
     double = norm_profile(forward_pass, truncation=False)
     assert single.directions < 64
@@ -116,7 +117,7 @@ def test_float32_truncation_stays_within_float32_accuracy() -> None:
 
 
 def test_truncation_waits_for_the_last_snapshot_lag() -> None:
-    forward_pass = trajectory(prepare("gru", hidden_size=40, steps=200, seed=1))
+    forward_pass = trajectory(make_problem("gru", hidden_size=40, steps=200, seed=1))
     exact, _ = exact_products("gru", hidden_size=40, steps=200, seed=1)
     profile = norm_profile(forward_pass, snapshot_lags=[150])
     expected = np.linalg.svd(exact[149], compute_uv=False)
@@ -126,7 +127,7 @@ def test_truncation_waits_for_the_last_snapshot_lag() -> None:
 
 def test_jordan_products_truncate_through_their_own_operator() -> None:
     options = {"hidden_size": 48, "output_size": 64, "input_size": 3, "steps": 250, "seed": 5}
-    forward_pass = trajectory(prepare("jordan", **options))
+    forward_pass = trajectory(make_problem("jordan", **options))
     product, exact = np.eye(64), []
     for jacobian in feedback_jacobians(forward_pass)[::-1]:
         product = product @ jacobian
@@ -137,7 +138,7 @@ def test_jordan_products_truncate_through_their_own_operator() -> None:
 
 
 def test_without_truncation_every_product_is_full_width() -> None:
-    forward_pass = trajectory(prepare("lstm", hidden_size=40, steps=200, seed=1))
+    forward_pass = trajectory(make_problem("lstm", hidden_size=40, steps=200, seed=1))
     full = norm_profile(forward_pass, truncation=False)
     assert full.directions == 80
     assert np.max(np.abs(full.log10_norm - norm_profile(forward_pass).log10_norm)) <= 1e-9
@@ -153,9 +154,9 @@ def test_step_operator_applies_the_dense_jacobian(cell: str, assembled: bool, mo
     rng = np.random.default_rng(8)
     hidden, steps, extra = 7, 6, 3
     definition = minimal_gated_unit() if cell == "mgu" else cell
-    forward_pass = trajectory(prepare(definition, hidden_size=hidden, input_size=3, steps=steps, seed=4, gain=1.5))
-    monkeypatch.setattr(products.CoefficientStepOperator, "ASSEMBLE_FROM", 1 if assembled else 10**9)
-    operator = products.CoefficientStepOperator(forward_pass, np.dtype(np.float64), extra)
+    forward_pass = trajectory(make_problem(definition, hidden_size=hidden, input_size=3, steps=steps, seed=4, gain=1.5))
+    monkeypatch.setattr(StepOperator, "ASSEMBLE_FROM", 1 if assembled else 10**9)
+    operator = StepOperator(forward_pass, np.dtype(np.float64), extra)
     operator.wide = assembled
     jacobians = dense_jacobians(forward_pass)
     size = operator.size
@@ -179,7 +180,7 @@ def test_step_operator_applies_the_dense_jacobian(cell: str, assembled: bool, mo
 @pytest.mark.parametrize(("cell", "gain"), [("rnn", 3.0), ("gru", 1.0)])
 def test_long_sequences_truncated_and_full_agree_at_every_lag(cell: str, gain: float) -> None:
     """20,000 lags of an exploding (chaotic) and a vanishing network: many truncations, no drift."""
-    forward_pass = trajectory(prepare(cell, hidden_size=48, steps=20_000, seed=9, gain=gain, init="gaussian"))
+    forward_pass = trajectory(make_problem(cell, hidden_size=48, steps=20_000, seed=9, gain=gain, init="gaussian"))
     truncated = norm_profile(forward_pass)
     full = norm_profile(forward_pass, truncation=False)
     assert truncated.directions < 48 and np.all(np.isfinite(full.log10_norm))
@@ -223,7 +224,7 @@ def test_reducible_networks_keep_every_direction(cell: str) -> None:
     after the slow block is switched off: a reducible network must get full products, as the
     explicit product, which keeps the blocks apart exactly, shows."""
     params, inputs = saturating_block_rnn(cell)
-    forward_pass = trajectory(prepare(cell, params=params, inputs=inputs))
+    forward_pass = trajectory(make_problem(cell, params=params, inputs=inputs))
     jacobians = dense_jacobians(forward_pass)
     product, exact = np.eye(10), []
     for jacobian in jacobians[::-1]:
@@ -242,7 +243,7 @@ def test_a_product_that_vanishes_only_after_a_truncation_is_computed_again_in_fu
     while the dropped one does not; then the profile is computed again with full products."""
     monkeypatch.setattr(products, "strongly_connected", lambda pattern: True)
     params, inputs = saturating_block_rnn("rnn-relu")
-    forward_pass = trajectory(prepare("rnn-relu", params=params, inputs=inputs))
+    forward_pass = trajectory(make_problem("rnn-relu", params=params, inputs=inputs))
     full = norm_profile(forward_pass, truncation=False)
     again = norm_profile(forward_pass)
     assert np.all(np.isfinite(full.log10_norm))
@@ -251,11 +252,11 @@ def test_a_product_that_vanishes_only_after_a_truncation_is_computed_again_in_fu
 
 def test_jordan_coupling_pattern_follows_both_weights() -> None:
     options = {"hidden_size": 4, "output_size": 6, "input_size": 2, "steps": 5, "seed": 1}
-    params = prepare("jordan", **options).params.as_dict()
+    params = make_problem("jordan", **options).params.as_dict()
     params["weight_hy_l0"] = np.kron(np.eye(2), np.ones((3, 2)))  # outputs 0-2 read h 0-1, 3-5 read h 2-3
     params["weight_yh_l0"] = np.kron(np.eye(2), np.ones((2, 3)))  # h 0-1 read outputs 0-2, h 2-3 read 3-5
-    forward_pass = trajectory(prepare("jordan", params=params, inputs=np.zeros((5, 2))))
-    pattern = forward_pass.step_operator(np.dtype(np.float64), 0).coupling_pattern()
+    forward_pass = trajectory(make_problem("jordan", params=params, inputs=np.zeros((5, 2))))
+    pattern = StepOperator(forward_pass, np.dtype(np.float64), 0).coupling_pattern()
     np.testing.assert_array_equal(pattern, np.kron(np.eye(2, dtype=bool), np.ones((3, 3), dtype=bool)))
 
 
@@ -265,8 +266,10 @@ def test_block_diagonal_weights_switch_truncation_off(monkeypatch: pytest.Monkey
     blocks = [rng.standard_normal((20, 20)) * scale / np.sqrt(20) for scale in (1.0, 0.3)]
     weight = np.zeros((40, 40))
     weight[:20, :20], weight[20:, 20:] = blocks
-    params = prepare("rnn", hidden_size=40, input_size=3, steps=300, seed=2).params.as_dict() | {"weight_hh_l0": weight}
-    forward_pass = trajectory(prepare("rnn", params=params, steps=300, seed=2))
+    params = make_problem("rnn", hidden_size=40, input_size=3, steps=300, seed=2).params.as_dict() | {
+        "weight_hh_l0": weight
+    }
+    forward_pass = trajectory(make_problem("rnn", params=params, steps=300, seed=2))
     assert norm_profile(forward_pass).directions == 40
     monkeypatch.setattr(products, "strongly_connected", lambda pattern: True)
     assert norm_profile(forward_pass).directions < 40
@@ -283,7 +286,7 @@ def tanh_rnn_with_derivatives(weight: np.ndarray, derivatives: np.ndarray) -> ob
         state = np.tanh(target[t])
     params = {"weight_ih_l0": np.eye(hidden), "weight_hh_l0": weight}
     params |= {"bias_ih_l0": np.zeros(hidden), "bias_hh_l0": np.zeros(hidden)}
-    return prepare("rnn", params=params, inputs=inputs)
+    return make_problem("rnn", params=params, inputs=inputs)
 
 
 def test_dropped_directions_that_come_to_dominate_are_caught_by_the_sketch() -> None:
@@ -302,7 +305,7 @@ def test_dropped_directions_that_come_to_dominate_are_caught_by_the_sketch() -> 
     derivatives[-16:] = [0.5, 0.5, 1e-9] + [0.075] * 7
     derivatives[:-16] = [1e-6, 1e-6, 1e-9] + [0.5] * 7
     forward_pass = trajectory(tanh_rnn_with_derivatives(weight, derivatives))
-    pattern = products.CoefficientStepOperator(forward_pass, np.dtype(np.float64), 0)
+    pattern = StepOperator(forward_pass, np.dtype(np.float64), 0)
     pattern.chunk(0, steps)
     assert products.strongly_connected(pattern.coupling_pattern())
     product, exact = np.eye(hidden), []
@@ -338,7 +341,7 @@ def test_saturated_lstm_gates_that_switch_blocks_off_are_caught_by_the_sketch() 
         state = sigmoid(o) * np.tanh(cell)
     params = {"weight_ih_l0": np.eye(4 * hidden), "weight_hh_l0": weight}
     params |= {"bias_ih_l0": np.zeros(4 * hidden), "bias_hh_l0": np.zeros(4 * hidden)}
-    forward_pass = trajectory(prepare("lstm", params=params, inputs=inputs))
+    forward_pass = trajectory(make_problem("lstm", params=params, inputs=inputs))
     product, exact = np.eye(2 * hidden), []
     for jacobian in dense_jacobians(forward_pass)[::-1]:
         product = product @ jacobian

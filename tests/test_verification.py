@@ -7,10 +7,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-import gradscope.analysis.analyze
+import gradscope.analysis.profile
 import gradscope.testing.verification as verification
 from gradscope.cells.spec import ALL_CELL_NAMES
-from gradscope.compile.compiled import compile_cell
+from gradscope.compile import compile_cell
 from gradscope.errors import ConfigError, UnknownCellError
 from gradscope.testing.verification import FINITE_DIFFERENCES, TOLERANCES, TORCH, verify
 
@@ -56,7 +56,7 @@ def test_a_broken_derivation_fails_and_names_the_checks(monkeypatch: pytest.Monk
         return values
 
     broken = dataclasses.replace(real, state_partials_function=broken_partials)
-    monkeypatch.setattr(gradscope.analysis.analyze, "compile_cell", lambda cell: broken)
+    monkeypatch.setattr(gradscope.analysis.problem, "compile_cell", lambda cell: broken)
     result = verify("lstm", use_torch=False)
     assert not result.passed
     failed = {r.check for r in result.failures}

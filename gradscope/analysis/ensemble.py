@@ -9,26 +9,27 @@ the pointwise median and quantile band.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gradscope.analysis.analyze import analyze
+from gradscope.analysis.document import json_numbers
+from gradscope.analysis.problem import Problem, as_problem
+from gradscope.analysis.profile import analyze
 from gradscope.analysis.summary import Thresholds
 from gradscope.errors import ConfigError
 
 if TYPE_CHECKING:
-    from gradscope.cells.builtin import Cell
+    from typing_extensions import Unpack
+
+    from gradscope.analysis.problem import ProblemOptions
+    from gradscope.cells.cell import Cell
 
 ENSEMBLE_SCHEMA = "gradscope.ensemble/1"
 DEFAULT_SAMPLES = 32
 DEFAULT_QUANTILES = (0.1, 0.9)
-
-#: Builds the parameters of one draw from its seed (PyTorch names, as ``analyze(params=...)`` takes).
-ParamsFactory = Callable[[int], Mapping[str, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -91,9 +92,6 @@ class Ensemble:
     def to_dict(self) -> dict[str, Any]:
         """A JSON document (schema ``"gradscope.ensemble/1"``); ``-inf``/``inf`` become ``null``."""
 
-        def clean(values: np.ndarray) -> list[float | None]:
-            return [float(v) if math.isfinite(v) else None for v in values]
-
         return {
             "schema": ENSEMBLE_SCHEMA,
             "cell": self.cell,
@@ -107,12 +105,12 @@ class Ensemble:
             "config": dict(self.config),
             "quantiles": list(self.quantiles),
             "lags": [int(k) for k in self.lags],
-            "median": clean(self.median),
-            "lower": clean(self.lower),
-            "upper": clean(self.upper),
-            "rates": clean(self.rates),
+            "median": json_numbers(self.median),
+            "lower": json_numbers(self.lower),
+            "upper": json_numbers(self.upper),
+            "rates": json_numbers(self.rates),
             "verdicts": list(self.verdicts),
-            "profiles": [clean(row) for row in self.profiles],
+            "profiles": [json_numbers(row) for row in self.profiles],
         }
 
 
@@ -132,38 +130,28 @@ def band(profiles: np.ndarray, quantiles: Sequence[float] = DEFAULT_QUANTILES) -
 
 
 def analyze_ensemble(
-    cell: str | Cell,
+    cell: Problem | Sequence[Problem] | str | Cell,
     *,
     samples: int = DEFAULT_SAMPLES,
-    seed: int = 0,
-    hidden_size: int | None = None,
-    input_size: int | None = None,
-    steps: int | None = None,
-    init: str = "pytorch",
-    gain: float = 1.0,
-    norm: str = "spectral",
-    dtype: str = "float64",
-    thresholds: Thresholds | None = None,
     quantiles: tuple[float, float] = DEFAULT_QUANTILES,
-    params_factory: ParamsFactory | None = None,
-    inputs_factory: Callable[[int], np.ndarray] | None = None,
+    thresholds: Thresholds | None = None,
     label: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    **options: Unpack[ProblemOptions],
 ) -> Ensemble:
-    """Run :func:`gradscope.analyze` on ``samples`` independent random draws.
+    """:func:`gradscope.analyze` on ``samples`` independent random draws of one problem.
 
-    Draw ``i`` is exactly ``analyze(cell, seed=seed + i, ...)`` with the other options as given,
-    so it can be reproduced on its own. Deterministic for a given ``seed``.
+    Draw ``i`` is the problem with the seed ``seed + i`` (:meth:`~gradscope.analysis.problem.Problem.redraw`),
+    exactly ``analyze(cell, seed=seed + i, ...)`` with the other options as given, so it can be
+    reproduced on its own. Deterministic for a given ``seed``.
 
     Args:
-        cell, hidden_size, input_size, steps, init, gain, norm, dtype, thresholds: as in
-            :func:`gradscope.analyze`.
-        samples: N >= 1, the number of draws.
-        seed: the first draw's seed.
+        cell: a :class:`~gradscope.analysis.problem.Problem` (its seed is the first draw's), a
+            sequence of problems (the members themselves, e.g. networks given one by one), or a cell
+            and the keyword options of :func:`~gradscope.analysis.problem.make_problem`.
+        samples: N >= 1, the number of draws (with a sequence of problems, its length).
         quantiles: the band's ``(lower, upper)`` probability levels, ``0 <= lower <= upper <= 1``.
-        params_factory: when given, ``params_factory(seed_i)`` supplies draw i's parameters
-            (``init`` and ``gain`` are then unused); e.g. an LSTM with a chosen forget-gate bias.
-        inputs_factory: when given, ``inputs_factory(seed_i)`` supplies draw i's ``(T, I)`` inputs.
+        thresholds: as in :func:`gradscope.analyze`.
         label: a short name for legends, stored in ``config["label"]``.
         progress: called as ``progress(draws_done, samples)`` after each draw.
 
@@ -175,48 +163,39 @@ def analyze_ensemble(
     """
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
         raise ConfigError(f"samples must be a positive integer, got {samples!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     low, high = (float(q) for q in quantiles)
     if not 0.0 <= low <= high <= 1.0:
         raise ConfigError(f"quantiles must satisfy 0 <= lower <= upper <= 1, got {quantiles!r}")
-    seeds = np.arange(int(seed), int(seed) + int(samples))
+    if isinstance(cell, Sequence) and not isinstance(cell, str):
+        problems = list(cell)
+        if not problems or options:
+            raise ConfigError("analyze_ensemble: give a non-empty sequence of problems, and no options to make one")
+    else:
+        first = as_problem(cell, options)
+        problems = [first] + [first.redraw(seed=first.seed + i) for i in range(1, int(samples))]
     members = []
-    for i, member_seed in enumerate(seeds):
-        result = analyze(
-            cell,
-            params=None if params_factory is None else params_factory(int(member_seed)),
-            inputs=None if inputs_factory is None else inputs_factory(int(member_seed)),
-            hidden_size=hidden_size,
-            input_size=input_size,
-            steps=steps,
-            seed=int(member_seed),
-            init=init,
-            gain=gain,
-            norm=norm,
-            dtype=dtype,
-            thresholds=thresholds,
-        )
-        members.append(result)
+    for i, problem in enumerate(problems):
+        members.append(analyze(problem, thresholds=thresholds))
         if progress is not None:
-            progress(i + 1, int(samples))
-    first = members[0]
+            progress(i + 1, len(problems))
+    head = members[0]
+    seeds = np.array([problem.seed for problem in problems])
     profiles = np.stack([m.log10_norm for m in members])
     median, lower, upper = band(profiles, (low, high))
-    config = {key: value for key, value in first.config.items() if key != "seed"}
-    config |= {"first_seed": int(seed), "label": label or first.cell}
+    config = {key: value for key, value in head.config.items() if key != "seed"}
+    config |= {"first_seed": int(seeds[0]), "label": label or head.cell}
     rates = np.array([m.rate_per_step for m in members])
     for array in (seeds, profiles, rates, median, lower, upper):
         array.setflags(write=False)
     return Ensemble(
-        cell=first.cell,
-        hidden_size=first.hidden_size,
-        input_size=first.input_size,
-        steps=first.steps,
-        norm=norm,
-        dtype=dtype,
+        cell=head.cell,
+        hidden_size=head.hidden_size,
+        input_size=head.input_size,
+        steps=head.steps,
+        norm=head.norm,
+        dtype=head.dtype,
         seeds=seeds,
-        lags=first.lags,
+        lags=head.lags,
         profiles=profiles,
         rates=rates,
         verdicts=tuple(m.verdict for m in members),

@@ -1,7 +1,8 @@
-"""What the numeric layers need to know about a cell, without SymPy: names, gates, state.
+"""What the numeric layers need to know about a cell, without SymPy: names, gates, state, what the recurrence reads.
 
-:mod:`gradscope.cells.builtin` holds the SymPy equations; this module is the light half that the
-analysis, the reports and the CLI use, so that they start without importing SymPy.
+:mod:`gradscope.cells.cell` holds the SymPy equations; this module is the light half that the
+parameters, the engine, the reports and the command line use, so that they start without
+importing SymPy.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ class CellSpec:
         reference: where the equations come from.
         feedback: the state is the output ``y`` (size O) of a readout of the hidden stage, fed
             back (Jordan network); then ``state == ("y",)`` and the per-step Jacobian is ``O x O``.
+        label: the short display name (``"tanh RNN"``); :attr:`display_name` falls back to ``name``.
+        reads: the state components the recurrent projections read, in the order of the columns of
+            ``weight_hh_l0`` (``m_g = W_hg [s_reads] + b_hg``); empty means the first component alone.
     """
 
     name: str
@@ -42,10 +46,22 @@ class CellSpec:
     state: tuple[str, ...]
     reference: str = ""
     feedback: bool = False
+    label: str = ""
+    reads: tuple[str, ...] = ()
 
     @property
     def num_gates(self) -> int:
         return len(self.gates)
+
+    @property
+    def display_name(self) -> str:
+        """The short name for titles and legends: ``"LSTM"``, ``"tanh RNN"`` (``name`` when there is none)."""
+        return self.label or self.name
+
+    @property
+    def read_components(self) -> tuple[str, ...]:
+        """The state components ``m_g`` reads: ``reads``, or the first component alone."""
+        return self.reads or self.state[:1]
 
     @property
     def state_layout(self) -> str:
@@ -57,6 +73,12 @@ class CellSpec:
         if self.feedback:
             return hidden_size if output_size is None else output_size
         return len(self.state) * hidden_size
+
+    def read_size(self, hidden_size: int, output_size: int | None = None) -> int:
+        """R, the length of what the recurrent projections read (the columns of ``weight_hh_l0``)."""
+        if self.feedback:
+            return self.state_size(hidden_size, output_size)
+        return len(self.read_components) * hidden_size
 
 
 def resolve_name(name: object) -> str:

@@ -1,25 +1,28 @@
-"""The ``gradscope`` command line: thin typer commands over :mod:`gradscope`'s Python API.
+"""The ``gradscope`` command line: thin typer commands over the Python API (one function each).
 
-Modules: :mod:`~gradscope.cli.base` (consoles, error boundary, app, option aliases, output),
-:mod:`~gradscope.cli.profiles` (analyze, compare, derive, cells), :mod:`~gradscope.cli.checks`
-(report, verify), :mod:`~gradscope.cli.research` (sweep, lyapunov). Importing this package
-registers every command, in that order.
+Modules: :mod:`~gradscope.cli.app` (consoles, the error boundary, the app), :mod:`~gradscope.cli.options`
+(the shared option aliases), :mod:`~gradscope.cli.output` (``--json``, ``--plot``, progress bars),
+:mod:`~gradscope.cli.problems` (options and files to the problem they make),
+:mod:`~gradscope.cli.plots` (the figure of each command); the commands:
+:mod:`~gradscope.cli.profiles` (analyze, compare), :mod:`~gradscope.cli.cells` (derive, cells),
+:mod:`~gradscope.cli.checks` (report, verify), :mod:`~gradscope.cli.research` (sweep, lyapunov).
+Importing this package registers every command, in that order.
 
 Layout, for whoever adds the next command or option:
 
 * **Options** shared between commands are module-level ``Annotated`` aliases (``HiddenSize``,
   ``Seed``, ``JsonPath``, ...); a new command reuses them, a new shared option is one new alias.
-* **Errors** are handled in exactly one place, :func:`error_boundary`, which the application's
-  group class (:class:`GradscopeGroup`) wraps around every command: a
-  :class:`~gradscope.errors.GradscopeError` (bad input, bad files) becomes one line on stderr and
-  exit code 2, anything unexpected one line and exit code 1 (``--debug`` or ``GRADSCOPE_DEBUG=1``
-  re-raises it with its traceback). Usage errors are typer's, also exit code 2. Commands just raise.
-* **Output** goes through :class:`Output`: ``--json PATH`` (atomic write), ``--json -`` (only
-  JSON on stdout), ``--plot PATH`` (a figure, atomic write), ``--quiet``, and the rich report built
-  by :mod:`gradscope.terminal`. Every output path is checked before any work.
-* **Imports**: this module, ``gradscope --help`` and ``gradscope analyze`` never import SymPy,
+* **Errors** are handled in exactly one place, :func:`~gradscope.cli.app.error_boundary`, which the
+  application's group class wraps around every command: a :class:`~gradscope.errors.GradscopeError`
+  (bad input, bad files) becomes one line on stderr and exit code 2, anything unexpected one line
+  and exit code 1 (``--debug`` or ``GRADSCOPE_DEBUG=1`` re-raises it with its traceback). Usage
+  errors are typer's, also exit code 2. Commands just raise.
+* **Output** goes through :class:`~gradscope.cli.output.Output`: ``--json PATH`` (atomic write),
+  ``--json -`` (only JSON on stdout), ``--plot PATH`` (a figure, atomic write), ``--quiet``, and the
+  rich report built by :mod:`gradscope.terminal`. Every output path is checked before any work.
+* **Imports**: this package, ``gradscope --help`` and ``gradscope analyze`` never import SymPy,
   matplotlib or torch; ``derive`` imports SymPy when it runs, ``--plot`` and ``report`` matplotlib
-  (through :mod:`gradscope.figures.all`), ``verify`` torch when it is installed. Keep heavy imports
+  (through :mod:`gradscope.figures`), ``verify`` torch when it is installed. Keep heavy imports
   inside the command that needs them.
 """
 
@@ -27,21 +30,9 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from gradscope.cli.base import (
-    DEBUG_ENV,
-    EXIT_BAD_INPUT,
-    EXIT_CHECK_FAILED,
-    EXIT_INTERNAL,
-    EXIT_OK,
-    REPORT_QUICK_ENV,
-    DtypeName,
-    InitName,
-    NormName,
-    Output,
-    app,
-    error_boundary,
-    progress_reporter,
-)
+from gradscope.cli.app import DEBUG_ENV, EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_INTERNAL, EXIT_OK, app, error_boundary
+from gradscope.cli.options import REPORT_QUICK_ENV, DtypeName, InitName, NormName
+from gradscope.cli.output import Output, progress_reporter
 
 __all__ = [
     "DEBUG_ENV",
@@ -61,7 +52,7 @@ __all__ = [
 ]
 
 # Importing a command module registers its commands on ``app``; ``--help`` lists them in this order.
-for _module in ("profiles", "checks", "research"):
+for _module in ("profiles", "cells", "checks", "research"):
     importlib.import_module(f"gradscope.cli.{_module}")
 
 

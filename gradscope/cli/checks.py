@@ -1,33 +1,18 @@
 """Commands that produce artefacts or checks: ``report`` (the figure gallery) and ``verify``."""
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.text import Text
 
-from gradscope import terminal as report
+from gradscope import terminal
 from gradscope.cells.spec import ALL_CELL_NAMES
-from gradscope.files import io as io
-
-if TYPE_CHECKING:
-    pass
-from gradscope.cli.base import (
-    _CELL_PANEL,
-    _DRAW_PANEL,
-    _OUTPUT_PANEL,
-    EXIT_CHECK_FAILED,
-    REPORT_QUICK_ENV,
-    JsonPath,
-    Output,
-    Quiet,
-    _complete_cell,
-    app,
-    make_console,
-    parse_cells,
-    print_error,
-    progress_reporter,
-)
+from gradscope.cli.app import EXIT_CHECK_FAILED, app, make_console, print_error
+from gradscope.cli.options import CELL_PANEL, DRAW_PANEL, OUTPUT_PANEL, REPORT_QUICK_ENV, JsonPath, Quiet, complete_cell
+from gradscope.cli.output import Output, progress_reporter
+from gradscope.cli.problems import parse_cells
+from gradscope.files import check_output_dir
 
 
 @app.command(
@@ -43,7 +28,7 @@ def report_gallery(
             metavar="DIR",
             help="The folder to write into (created if needed); files already there that the gallery does not "
             "write are left alone.",
-            rich_help_panel=_OUTPUT_PANEL,
+            rich_help_panel=OUTPUT_PANEL,
         ),
     ] = Path("reports"),
     quiet: Quiet = False,
@@ -57,9 +42,9 @@ def report_gallery(
     The README also tabulates the key numbers (rates, verdicts). Deterministic: running it twice gives
     identical files. Takes a minute or two.
     """
-    from gradscope.gallery import build as gallery
+    from gradscope import gallery
 
-    out_dir = io.check_output_dir(out)
+    out_dir = check_output_dir(out)
     output = Output.create(None, quiet)
     sizes = gallery.QUICK if quick else gallery.GallerySizes()
     if quick and not quiet:
@@ -71,15 +56,12 @@ def report_gallery(
                 progress(done, total, f"gallery: {description}" if description else "gallery")
 
         artifacts = gallery.build_gallery(sizes, progress=step)
-    try:
-        paths = gallery.write_artifacts(artifacts, out_dir)
-    except OSError as error:
-        raise io.FileError(f"{out_dir}: cannot write ({error.strerror or error})") from error
+    paths = gallery.write_artifacts(artifacts, out_dir)
     console = make_console()
     if quiet:
-        console.print(report.gallery_summary_line(paths, out_dir), soft_wrap=True)
+        console.print(terminal.gallery_summary_line(paths, out_dir), soft_wrap=True)
     else:
-        console.print(report.gallery_summary(paths, out_dir), soft_wrap=True)  # paths stay whole
+        console.print(terminal.gallery_summary(paths, out_dir), soft_wrap=True)  # paths stay whole
 
 
 @app.command(
@@ -97,8 +79,8 @@ def verify(
             "--cell",
             "-c",
             help=f"'all' (every built-in cell), or one or more of {', '.join(ALL_CELL_NAMES)}, separated by commas.",
-            autocompletion=_complete_cell,
-            rich_help_panel=_CELL_PANEL,
+            autocompletion=complete_cell,
+            rich_help_panel=CELL_PANEL,
         ),
     ] = "all",
     hidden_size: Annotated[
@@ -107,25 +89,23 @@ def verify(
             "--hidden-size",
             "-H",
             help="Hidden size H of the random test problem (keep it small: finite differences cost O(T (GH(H+I))^2)).",
-            rich_help_panel=_CELL_PANEL,
+            rich_help_panel=CELL_PANEL,
         ),
     ] = 3,
     input_size: Annotated[
         int,
-        typer.Option("--input-size", "-I", help="Input size of the random test problem.", rich_help_panel=_CELL_PANEL),
+        typer.Option("--input-size", "-I", help="Input size of the random test problem.", rich_help_panel=CELL_PANEL),
     ] = 2,
     steps: Annotated[
         int,
-        typer.Option(
-            "--steps", "-T", help="Sequence length T of the random test problem.", rich_help_panel=_CELL_PANEL
-        ),
+        typer.Option("--steps", "-T", help="Sequence length T of the random test problem.", rich_help_panel=CELL_PANEL),
     ] = 5,
     seed: Annotated[
         int,
         typer.Option(
             "--seed",
             help="Seeds the random parameters, inputs, initial state and upstream gradient dL/dh_t.",
-            rich_help_panel=_DRAW_PANEL,
+            rich_help_panel=DRAW_PANEL,
         ),
     ] = 0,
     no_torch: Annotated[
@@ -146,7 +126,7 @@ def verify(
     against central finite differences and, when it is installed, PyTorch autograd (float64). Exit status 0
     when every check is within its tolerance, 1 on any mismatch.
     """
-    from gradscope.testing import verification as verification
+    from gradscope.testing import verification
 
     output = Output.create(json_path, quiet)
     which = "all" if cell.strip().lower() == "all" else [spec.name for spec in parse_cells(cell, "--cell")]
@@ -159,9 +139,9 @@ def verify(
         use_torch=False if no_torch else None,
     )
     output.finish(
-        io.verification_document(result),
-        full=lambda: report.verification_report(result, torch_skipped=no_torch),
-        brief=lambda: report.verification_summary(result),
+        result.to_dict(),
+        full=lambda: terminal.verification_report(result, torch_skipped=no_torch),
+        brief=lambda: terminal.verification_summary(result),
     )
     if not result.passed:
         print_error(f"{len(result.failures)} of {len(result.rows)} checks exceed their tolerance", kind="verify failed")

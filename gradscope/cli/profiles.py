@@ -1,34 +1,25 @@
-"""Commands about one profile: the root options, ``analyze``, ``compare``, ``derive`` and ``cells``."""
+"""Commands about one profile or a few: ``analyze`` and ``compare``."""
 
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.text import Text
 
-import gradscope
-from gradscope import terminal as report
-from gradscope._version import __version__
-from gradscope.cells.spec import ALL_CELL_NAMES, CELL_NAMES, resolve_name
-from gradscope.compile.compiled import compile_cell
-from gradscope.errors import ConfigError
-from gradscope.files import io as io
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    from matplotlib.figure import Figure
-from gradscope.cli.base import (
-    _CELL_PANEL,
-    _FILE_PANEL,
+from gradscope import terminal
+from gradscope.analysis import comparison, profile
+from gradscope.analysis.comparison import CellProgress
+from gradscope.analysis.ensemble import analyze_ensemble
+from gradscope.analysis.problem import make_problem
+from gradscope.cells.spec import CELL_NAMES
+from gradscope.cli.app import app
+from gradscope.cli.options import (
     C0,
-    DEBUG_ENV,
-    EXIT_OK,
+    CELL_PANEL,
+    FILE_PANEL,
     H0,
     Y0,
     CellName,
-    DeriveFormat,
     Dtype,
     Gain,
     HiddenSize,
@@ -37,67 +28,20 @@ from gradscope.cli.base import (
     InputSize,
     JsonPath,
     Norm,
-    Output,
     OutputSize,
     PlotPath,
     Prefix,
     Quiet,
-    RunSettings,
     Samples,
     Seed,
     Steps,
     Weights,
-    app,
-    cell_spec,
-    check_samples,
-    compare_plot,
-    ensemble_plot,
-    file_kwargs,
-    make_console,
-    parse_cells,
-    profile_plot,
-    progress_reporter,
-    run_ensemble,
 )
-
-# ---------------------------------------------------------------------------------------------
-# Commands
-
-
-def _show_version(value: bool) -> None:
-    if value:
-        typer.echo(f"gradscope {__version__}")
-        raise typer.Exit(EXIT_OK)
-
-
-@app.callback()
-def root(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_show_version, is_eager=True, help="Print the version and exit.", show_default=False
-        ),
-    ] = False,
-    debug: Annotated[
-        bool,
-        typer.Option("--debug", envvar=DEBUG_ENV, help="Show the traceback of internal errors.", show_default=False),
-    ] = False,
-) -> None:
-    """See, with exact math, how gradients vanish or explode through time in RNN, LSTM and GRU cells.
-
-    ``debug`` is read by :class:`GradscopeGroup` from the context; options given here apply to every command.
-    """
-
-
-def analysis_plot(result: gradscope.Analysis, params: "Mapping[str, object] | None" = None) -> "Figure":
-    """``analyze --plot``: the profile figure, and for stacked or bidirectional weights the profile of
-    the top layer's recurrence above the layer-by-time heatmaps of the gradient of the last output."""
-    if not result.depth_profiles:
-        return profile_plot(result, params)
-    from gradscope.figures import all as figures
-    from gradscope.studies import experiments as experiments
-
-    return figures.profile_depth_figure(experiments.profile_view(result, params=params))
+from gradscope.cli.output import Output, ProgressCallback, progress_reporter
+from gradscope.cli.plots import analysis_plot, compare_plot, ensemble_plot
+from gradscope.cli.problems import RunSettings, cell_spec, check_samples, file_options, file_problem, parse_cells
+from gradscope.errors import ConfigError
+from gradscope.files import load_problem_files
 
 
 @app.command(
@@ -147,15 +91,17 @@ def analyze(
     if output_size is not None and samples is not None:
         raise ConfigError("--output-size: not available with --samples (ensembles draw O = H)")
     if samples is not None:
-        ensemble = run_ensemble(spec, samples, hidden_size, input_size, settings, output)
+        problem = make_problem(spec.name, hidden_size=hidden_size, input_size=input_size, **settings.options())
+        with progress_reporter(output.shows_progress, f"{spec.name}: random draws", unit="draws") as progress:
+            ensemble = analyze_ensemble(problem, samples=samples, label=spec.display_name, progress=progress)
         output.finish(
             ensemble.to_dict(),
-            full=lambda: report.ensemble_report([ensemble]),
-            brief=lambda: report.ensemble_summary_line(ensemble),
-            figure=lambda: ensemble_plot([ensemble]),
+            full=lambda: terminal.ensemble_report([ensemble]),
+            brief=lambda: terminal.ensemble_summary_line(ensemble),
+            figure=lambda: ensemble_plot(ensemble),
         )
         return
-    files = io.load_problem_files(
+    files = load_problem_files(
         spec,
         weights=weights,
         inputs=inputs,
@@ -167,18 +113,14 @@ def analyze(
         y0=y0,
         output_size=output_size,
     )
+    problem = file_problem(spec, files, settings)
     with progress_reporter(output.shows_progress, f"{spec.name}: Jacobian products") as progress:
-        result = gradscope.analyze(
-            spec.name,
-            **file_kwargs(files, spec),
-            **settings.engine_kwargs(),
-            progress=progress,
-        )
+        result = profile.analyze(problem, progress=progress)
     output.finish(
         result.to_dict(),
-        full=lambda: report.analysis_report(result, compile_cell(spec.name), files.sources),
-        brief=lambda: report.summary_line(result),
-        figure=lambda: analysis_plot(result, files.params),
+        full=lambda: terminal.analysis_report(result, files.sources),
+        brief=lambda: terminal.summary_line(result),
+        figure=lambda: analysis_plot(result),
     )
 
 
@@ -198,7 +140,7 @@ def compare(
         typer.Option(
             "--cells",
             help="Comma-separated cells to compare (each analysed as 'gradscope analyze' would, same seed and sizes).",
-            rich_help_panel=_CELL_PANEL,
+            rich_help_panel=CELL_PANEL,
         ),
     ] = ",".join(CELL_NAMES),
     hidden_size: HiddenSize = None,
@@ -218,7 +160,7 @@ def compare(
             metavar="FILE.npy",
             help="Initial cell state (H,) for the cells that have one (LSTM); default zeros.",
             show_default=False,
-            rich_help_panel=_FILE_PANEL,
+            rich_help_panel=FILE_PANEL,
         ),
     ] = None,
     samples: Samples = None,
@@ -235,62 +177,41 @@ def compare(
     output = Output.create(json_path, quiet, plot)
     settings = RunSettings(steps, seed, init, gain, norm, dtype)
     if samples is not None:
-        ensembles = [run_ensemble(spec, samples, hidden_size, input_size, settings, output) for spec in specs]
+        with progress_reporter(output.shows_progress, "random draws", unit="draws") as progress:
+            ensembles = comparison.compare(
+                [spec.name for spec in specs],
+                samples=samples,
+                hidden_size=hidden_size,
+                input_size=input_size,
+                progress=_described(progress, "random draws"),
+                **settings.options(),
+            )
         output.finish(
-            io.ensemble_comparison_document(ensembles),
-            full=lambda: report.ensemble_report(ensembles, command="compare"),
-            brief=lambda: Text("\n").join(report.ensemble_summary_line(e) for e in ensembles),
+            ensembles.to_dict(),
+            full=lambda: terminal.ensemble_report(list(ensembles.ensembles), command="compare"),
+            brief=lambda: Text("\n").join(terminal.ensemble_summary_line(e) for e in ensembles.ensembles),
             figure=lambda: ensemble_plot(ensembles),
         )
         return
     anchor = next((spec for spec in specs if "c" in spec.state), specs[0])  # --c0 needs a cell with a c state
-    files = io.load_problem_files(anchor, inputs=inputs, h0=h0, c0=c0, hidden_size=hidden_size, input_size=input_size)
-    results = []
-    for spec in specs:
-        with progress_reporter(output.shows_progress, f"{spec.name}: Jacobian products") as progress:
-            kwargs = file_kwargs(files, spec, strict_c0=False)
-            results.append(gradscope.analyze(spec.name, **kwargs, **settings.engine_kwargs(), progress=progress))
+    files = load_problem_files(anchor, inputs=inputs, h0=h0, c0=c0, hidden_size=hidden_size, input_size=input_size)
+    with progress_reporter(output.shows_progress, "Jacobian products") as progress:
+        results = comparison.compare(
+            [spec.name for spec in specs],
+            progress=_described(progress, "Jacobian products"),
+            **file_options(files),
+            **settings.options(),
+        )
     output.finish(
-        io.comparison_document(results),
-        full=lambda: report.comparison_report(results),
-        brief=lambda: Text("\n").join(report.summary_line(r) for r in results),
+        results.to_dict(),
+        full=lambda: terminal.comparison_report(list(results.analyses)),
+        brief=lambda: Text("\n").join(terminal.summary_line(r) for r in results.analyses),
         figure=lambda: compare_plot(results),
     )
 
 
-@app.command(
-    epilog=(
-        "Examples:\n"
-        "  gradscope derive --cell lstm\n"
-        "  gradscope derive --cell gru --format latex > gru.tex\n"
-        "  gradscope derive --cell rnn --format markdown\n"
-        "  gradscope derive --cell jordan"
-    )
-)
-def derive(
-    cell: CellName,
-    format: Annotated[
-        DeriveFormat,
-        typer.Option(
-            "--format",
-            "-f",
-            help="pretty: SymPy's 2-D text; latex: aligned environments; markdown: lists with $...$ LaTeX.",
-        ),
-    ] = "pretty",
-) -> None:
-    """The cell's equations and its SymPy-derived per-step Jacobian, block by block."""
-    derivation = gradscope.derive(resolve_name(cell))
-    if format == "latex":
-        sys.stdout.write(report.derivation_latex(derivation))
-    elif format == "markdown":
-        sys.stdout.write(report.derivation_markdown(derivation))
-    else:
-        console = make_console()
-        unicode = (console.encoding or "").lower().startswith("utf")
-        console.print(report.derivation_pretty(derivation, unicode=unicode), crop=False)
-
-
-@app.command(epilog="Example:\n  gradscope cells")
-def cells() -> None:
-    """The available cells, one line each: name, state s, gates (PyTorch chunk order) and description."""
-    make_console().print(report.cells_table([compile_cell(name).spec for name in ALL_CELL_NAMES]))
+def _described(progress: ProgressCallback | None, what: str) -> CellProgress | None:
+    """``compare``'s ``progress(cell, done, total)`` drawn on the bar as ``"<cell>: <what>"``."""
+    if progress is None:
+        return None
+    return lambda cell, done, total: progress(done, total, f"{cell}: {what}")

@@ -2,23 +2,18 @@
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-from gradscope import terminal as report
-from gradscope.errors import ConfigError
-from gradscope.files import io as io
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-from gradscope.cli.base import (
-    _CELL_PANEL,
-    _DRAW_PANEL,
-    _OUTPUT_PANEL,
+from gradscope import terminal
+from gradscope.cli.app import app
+from gradscope.cli.options import (
     C0,
+    CELL_PANEL,
+    DRAW_PANEL,
     H0,
+    OUTPUT_PANEL,
     CellName,
     Dtype,
     Gain,
@@ -28,46 +23,42 @@ from gradscope.cli.base import (
     InputSize,
     JsonPath,
     Norm,
-    Output,
     PlotPath,
     Quiet,
     Seed,
     Weights,
-    app,
-    cell_spec,
-    file_kwargs,
-    progress_reporter,
 )
+from gradscope.cli.output import Output, progress_reporter
+from gradscope.cli.plots import lyapunov_plot, sweep_plot
+from gradscope.cli.problems import cell_spec, file_options
+from gradscope.errors import ConfigError
+from gradscope.files import check_output_path, load_problem_files
 
-# ---------------------------------------------------------------------------------------------
-# Sweeps and Lyapunov spectra (issue 7). sweep, executors, lyapunov and theory are imported inside
-# the commands: the executors module reaches for Dask when asked to.
+# sweep and lyapunov import their studies inside the commands: the executors reach for Dask when asked to.
 
 _SWEEP_PANEL = "Sweep and executors"
 # The sweep draws every network, so its sizes have plain defaults (no files to take them from).
 SweepHiddenSize = Annotated[
     int | None,
     typer.Option(
-        "--hidden-size", "-H", help="Hidden size H (default 64).", show_default=False, rich_help_panel=_CELL_PANEL
+        "--hidden-size", "-H", help="Hidden size H (default 64).", show_default=False, rich_help_panel=CELL_PANEL
     ),
 ]
 SweepInputSize = Annotated[
     int | None,
-    typer.Option(
-        "--input-size", "-I", help="Input size (default 32).", show_default=False, rich_help_panel=_CELL_PANEL
-    ),
+    typer.Option("--input-size", "-I", help="Input size (default 32).", show_default=False, rich_help_panel=CELL_PANEL),
 ]
 SweepSteps = Annotated[
     int | None,
     typer.Option(
-        "--steps", "-T", help="Sequence length T (default 200).", show_default=False, rich_help_panel=_CELL_PANEL
+        "--steps", "-T", help="Sequence length T (default 200).", show_default=False, rich_help_panel=CELL_PANEL
     ),
 ]
 
 
 def parse_vary(texts: Sequence[str]) -> tuple[Any, ...]:
     """``--vary`` texts as sweep axes; a bad one fails with a message that quotes it."""
-    from gradscope.studies.sweep import parse_axes, parse_axis
+    from gradscope.studies.axes import parse_axes, parse_axis
 
     if not texts:
         raise ConfigError("give at least one --vary NAME=START:STOP:COUNT, e.g. --vary gain=0.5:2:7")
@@ -92,13 +83,6 @@ def parse_forget_bias(text: str | None) -> float | str | None:
         return float(text)
     except ValueError as error:
         raise ConfigError(f"--forget-bias: expected a number or 'chrono', got {text!r}") from error
-
-
-def sweep_plot(result: Any) -> "Figure":
-    """Median rate per step against the first swept parameter, with the band and the theory curve."""
-    from gradscope.figures import all as figures
-
-    return figures.sweep_rate_figure(result)
 
 
 @app.command(
@@ -139,13 +123,13 @@ def sweep(
     input_size: SweepInputSize = None,
     steps: SweepSteps = None,
     seed: Annotated[
-        int, typer.Option("--seed", help="Base seed the tasks' seeds are hashed from.", rich_help_panel=_DRAW_PANEL)
+        int, typer.Option("--seed", help="Base seed the tasks' seeds are hashed from.", rich_help_panel=DRAW_PANEL)
     ] = 0,
     init: Init = "pytorch",
     gain: Gain = 1.0,
     input_scale: Annotated[
         float,
-        typer.Option("--input-scale", help="Inputs are input_scale * N(0, 1).", rich_help_panel=_DRAW_PANEL),
+        typer.Option("--input-scale", help="Inputs are input_scale * N(0, 1).", rich_help_panel=DRAW_PANEL),
     ] = 1.0,
     forget_bias: Annotated[
         str | None,
@@ -155,7 +139,7 @@ def sweep(
             help="LSTM only: the effective forget-gate bias b_f (bias_ih + bias_hh), or 'chrono' (Tallec & Ollivier "
             "2018, b_f = log U(1, T_max - 1), b_i = -b_f); default PyTorch's random biases.",
             show_default=False,
-            rich_help_panel=_DRAW_PANEL,
+            rich_help_panel=DRAW_PANEL,
         ),
     ] = None,
     t_max: Annotated[
@@ -165,7 +149,7 @@ def sweep(
             metavar="T",
             help="Chrono initialisation's T_max (default: each task's steps).",
             show_default=False,
-            rich_help_panel=_DRAW_PANEL,
+            rich_help_panel=DRAW_PANEL,
         ),
     ] = None,
     norm: Norm = "spectral",
@@ -199,7 +183,7 @@ def sweep(
             metavar="PATH",
             help="Write the rows as CSV (the JSON's table) to PATH (atomically).",
             show_default=False,
-            rich_help_panel=_OUTPUT_PANEL,
+            rich_help_panel=OUTPUT_PANEL,
         ),
     ] = None,
     plot: PlotPath = None,
@@ -211,14 +195,13 @@ def sweep(
     For the tanh RNN the report and the figure also show the mean-field theory rate.
     """
     from gradscope.studies.executors import make_executor
-    from gradscope.studies.sweep import SweepSpec, run_sweep
+    from gradscope.studies.sweeps import SweepSpec, run_sweep
 
     name = cell_spec(cell).name
     axes = parse_vary(vary)
     output = Output.create(json_path, quiet, plot)
-    csv_file = io.check_output_path(csv_path) if csv_path is not None else None
-    sizes = {"hidden_size": hidden_size, "input_size": input_size, "steps": steps, "t_max": t_max}
-    spec = SweepSpec(
+    csv_file = check_output_path(csv_path) if csv_path is not None else None
+    spec = SweepSpec.create(
         name,
         axes,
         samples=samples,
@@ -227,28 +210,23 @@ def sweep(
         gain=gain,
         input_scale=input_scale,
         forget_bias=parse_forget_bias(forget_bias),
+        t_max=t_max,
         norm=norm,
         dtype=dtype,
-        **{key: value for key, value in sizes.items() if value is not None},
+        hidden_size=hidden_size,
+        input_size=input_size,
+        steps=steps,
     )
     executor = make_executor(scheduler=scheduler, workers=workers)
     with progress_reporter(output.shows_progress, f"{name}: sweep", unit="tasks") as progress:
         result = run_sweep(spec, executor=executor, progress=progress)
     output.finish(
         result.to_dict(),
-        full=lambda: report.sweep_report(result),
-        brief=lambda: report.sweep_summary_line(result),
+        full=lambda: terminal.sweep_report(result),
+        brief=lambda: terminal.sweep_summary_line(result),
         figure=lambda: sweep_plot(result),
         extra=[("CSV", csv_file, result.to_csv())] if csv_file is not None else (),
     )
-
-
-def lyapunov_plot(spectrum: Any, theory: Any, top_theory: float | None, running: bool) -> "Figure":
-    """The spectrum (with ``theory`` and ``top_theory`` overlaid when given) and, with ``running``, the
-    running estimates."""
-    from gradscope.figures import all as figures
-
-    return figures.lyapunov_figure(spectrum, theory=theory, top_theory=top_theory, show_running=running)
 
 
 @app.command(
@@ -269,7 +247,7 @@ def lyapunov(
             metavar="K",
             help="How many of the top exponents (default: all S, the state size: H, or 2H for the LSTM's \\[h; c]).",
             show_default=False,
-            rich_help_panel=_CELL_PANEL,
+            rich_help_panel=CELL_PANEL,
         ),
     ] = None,
     transient: Annotated[
@@ -278,7 +256,7 @@ def lyapunov(
             "--transient",
             metavar="N",
             help="Steps run before the averages start (discarded); needs N < T.",
-            rich_help_panel=_CELL_PANEL,
+            rich_help_panel=CELL_PANEL,
         ),
     ] = 0,
     hidden_size: HiddenSize = None,
@@ -290,7 +268,7 @@ def lyapunov(
             "-T",
             help="Trajectory length T, transient included (default 1000; taken from --inputs when given).",
             show_default=False,
-            rich_help_panel=_CELL_PANEL,
+            rich_help_panel=CELL_PANEL,
         ),
     ] = None,
     seed: Seed = 0,
@@ -305,7 +283,7 @@ def lyapunov(
         typer.Option(
             "--running/--no-running",
             help="With --plot: also draw the running estimates against the averaged steps.",
-            rich_help_panel=_OUTPUT_PANEL,
+            rich_help_panel=OUTPUT_PANEL,
         ),
     ] = True,
     json_path: JsonPath = None,
@@ -317,17 +295,17 @@ def lyapunov(
     Natural log per step, descending, with batch-means standard errors and the drift between the two
     halves of the run. For the LSTM, the exponents of the full state \\[h; c].
     """
-    from gradscope.analysis import lyapunov as lyapunov_module
+    from gradscope.analysis import lyapunov_spectrum
 
     spec = cell_spec(cell)
     output = Output.create(json_path, quiet, plot)
-    files = io.load_problem_files(
+    files = load_problem_files(
         spec, weights=weights, inputs=inputs, h0=h0, c0=c0, hidden_size=hidden_size, input_size=input_size
     )
     with progress_reporter(output.shows_progress, f"{spec.name}: QR steps", unit="steps") as progress:
-        result = lyapunov_module.lyapunov(
+        result = lyapunov_spectrum.lyapunov(
             spec.name,
-            **file_kwargs(files, spec),
+            **file_options(files),
             exponents=exponents,
             transient=transient,
             steps=steps,
@@ -336,11 +314,9 @@ def lyapunov(
             gain=gain,
             progress=progress,
         )
-    overlay = lyapunov_module.newman_prediction(result, files.inputs)
-    top = lyapunov_module.mean_field_prediction(result)
     output.finish(
         result.to_dict(),
-        full=lambda: report.lyapunov_report(result),
-        brief=lambda: report.lyapunov_summary_line(result),
-        figure=lambda: lyapunov_plot(result, overlay, top, running),
+        full=lambda: terminal.lyapunov_report(result),
+        brief=lambda: terminal.lyapunov_summary_line(result),
+        figure=lambda: lyapunov_plot(result, running),
     )

@@ -2,9 +2,8 @@
 
 PyTorch's ``torch.nn.RNN/LSTM/GRU(input_size, hidden_size, num_layers, bidirectional)``: layer
 ``l > 0`` reads the concatenated outputs ``[h^{(l-1, forward)}_t; h^{(l-1, reverse)}_t]`` of the
-layer below; the reverse direction consumes positions ``T, T-1, ..., 1``. Parameters are named
-``weight_ih_l{l}``, ``weight_hh_l{l}``, ``bias_ih_l{l}``, ``bias_hh_l{l}`` and the same with the
-suffix ``_reverse``.
+layer below; the reverse direction consumes positions ``T, T-1, ..., 1`` (parameters:
+:mod:`gradscope.params.network`).
 
 :func:`depth_profiles` measures, for every layer ``l``, direction ``d`` and input position ``t``
 (1-based), ``||d y_T / d s^{(l,d)}_t||_2``, where ``y_T`` is the model's output at the last
@@ -17,170 +16,25 @@ matrix stored as ``mantissa * 10**exponent`` so that no product overflows or und
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from gradscope.cells.spec import CellSpec
 from gradscope.compile.compiled import CompiledCell
-from gradscope.engine.coefficients import StepCoefficients
-from gradscope.engine.products import CHUNK_STEPS, CoefficientStepOperator, spectral_norm
+from gradscope.engine.coefficients import StepCoefficients, input_coefficients
+from gradscope.engine.operator import StepOperator
+from gradscope.engine.products import CHUNK_STEPS, spectral_norm
 from gradscope.engine.spectral import SpectralNormTracker
 from gradscope.engine.trajectory import Trajectory, run_forward
-from gradscope.errors import ConfigError, ParameterError, ShapeError
-from gradscope.params.layer import CellParams, as_float_array, init_params, projection_error, validate_params
-
-DIRECTIONS = ("forward", "reverse")
-_NAME = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?$")
-
-
-@dataclass(frozen=True)
-class StackedParams:
-    """Validated parameters of a stacked, possibly bidirectional, network.
-
-    ``layers[l][d]`` holds layer ``l``'s parameters for direction ``d`` (0 forward, 1 reverse)
-    under the single-layer names (``weight_ih`` ``(G*H, I_l)`` with ``I_0 = input_size`` and
-    ``I_l = D*H`` above).
-    """
-
-    layers: tuple[tuple[CellParams, ...], ...]
-    bidirectional: bool
-
-    @property
-    def num_layers(self) -> int:
-        return len(self.layers)
-
-    @property
-    def num_directions(self) -> int:
-        return 2 if self.bidirectional else 1
-
-    @property
-    def hidden_size(self) -> int:
-        return self.layers[0][0].hidden_size
-
-    @property
-    def input_size(self) -> int:
-        return self.layers[0][0].input_size
-
-
-def is_stacked(params: Mapping[str, object]) -> bool:
-    """Whether ``params`` names more than layer 0 forward (``_l1``..., or ``_reverse``)."""
-    return any((m := _NAME.match(name)) and (m.group(2) != "0" or m.group(3)) for name in params)
-
-
-def layer_suffix(layer: int, direction: int) -> str:
-    """PyTorch's parameter-name suffix: ``"_l1"`` for layer 1 forward, ``"_l1_reverse"`` for its reverse direction."""
-    return f"_l{layer}" + ("_reverse" if direction else "")
-
-
-def init_stacked_params(
-    cell: CellSpec, hidden_size: int, input_size: int, num_layers: int, bidirectional: bool, rng: np.random.Generator
-) -> dict[str, np.ndarray]:
-    """PyTorch-named parameters of a stacked (and bidirectional) network at PyTorch's default initialisation.
-
-    Layer by layer with :func:`gradscope.params.layer.init_params`: layer ``l``'s ``weight_ih_l{l}`` is
-    ``(G*H, input_size)`` for ``l = 0`` and ``(G*H, D*H)`` above, ``D`` = 2 for a bidirectional
-    network. Draw order: layers bottom up, forward before reverse.
-    """
-    directions = 2 if bidirectional else 1
-    params: dict[str, np.ndarray] = {}
-    for layer in range(num_layers):
-        width = input_size if layer == 0 else directions * hidden_size
-        for direction in range(directions):
-            for name, value in init_params(cell, hidden_size, width, rng).items():
-                params[name.replace("_l0", layer_suffix(layer, direction))] = value
-    return params
-
-
-def validate_stacked(spec: CellSpec, params: Mapping[str, object]) -> StackedParams:
-    """Detect ``num_layers`` and ``bidirectional`` from the names and check every shape.
-
-    Raises:
-        ParameterError: unknown names, missing layers or directions, LSTM projections
-            (``weight_hr_l*``, ``proj_size > 0``), which are refused.
-        ShapeError: a layer's input width that does not match the layer below.
-    """
-    groups: dict[tuple[int, int], dict[str, object]] = {}
-    unknown = []
-    for name, value in params.items():
-        match = _NAME.match(name)
-        if match is None:
-            unknown.append(name)
-            continue
-        kind, layer, reverse = match.group(1), int(match.group(2)), bool(match.group(3))
-        if kind == "weight_hr":
-            raise projection_error(name)
-        groups.setdefault((layer, int(reverse)), {})[f"{kind}_l0"] = value
-    if unknown:
-        raise ParameterError(f"unexpected parameter names: {', '.join(sorted(unknown))}")
-    layers = sorted({layer for layer, _ in groups})
-    if layers != list(range(len(layers))):
-        raise ParameterError(f"layers must be numbered 0..L-1 without gaps, found layers {layers}")
-    bidirectional = any(direction for _, direction in groups)
-    directions = 2 if bidirectional else 1
-    checked: list[tuple[CellParams, ...]] = []
-    for layer in layers:
-        row = []
-        for direction in range(directions):
-            suffix = layer_suffix(layer, direction)
-            if (layer, direction) not in groups:
-                raise ParameterError(
-                    f"missing parameters for layer {layer} {DIRECTIONS[direction]} (weight_ih{suffix}, ...)"
-                )
-            try:
-                row.append(validate_params(spec, groups[layer, direction]))
-            except ParameterError as error:
-                raise type(error)(str(error).replace("_l0", suffix)) from error
-        checked.append(tuple(row))
-    hidden = checked[0][0].hidden_size
-    biased = {p.has_bias for row in checked for p in row}
-    if len(biased) > 1:
-        missing = [
-            f"bias_ih{layer_suffix(layer, direction)}"
-            for layer, row in enumerate(checked)
-            for direction, p in enumerate(row)
-            if not p.has_bias
-        ]
-        raise ParameterError(
-            f"missing {', '.join(missing)} (and bias_hh): PyTorch models have biases in every layer or in none"
-        )
-    for layer, row in enumerate(checked):
-        for direction, p in enumerate(row):
-            suffix = layer_suffix(layer, direction)
-            width = checked[0][0].input_size if layer == 0 else directions * hidden
-            if p.hidden_size != hidden or p.input_size != width:
-                raise ShapeError(
-                    f"weight_ih{suffix}: expected input width {width} and hidden size {hidden}, "
-                    f"got shape {p.weight_ih.shape} with hidden size {p.hidden_size}"
-                )
-    return StackedParams(tuple(checked), bidirectional)
-
-
-def initial_states(spec: CellSpec, stacked: StackedParams, h0: object | None, c0: object | None) -> np.ndarray:
-    """Initial states ``(L*D, C, H)`` from PyTorch-shaped ``h0``/``c0`` ``(L*D, H)`` (zeros by default)."""
-    count, hidden = stacked.num_layers * stacked.num_directions, stacked.hidden_size
-    states = np.zeros((count, len(spec.state), hidden))
-    for name, value in (("h0", h0), ("c0", c0)):
-        if value is None:
-            continue
-        component = name[0]
-        if component not in spec.state:
-            raise ConfigError(f"{name} given, but the {spec.name} cell has no {component!r} state")
-        array = as_float_array(name, value)
-        if array.shape != (count, hidden):
-            raise ShapeError(
-                f"{name}: expected shape ({count}, {hidden}) (num_layers * directions, H), got {array.shape}"
-            )
-        states[:, spec.state.index(component)] = array
-    return states
+from gradscope.errors import ConfigError
+from gradscope.params.network import DIRECTIONS, NetworkParams
 
 
 def stacked_forward(
-    compiled: CompiledCell, stacked: StackedParams, inputs: np.ndarray, initial: np.ndarray
+    compiled: CompiledCell, stacked: NetworkParams, inputs: np.ndarray, initial: np.ndarray
 ) -> list[list[Trajectory]]:
-    """Forward passes ``[layer][direction]``; each trajectory is in its own processing order.
+    """Forward passes ``[layer][direction]`` from the initial states ``(L*D, S)``; each trajectory is in
+    its own processing order (a single layer gives ``[[trajectory]]``).
 
     The reverse direction's trajectory consumes ``inputs[::-1]``: its state after processing step
     ``k`` is the state right after consuming position ``T + 1 - k``.
@@ -189,23 +43,21 @@ def stacked_forward(
     layer_input = inputs
     for layer, row in enumerate(stacked.layers):
         runs.append([])
-        outputs = []
         for direction, params in enumerate(row):
             sequence = layer_input if direction == 0 else layer_input[::-1]
             run = run_forward(compiled, params, np.ascontiguousarray(sequence), initial[layer * len(row) + direction])
             runs[-1].append(run)
-            hidden = run.states[1:, 0, :]
-            outputs.append(hidden if direction == 0 else hidden[::-1])
-        layer_input = np.concatenate(outputs, axis=1)
+        if layer + 1 < stacked.num_layers:
+            layer_input = model_output(runs)  # the next layer reads this one's outputs
     return runs
 
 
 def model_output(runs: list[list[Trajectory]]) -> np.ndarray:
     """``output`` as PyTorch returns it: the top layer's hidden states, directions concatenated, ``(T, D*H)``."""
     top = runs[-1]
-    parts = [top[0].states[1:, 0, :]]
+    parts = [top[0].components[1:, 0, :]]
     if len(top) > 1:
-        parts.append(top[1].states[1:, 0, :][::-1])
+        parts.append(top[1].components[1:, 0, :][::-1])
     return np.concatenate(parts, axis=1)
 
 
@@ -217,14 +69,6 @@ class DepthProfile:
     direction: str
     time: np.ndarray  # (T,) ints 1..T
     log10_norm: np.ndarray  # (T,)
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "layer": self.layer,
-            "direction": self.direction,
-            "time": [int(t) for t in self.time],
-            "log10_norm": [float(v) if np.isfinite(v) else None for v in self.log10_norm],
-        }
 
 
 def _accumulate(
@@ -260,7 +104,7 @@ def _normalise(matrix: np.ndarray, exponent: float) -> float:
     return exponent + shift
 
 
-def depth_profiles(compiled: CompiledCell, stacked: StackedParams, runs: list[list[Trajectory]]) -> list[DepthProfile]:
+def depth_profiles(compiled: CompiledCell, stacked: NetworkParams, runs: list[list[Trajectory]]) -> list[DepthProfile]:
     """Gradient norms of the last output with respect to every layer's and direction's states.
 
     Per layer and direction, ``G^T = (d y_T / d s_k)^T`` ``(S, Y)`` is carried back one step at a
@@ -288,14 +132,15 @@ def depth_profiles(compiled: CompiledCell, stacked: StackedParams, runs: list[li
 class _DepthSweep:
     """``G^T = (d y_T / d s_k)^T`` ``(S, Y)`` of one layer and direction, stored as ``mantissa *
     10**exponent``, carried back by the structured ``J^T`` of
-    :class:`~gradscope.engine.products.CoefficientStepOperator` (in its internal state order, ``h`` last;
+    :class:`~gradscope.engine.operator.StepOperator` (in its internal state order, ``h`` last;
     norms do not depend on it), with its spectral norm certified at every step as in
     :func:`~gradscope.engine.products.norm_profile`."""
 
     def __init__(
         self, compiled: CompiledCell, run: Trajectory, outputs: int, tracker: SpectralNormTracker, feeds_below: bool
     ) -> None:
-        self.operator = CoefficientStepOperator(run, np.dtype(np.float64), extra_rows=0)
+        self.operator = StepOperator(run, np.dtype(np.float64), extra_rows=0)
+        self.hidden_rows = self.operator.component_rows("h")
         self.compiled, self.run, self.feeds_below = compiled, run, feeds_below
         self.input_blocks = run.params.weight_ih.reshape(compiled.spec.num_gates, run.params.hidden_size, -1)
         self.steps, self.hidden, self.tracker = run.steps, run.params.hidden_size, tracker
@@ -316,7 +161,7 @@ class _DepthSweep:
             start = max(0, stop - CHUNK_STEPS)
             self.coefficients = self.operator.chunk(start, stop)
             if self.feeds_below:
-                self.input_coefficients = _input_coefficients(self.compiled, self.run, self.operator.order, start, stop)
+                self.input_coefficients = input_coefficients(self.run, start, stop)[:, self.operator.order]
             self.window = (start, stop)
         return index - start
 
@@ -328,10 +173,7 @@ class _DepthSweep:
             self.operator.load(self.coefficients, index, 1.0)
             self.spare = self.operator.apply(self.gradient_t, self.spare)
             self.gradient_t, self.spare = self.spare, self.gradient_t
-        size = self.operator.size
-        self.exponent = _accumulate(
-            self.gradient_t, self.exponent, from_above.T, from_above_exponent, slice(size - self.hidden, size)
-        )
+        self.exponent = _accumulate(self.gradient_t, self.exponent, from_above.T, from_above_exponent, self.hidden_rows)
         self.exponent = _normalise(self.gradient_t, self.exponent)
         if not np.isfinite(self.exponent):
             return -np.inf
@@ -348,7 +190,7 @@ class _DepthSweep:
 
 
 def _unidirectional_sweep(
-    compiled: CompiledCell, stacked: StackedParams, runs: list[list[Trajectory]], tracker: SpectralNormTracker
+    compiled: CompiledCell, stacked: NetworkParams, runs: list[list[Trajectory]], tracker: SpectralNormTracker
 ) -> dict[tuple[int, int], np.ndarray]:
     """Every layer's sweep in one pass over ``k = T..1``; nothing per position is held."""
     steps, hidden, layers = runs[0][0].steps, stacked.hidden_size, stacked.num_layers
@@ -367,7 +209,7 @@ def _unidirectional_sweep(
 
 
 def _bidirectional_sweep(
-    compiled: CompiledCell, stacked: StackedParams, runs: list[list[Trajectory]], tracker: SpectralNormTracker
+    compiled: CompiledCell, stacked: NetworkParams, runs: list[list[Trajectory]], tracker: SpectralNormTracker
 ) -> dict[tuple[int, int], np.ndarray]:
     """Layer by layer, both directions, holding ``d y_T / d x`` of every position for the layer below."""
     steps, hidden, outputs = runs[0][0].steps, stacked.hidden_size, 2 * stacked.hidden_size
@@ -402,7 +244,7 @@ def _bidirectional_sweep(
     return profiles
 
 
-def depth_memory(stacked: StackedParams, steps: int) -> int:
+def depth_memory(stacked: NetworkParams, steps: int) -> int:
     """Bytes :func:`depth_profiles` holds at its peak for every position: for a bidirectional stack,
     ``d y_T / d x`` ``(T, Y, D H)`` float64 (``Y = D H``) at one or two layer boundaries; nothing for
     a unidirectional one (its sweeps hand that down position by position)."""
@@ -421,7 +263,7 @@ def _physical_memory() -> int | None:
         return None
 
 
-def _check_depth_memory(stacked: StackedParams, steps: int) -> None:
+def _check_depth_memory(stacked: NetworkParams, steps: int) -> None:
     """Refuse, naming the sizes, depth profiles that would need more than half of the machine's RAM."""
     needed, available = depth_memory(stacked, steps), _physical_memory()
     if available is not None and needed > available // 2:
@@ -430,16 +272,3 @@ def _check_depth_memory(stacked: StackedParams, steps: int) -> None:
             f"T={steps} steps need about {needed / 1e9:.1f} GB (d y_T / d x at every position, float64), more than "
             f"half of this machine's {available / 1e9:.1f} GB: analyse a shorter input sequence"
         )
-
-
-def _input_coefficients(compiled: CompiledCell, run: Trajectory, order: list[int], start: int, stop: int) -> np.ndarray:
-    """``d s_t / d u_g`` for step indices ``start .. stop-1``, ``(n, C, G, H)`` with the state
-    components in ``order``: ``d s_t / d x_t = sum_g diag(d s / d u_g) W_ig``."""
-    spec = compiled.spec
-    partials = compiled.input_partials(
-        run.input_projection[start:stop], run.recurrent_projection(start, stop), run.states[start:stop]
-    )
-    coefficients = np.zeros((stop - start, len(spec.state), spec.num_gates, run.params.hidden_size))
-    for (_, row, gate), values in partials.items():
-        coefficients[:, order.index(spec.state.index(row)), spec.gates.index(gate)] = values
-    return coefficients

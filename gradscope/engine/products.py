@@ -28,27 +28,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from gradscope.engine.coefficients import StepCoefficients, step_coefficients
+from gradscope.engine.operator import FLUSH_RELATIVE, StepOperator
 from gradscope.engine.spectral import DEFAULT_BLOCK, SpectralNormTracker, gram_spectral_norm
 from gradscope.engine.trajectory import Trajectory
-from gradscope.engine.truncation import coupling, strongly_connected, truncate
-
-if TYPE_CHECKING:
-    from gradscope.engine.feedback import FeedbackTrajectory
+from gradscope.engine.truncation import strongly_connected, truncate
+from gradscope.errors import ConfigError
 
 NORMS = ("spectral", "frobenius")
 DTYPES = ("float64", "float32")
 
 #: Steps whose coefficients are evaluated in one vectorised call.
 CHUNK_STEPS = 512
-#: Magnitudes below this (relative to the step's largest coefficient, or to the product's largest entry) are
-#: flushed to zero: they cannot change a norm at any reportable precision, and subnormal floats
-#: make arithmetic 10-100x slower.
-FLUSH_RELATIVE = 1e-250
+#: Lags between flushes of the product's negligible entries (see :data:`~gradscope.engine.operator.FLUSH_RELATIVE`).
 FLUSH_EVERY = 16
 
 #: Truncation drops directions carrying at most this fraction of ``sigma_1`` (Frobenius, together).
@@ -86,276 +80,22 @@ class NormProfile:
     directions: int = 0
 
 
-class StepOperator(Protocol):
-    """What :func:`norm_profile` needs from a cell's Jacobians: ``J_t^T / scale``, one step at a time.
-
-    A trajectory whose Jacobians do not have the coefficient form of :mod:`gradscope.engine.coefficients`
-    provides its own operator through a ``step_operator(dtype, extra_rows)`` method.
-    Arrays are ``(S, n)`` column blocks in the operator's internal coordinate order (any fixed
-    permutation of the state: norms do not depend on it).
-    """
-
-    size: int
-
-    def chunk(self, start: int, stop: int) -> object:
-        """Prepare steps ``t = start+1 .. stop`` (at most :data:`CHUNK_STEPS` of them)."""
-        ...
-
-    def load(self, chunk: object, k: int, scale: float) -> None:
-        """Make ``J_t^T / scale`` current, for step ``t = start + k + 1`` of ``chunk``."""
-        ...
-
-    def first(self) -> np.ndarray:
-        """The current ``J^T / scale`` as a dense ``(S, S)`` array."""
-        ...
-
-    def apply(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """``out = (J^T / scale) x``."""
-        ...
-
-    def load_transposed_rows(self, y: np.ndarray) -> int:
-        """Remember ``((J / scale) y)^T`` ``(n, S)`` for the next :meth:`advance`; returns n."""
-        ...
-
-    def advance(self, q: np.ndarray, out: np.ndarray, extra: int = 0) -> np.ndarray | None:
-        """``out[:S] = (J^T / scale) q``, and with ``extra`` rows loaded, ``((J / scale) y)^T q`` ``(n, S)``."""
-        ...
-
-    def coupling_pattern(self) -> np.ndarray:
-        """``(S, S)`` bool, in the operator's order: where ``J_t[i, j]`` can be nonzero (see
-        :func:`gradscope.engine.truncation.strongly_connected`); valid once a chunk has been prepared."""
-        ...
+def check_norm(norm: object) -> str:
+    """``norm`` if it is one of :data:`NORMS`, else a :class:`~gradscope.errors.ConfigError` listing them."""
+    if norm not in NORMS:
+        raise ConfigError(f"unknown norm {norm!r} (valid: {', '.join(NORMS)})")
+    return str(norm)
 
 
-class CoefficientStepOperator:
-    """``J_t^T / scale`` for one step at a time, in the internal state order (``h`` last).
-
-    The hidden-state rows of ``J_t^T``, ``JhT = sum_g W_hg^T diag(D[:, g])`` plus diagonal terms
-    ``(H, S)``, are applied in one of two ways, whichever is cheaper for the width of what they
-    multiply: assembled explicitly (one memory-bound pass writing ``H x S`` numbers, then one GEMM
-    ``(H, S) x (S, n)``), or never formed, as ``[W_h1^T .. W_hG^T] (G H, n)`` after scaling ``x``'s
-    rows by the coefficients (a GEMM with ``G H`` instead of ``S`` inner terms). Wide products
-    (the first lags) pay for the assembly once per step, and the spectral check's thin blocks of
-    that step reuse it; narrow ones (after :mod:`gradscope.engine.truncation`) skip it.
-
-    The assembled rows live in the first H rows of a buffer with ``extra_rows`` more rows, so that
-    extra row vectors can ride along in the wide GEMM.
-    """
-
-    #: Products with fewer columns than this apply ``JhT`` without assembling it (measured
-    #: crossover on 2 cores: about 40 columns for the LSTM, 24 for the GRU at H=256).
-    ASSEMBLE_FROM = 32
-
-    def __init__(self, trajectory: Trajectory, dtype: np.dtype, extra_rows: int) -> None:
-        params = trajectory.params
-        self.trajectory = trajectory
-        self.hidden = H = params.hidden_size
-        self.components = C = len(trajectory.compiled.cell.state)
-        self.size = C * H
-        self.dtype = dtype
-        self.order = [*range(1, C), 0]  # internal position -> cell component; h last
-        blocks = params.recurrent_blocks()  # (G, H, H)
-        self.gates = G = blocks.shape[0]
-        # WT[g] = W_hg^T, contiguous: JhT[:, a, :] = sum_g WT[g] * D[a, g] broadcasts over rows.
-        self.weight_t = np.ascontiguousarray(blocks.transpose(0, 2, 1), dtype=dtype)
-        # For the unassembled products: [W_hg[i, j]] as (H, H G) with columns ordered (i, g), so
-        # that the per-unit scaled rows (H, G, n) are its right factor without a copy; and the
-        # stacked blocks (G H, H).
-        self.weight_rows = np.ascontiguousarray(blocks.transpose(2, 1, 0).reshape(H, H * G), dtype=dtype)
-        self.weight_column = np.ascontiguousarray(blocks.reshape(G * H, H), dtype=dtype)
-        self.rows = np.zeros((H + extra_rows, self.size), dtype=dtype)
-        self.hidden_rows = self.rows[:H]
-        self.assembled = False
-        #: Whether the last product was wide enough to assemble ``JhT`` for (then every thin
-        #: product of the step uses the assembled rows too).
-        self.wide = True
-        self.recurrent = np.zeros((C, G, H), dtype=dtype)
-        # The same coefficients per unit, (H, G, C): the left factors of the per-unit scalings.
-        self.recurrent_units = np.zeros((H, G, C), dtype=dtype)
-        self.direct = np.zeros((C, C, H), dtype=dtype)
-        self.direct_mask = np.zeros((C, C), dtype=bool)
-        self.recurrent_mask = np.zeros((C, G), dtype=bool)
-        # Per internal component b != h: the components a with E[a, b] != 0, as a slice when possible.
-        self.sources: list[slice | list[int]] = [slice(0, 0) for _ in range(C - 1)]
-        # Internal components a with a direct term E[a, h] on the hidden-state rows.
-        self.hidden_sources: list[int] = []
-        self.diagonal = np.arange(H)
-
-    def chunk(self, start: int, stop: int) -> StepCoefficients:
-        """The coefficients of steps ``start+1 .. stop``, flushed and in the internal order."""
-        coefficients = step_coefficients(self.trajectory, start, stop)
-        _flush_coefficients(coefficients)
-        return self.internal(coefficients)
-
-    def internal(self, coefficients: StepCoefficients) -> StepCoefficients:
-        """The coefficients of a chunk with components in the internal order (one copy per chunk)."""
-        order = self.order
-        self.sources = [
-            _as_index(np.flatnonzero(coefficients.direct_mask[order, order[b]])) for b in range(self.components - 1)
-        ]
-        direct_mask = coefficients.direct_mask[np.ix_(order, order)]
-        self.direct_mask = direct_mask
-        self.recurrent_mask = coefficients.recurrent_mask[order]
-        self.hidden_sources = [int(a) for a in np.flatnonzero(direct_mask[:, self.components - 1])]
-        recurrent = np.ascontiguousarray(coefficients.recurrent[:, order], dtype=self.dtype)
-        direct = np.ascontiguousarray(coefficients.direct[:, order][:, :, order], dtype=self.dtype)
-        return StepCoefficients(
-            coefficients.start, coefficients.stop, recurrent, direct, coefficients.recurrent_mask[order], direct_mask
-        )
-
-    def load(self, coefficients: StepCoefficients, k: int, scale: float) -> None:
-        """Make ``J^T / scale`` current, for step ``t = coefficients.start + k + 1``.
-
-        ``coefficients`` must come from :meth:`internal`.
-        """
-        inverse = 1.0 / scale
-        np.multiply(coefficients.recurrent[k], inverse, out=self.recurrent)
-        np.multiply(coefficients.direct[k], inverse, out=self.direct)
-        self.assembled = False
-
-    def _assemble(self) -> None:
-        """Write ``JhT`` into the first H rows of the buffer (once per step)."""
-        if self.assembled:
-            return
-        C, H = self.components, self.hidden
-        blocks = self.hidden_rows.reshape(H, C, H)
-        np.einsum("gji,agi->jai", self.weight_t, self.recurrent, out=blocks)
-        for a in self.hidden_sources:
-            blocks[self.diagonal, a, self.diagonal] += self.direct[a, C - 1]
-        self.assembled = True
-
-    def _hidden_rows_product(self, x: np.ndarray, out: np.ndarray) -> None:
-        """``out = JhT x`` ``(H, n)`` without assembling ``JhT``: ``sum_g W_hg^T (sum_a D[a, g] x_a)``."""
-        C, G, H = self.components, self.gates, self.hidden
-        stacked = x.reshape(C, H, -1)
-        units = self.recurrent_units
-        units[...] = self.recurrent.transpose(2, 1, 0)
-        scaled = np.matmul(units, stacked.transpose(1, 0, 2))  # (H, G, n): sum_a D[a, g, i] x[a, i]
-        np.matmul(self.weight_rows, scaled.reshape(H * G, -1), out=out)
-        for a in self.hidden_sources:
-            out += self.direct[a, C - 1][:, None] * stacked[a]
-
-    def first(self) -> np.ndarray:
-        """``J^T / scale`` itself, ``(S, S)``: the first lag's ``Q``."""
-        H, S = self.hidden, self.size
-        self._assemble()
-        q = np.zeros((S, S), dtype=self.dtype)
-        q[S - H :] = self.hidden_rows
-        for b, sources in enumerate(self.sources):
-            for a in range(self.components)[sources]:
-                q[b * H + self.diagonal, a * H + self.diagonal] = self.direct[a, b]
-        return q
-
-    def _diagonal_rows(self, x: np.ndarray, out: np.ndarray) -> None:
-        """Rows of ``J^T x`` for the non-hidden components: ``sum_a diag(E[a, b]) x[a]``."""
-        H = self.hidden
-        stacked = x.reshape(self.components, H, -1)
-        for b, sources in enumerate(self.sources):
-            rows = out[b * H : (b + 1) * H]
-            if sources != slice(0, 0):
-                np.einsum("aij,ai->ij", stacked[sources], self.direct[sources, b], out=rows)
-            else:
-                rows[...] = 0.0
-
-    def _uses_assembly(self, columns: int) -> bool:
-        return self.assembled or self.wide or columns >= self.ASSEMBLE_FROM
-
-    def apply(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """``out = (J^T / scale) x`` for ``x`` ``(S, n)``."""
-        hidden_out = out[self.size - self.hidden : self.size]
-        if self._uses_assembly(x.shape[1]):
-            self._assemble()
-            np.matmul(self.hidden_rows, x, out=hidden_out)
-        else:
-            self._hidden_rows_product(x, hidden_out)
-        self._diagonal_rows(x, out)
-        return out
-
-    def load_transposed_rows(self, y: np.ndarray) -> int:
-        """Put ``((J / scale) y)^T`` ``(n, S)`` in the extra rows, for :meth:`advance`; returns n."""
-        H, n = self.hidden, y.shape[1]
-        rows = self.rows[H : H + n]
-        if self._uses_assembly(n):
-            self._assemble()
-            np.matmul(y[self.size - H :].T, self.hidden_rows, out=rows)
-            for b, sources in enumerate(self.sources):
-                for a in range(self.components)[sources]:
-                    rows[:, a * H : (a + 1) * H] += y[b * H : (b + 1) * H].T * self.direct[a, b]
-            return n
-        # (J y)_a = sum_g D[a, g] (W_hg y_h) + sum_b E[a, b] y_b: one thin GEMM, no assembly.
-        C, G = self.components, self.gates
-        projected = (self.weight_column @ y[self.size - H :]).reshape(G, H, n)  # W_hg y_h
-        forward = np.einsum("agi,gin->nai", self.recurrent, projected)
-        stacked = y.reshape(C, H, n)
-        for a, b in zip(*np.nonzero(self.direct_mask), strict=True):
-            forward[:, a] += (self.direct[a, b][:, None] * stacked[b]).T
-        rows[...] = forward.reshape(n, self.size)
-        return n
-
-    def advance(self, q: np.ndarray, out: np.ndarray, extra: int = 0) -> np.ndarray | None:
-        """``out[:S] = (J^T / scale) q``; with ``extra = n`` rows loaded by :meth:`load_transposed_rows`
-        from ``y``, also returns ``((J / scale) y)^T q`` ``(n, S)``.
-
-        ``out`` must have ``S + n`` rows: for wide ``q`` one GEMM writes rows ``S-H .. S+n`` in one go.
-        """
-        H, S = self.hidden, self.size
-        self.wide = q.shape[1] >= self.ASSEMBLE_FROM
-        if not self.wide:
-            self._hidden_rows_product(q, out[S - H : S])
-            if extra:
-                np.matmul(self.rows[H : H + extra], q, out=out[S : S + extra])
-        else:
-            self._assemble()
-            np.matmul(self.rows[: H + extra], q, out=out[S - H : S + extra])
-        self._diagonal_rows(q, out)
-        return out[S : S + extra] if extra else None
-
-    def coupling_pattern(self) -> np.ndarray:
-        """``(S, S)`` bool: where ``J_t[i, j]`` can be nonzero (internal order), from the recurrent
-        weights that count (:func:`~gradscope.engine.truncation.coupling`) and the direct diagonal terms."""
-        C, H = self.components, self.hidden
-        weights = coupling(self.weight_t.transpose(0, 2, 1))  # (G, H, H): W_hg
-        pattern = np.zeros((C, H, C, H), dtype=bool)
-        for a in range(C):
-            pattern[a, :, C - 1, :] = weights[self.recurrent_mask[a]].any(axis=0)
-            for b in np.flatnonzero(self.direct_mask[a]):
-                pattern[a, self.diagonal, b, self.diagonal] = True
-        return pattern.reshape(C * H, C * H)
-
-
-def _as_index(indices: np.ndarray) -> slice | list[int]:
-    """A slice when ``indices`` are consecutive (a view, no copy, when used to index), else a list."""
-    if indices.size == 0:
-        return slice(0, 0)
-    if np.all(np.diff(indices) == 1):
-        return slice(int(indices[0]), int(indices[-1]) + 1)
-    return [int(i) for i in indices]
-
-
-def _flush_coefficients(coefficients: StepCoefficients) -> None:
-    """Zero coefficients that are negligible against the largest of their step."""
-    flush_negligible(coefficients.recurrent)
-    flush_negligible(coefficients.direct)
-
-
-def flush_negligible(array: np.ndarray) -> None:
-    """Zero, in place, the entries of ``array`` ``(n, ...)`` below :data:`FLUSH_RELATIVE` times the
-    largest of their step (index along axis 0): they cannot change a norm, and subnormal ones would
-    slow every product they enter."""
-    scale = np.abs(array).reshape(array.shape[0], -1).max(axis=1, initial=0.0)
-    array[np.abs(array) < (FLUSH_RELATIVE * scale).reshape(-1, *(1,) * (array.ndim - 1))] = 0.0
-
-
-def _make_operator(trajectory: Trajectory | FeedbackTrajectory, dtype: np.dtype, extra_rows: int) -> StepOperator:
-    """The trajectory's own operator when it has one, else the coefficient-form operator."""
-    factory = getattr(trajectory, "step_operator", None)
-    if factory is not None:
-        return factory(dtype, extra_rows)
-    return CoefficientStepOperator(trajectory, dtype, extra_rows)
+def check_dtype(dtype: object) -> str:
+    """``dtype`` if it is one of :data:`DTYPES`, else a :class:`~gradscope.errors.ConfigError` listing them."""
+    if dtype not in DTYPES:
+        raise ConfigError(f"unknown dtype {dtype!r} (valid: {', '.join(DTYPES)})")
+    return str(dtype)
 
 
 def norm_profile(
-    trajectory: Trajectory | FeedbackTrajectory,
+    trajectory: Trajectory,
     norm: str = "spectral",
     dtype: str = "float64",
     seed: int = 0,
@@ -385,11 +125,8 @@ def norm_profile(
     Returns:
         A :class:`NormProfile`; ``log10_norm[k - 1]`` is ``log10 ||P_k||``.
     """
-    if norm not in NORMS:
-        raise ValueError(f"unknown norm {norm!r} (valid: {', '.join(NORMS)})")
-    if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r} (valid: {', '.join(DTYPES)})")
-    work = np.dtype(dtype)
+    work = np.dtype(check_dtype(dtype))
+    check_norm(norm)
     steps = trajectory.steps
     snapshots = {int(k) for k in snapshot_lags}
     if any(not 1 <= k <= steps for k in snapshots):
@@ -397,7 +134,7 @@ def norm_profile(
     singular_values: dict[int, np.ndarray] = {}
     report_every = max(1, steps // 100)
     extra = DEFAULT_BLOCK if norm == "spectral" else 0
-    operator = _make_operator(trajectory, work, extra)
+    operator = StepOperator(trajectory, work, extra)
     size = operator.size
     schedule = _TruncationSchedule(max(snapshots, default=0)) if truncation else None
     tracker = None

@@ -1,4 +1,11 @@
-"""Forward pass: the states a cell visits for a given input sequence."""
+"""Forward pass: the states a cell visits for a given input sequence, for any cell.
+
+A step reads the input projections ``u_g = W_ig x_t + b_ig`` and the recurrent projections
+``m_g = W_hg r_{t-1} + b_hg``, where ``r_{t-1}`` is what the recurrence reads: the previous hidden
+state ``h_{t-1}`` (or the components the cell names in ``reads``), or, for a cell that feeds its
+output back, the previous output ``y_{t-1}``. The per-unit stage gives the new components; a
+cell with a readout then maps its hidden stage ``h_t`` to the new state ``y_t = rho(W_hy h_t + b_y)``.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +13,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gradscope.cells.spec import CellSpec
 from gradscope.compile.compiled import CompiledCell
-from gradscope.params.layer import CellParams
+from gradscope.params.layer import LayerParams
+
+
+def read_index(spec: CellSpec, hidden_size: int, output_size: int | None = None) -> slice | np.ndarray:
+    """Where the recurrence's input ``r`` lies in the state vector ``s``: a slice when it is contiguous."""
+    if spec.feedback:
+        return slice(0, spec.state_size(hidden_size, output_size))
+    starts = [spec.state.index(c) * hidden_size for c in spec.read_components]
+    index = np.concatenate([np.arange(start, start + hidden_size) for start in starts])
+    if np.all(np.diff(index) == 1):
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return index
 
 
 @dataclass(frozen=True)
@@ -16,45 +35,86 @@ class Trajectory:
 
     Attributes:
         compiled: the cell it ran.
-        params: its parameters.
+        params: its parameters (one layer, one direction).
         inputs: ``(T, input_size)``.
-        states: ``(T + 1, C, H)``; ``states[0]`` is the initial state, ``states[t]`` is ``s_t``
-            with components in the cell's order (``h``, then ``c`` for the LSTM).
+        states: ``(T + 1, S)`` state vectors; ``states[0]`` is the initial state, ``states[t]`` is
+            ``s_t = [h_t; c_t; ...]`` (components in the cell's order), or ``y_t`` for a cell with a readout.
         input_projection: ``(T, G, H)``; row ``t - 1`` holds ``u_g = W_ig x_t + b_ig`` for step t.
+        hidden: ``(T, H)``, a readout cell's hidden stage ``h_t`` in row ``t - 1``; ``None`` otherwise.
+        readout_projection: ``(T, O)``, ``W_hy h_t + b_y`` in row ``t - 1`` for a readout cell; else ``None``.
     """
 
     compiled: CompiledCell
-    params: CellParams
+    params: LayerParams
     inputs: np.ndarray
     states: np.ndarray
     input_projection: np.ndarray
+    hidden: np.ndarray | None = None
+    readout_projection: np.ndarray | None = None
 
     @property
     def steps(self) -> int:
         return int(self.inputs.shape[0])
 
+    @property
+    def spec(self) -> CellSpec:
+        return self.compiled.spec
+
+    @property
+    def components(self) -> np.ndarray:
+        """The states per component, ``(T + 1, C, H)`` (``C = 0`` for a readout cell: its state is not per unit)."""
+        if self.spec.feedback:
+            return np.zeros((self.steps + 1, 0, self.params.hidden_size))
+        return self.states.reshape(self.steps + 1, len(self.spec.state), self.params.hidden_size)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """What the recurrence reads at steps ``t = start+1 .. stop``: ``r_{t-1}``, ``(stop - start, R)``."""
+        return self.states[start:stop, read_index(self.spec, self.params.hidden_size, self.params.output_size)]
+
     def recurrent_projection(self, start: int, stop: int) -> np.ndarray:
-        """``m_g = W_hg h_{t-1} + b_hg`` for steps ``t = start+1 .. stop``, shape ``(stop - start, G, H)``."""
-        h = self.states[start:stop, 0, :]
-        m = h @ self.params.weight_hh.T + self.params.bias_hh
-        return m.reshape(stop - start, self.compiled.cell.num_gates, self.params.hidden_size)
+        """``m_g = W_hg r_{t-1} + b_hg`` for steps ``t = start+1 .. stop``, shape ``(stop - start, G, H)``."""
+        m = self.read(start, stop) @ self.params.weight_hh.T + self.params.bias_hh
+        return m.reshape(stop - start, self.spec.num_gates, self.params.hidden_size)
 
     def state_vectors(self) -> np.ndarray:
-        """The states as vectors ``s_t = [h_t; c_t]``, shape ``(T + 1, S)``."""
-        return self.states.reshape(self.states.shape[0], -1)
+        """The states as vectors ``s_t``, shape ``(T + 1, S)``."""
+        return self.states
+
+
+def step(
+    compiled: CompiledCell, params: LayerParams, input_projection: np.ndarray, state: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """One step from ``s_{t-1}`` ``(S,)`` with step t's input projection ``u`` ``(G, H)``: ``(s_t, h_t, r_t)``,
+    where ``h_t`` and ``r_t = W_hy h_t + b_y`` are a readout cell's hidden stage and readout projection
+    (``None`` for other cells)."""
+    spec = compiled.spec
+    hidden = params.hidden_size
+    reads = read_index(spec, hidden, params.output_size)
+    m = (params.weight_hh @ state[reads] + params.bias_hh).reshape(spec.num_gates, hidden)
+    if not spec.feedback:
+        previous = state.reshape(len(spec.state), hidden)
+        return compiled.update(input_projection, m, previous).reshape(-1), None, None
+    assert params.weight_out is not None and params.bias_out is not None
+    h = compiled.update(input_projection, m, np.zeros((0, hidden)))[0]
+    r = params.weight_out @ h + params.bias_out
+    return compiled.readout(r), h, r
 
 
 def run_forward(
-    compiled: CompiledCell, params: CellParams, inputs: np.ndarray, initial_state: np.ndarray
+    compiled: CompiledCell, params: LayerParams, inputs: np.ndarray, initial_state: np.ndarray
 ) -> Trajectory:
-    """Run the cell over ``inputs`` ``(T, input_size)`` from ``initial_state`` ``(C, H)``; all float64."""
-    steps, hidden = inputs.shape[0], params.hidden_size
-    gates = compiled.cell.num_gates
+    """Run the cell over ``inputs`` ``(T, input_size)`` from ``initial_state`` ``(S,)``; all float64."""
+    spec = compiled.spec
+    steps, hidden, gates = inputs.shape[0], params.hidden_size, spec.num_gates
     input_projection = (inputs @ params.weight_ih.T + params.bias_ih).reshape(steps, gates, hidden)
-    states = np.empty((steps + 1, *initial_state.shape))
-    states[0] = initial_state
-    weight_hh, bias_hh = params.weight_hh, params.bias_hh
+    states = np.empty((steps + 1, initial_state.size))
+    states[0] = initial_state.reshape(-1)
+    if not spec.feedback:
+        for t in range(steps):
+            states[t + 1] = step(compiled, params, input_projection[t], states[t])[0]
+        return Trajectory(compiled, params, inputs, states, input_projection)
+    hiddens = np.empty((steps, hidden))
+    readout = np.empty((steps, states.shape[1]))
     for t in range(steps):
-        m = (weight_hh @ states[t, 0] + bias_hh).reshape(gates, hidden)
-        states[t + 1] = compiled.update(input_projection[t], m, states[t])
-    return Trajectory(compiled, params, inputs, states, input_projection)
+        states[t + 1], hiddens[t], readout[t] = step(compiled, params, input_projection[t], states[t])
+    return Trajectory(compiled, params, inputs, states, input_projection, hiddens, readout)

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import sympy
 
-from gradscope.cells.builtin import Cell, get_cell, m, now, prev, readout_projection, u
+from gradscope.cells.builtin import get_cell
+from gradscope.cells.cell import Cell, m, now, prev, readout_projection, u
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,11 @@ class JacobianBlock:
     diagonal: sympy.Expr
 
     def _parts(self, diag: str, weight: str, printer: object) -> list[str]:
-        parts = [diag.format(printer(coefficient)) + weight.format(gate) for gate, coefficient in self.projection_terms]
+        # W_{col g}: the columns of gate g's block of weight_hh_l0 that read component col (W_hg for h).
+        parts = [
+            diag.format(printer(coefficient)) + weight.format(self.col, gate)
+            for gate, coefficient in self.projection_terms
+        ]
         if self.diagonal != 0:
             parts.append(diag.format(printer(self.diagonal)))
         return parts or ["0"]
@@ -53,12 +58,12 @@ class JacobianBlock:
 
         For example ``\\frac{\\partial c_t}{\\partial c_{t-1}} = \\operatorname{diag}\\left(f_{t}\\right)``.
         """
-        parts = self._parts(r"\operatorname{{diag}}\left({}\right)", " W_{{h{}}}", sympy.latex)
+        parts = self._parts(r"\operatorname{{diag}}\left({}\right)", " W_{{{}{}}}", sympy.latex)
         return rf"\frac{{\partial {self.row}_t}}{{\partial {self.col}_{{t-1}}}} = " + " + ".join(parts)
 
     def text(self) -> str:
         """The block as one line of plain text (``sympy.sstr`` coefficients)."""
-        parts = self._parts("diag({})", " W_h{}", sympy.sstr)
+        parts = self._parts("diag({})", " W_{}{}", sympy.sstr)
         return f"d{self.row}_t/d{self.col}_{{t-1}} = " + " + ".join(parts)
 
     def __str__(self) -> str:
@@ -136,8 +141,9 @@ class Derivation:
         return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
 
-def _expand(cell: Cell, expression: sympy.Expr) -> sympy.Expr:
+def expand(cell: Cell, expression: sympy.Expr | float) -> sympy.Expr:
     """Replace the named quantities by their definitions, latest first, so only arguments remain."""
+    expression = sympy.sympify(expression)  # a SymPy expression, or a number
     for symbol, definition in reversed(cell.definitions):
         expression = expression.subs(symbol, definition)
     return expression
@@ -169,7 +175,7 @@ def _derive(cell: Cell) -> Derivation:
         return _derive_readout(cell)
     gates, state = cell.gates, cell.state
     arguments = tuple(u(g) for g in gates) + tuple(m(g) for g in gates) + tuple(prev(c) for c in state)
-    new_state = tuple(_expand(cell, update) for update in cell.updates)
+    new_state = tuple(expand(cell, update) for update in cell.updates)
 
     recurrent: dict[tuple[str, str], sympy.Expr] = {}
     inputs: dict[tuple[str, str], sympy.Expr] = {}
@@ -184,12 +190,12 @@ def _derive(cell: Cell) -> Derivation:
             if (d := expression.diff(prev(col))) != 0:
                 direct[row, col] = d
 
-    hidden = state[0]
+    reads = cell.spec.read_components
     blocks = []
     for row in state:
         for col in state:
             terms = ()
-            if col == hidden:
+            if col in reads:
                 terms = tuple((g, _readable(cell, recurrent[row, g])) for g in gates if (row, g) in recurrent)
             diagonal = _readable(cell, direct[row, col]) if (row, col) in direct else sympy.Integer(0)
             blocks.append(JacobianBlock(row, col, terms, diagonal))
@@ -202,7 +208,7 @@ def _derive_readout(cell: Cell) -> Derivation:
     assert cell.readout is not None
     gates, hidden = cell.gates, "h"
     arguments = tuple(u(g) for g in gates) + tuple(m(g) for g in gates)
-    new_hidden = _expand(cell, cell.updates[0])
+    new_hidden = expand(cell, cell.updates[0])
     recurrent = {(hidden, g): d for g in gates if (d := new_hidden.diff(m(g))) != 0}
     inputs = {(hidden, g): d for g in gates if (d := new_hidden.diff(u(g))) != 0}
     output = cell.readout.output
@@ -246,7 +252,7 @@ def expanded_jacobian(cell: Cell, hidden_size: int, input_size: int) -> tuple[sy
 
     Returns:
         ``(J, symbols)``: ``J`` is ``(S, S)`` with ``S = len(cell.state) * hidden_size``;
-        ``symbols`` maps ``"weight_ih"`` ``(G*H, I)``, ``"weight_hh"`` ``(G*H, H)``, ``"bias_ih"``,
+        ``symbols`` maps ``"weight_ih"`` ``(G*H, I)``, ``"weight_hh"`` ``(G*H, R)``, ``"bias_ih"``,
         ``"bias_hh"`` ``(G*H, 1)``, ``"x"`` ``(I, 1)`` and ``"s"`` ``(S, 1)`` (the previous state)
         to matrices of the symbols ``J`` is written in.
     """
@@ -255,13 +261,15 @@ def expanded_jacobian(cell: Cell, hidden_size: int, input_size: int) -> tuple[sy
     if cell.readout is not None:
         raise ValueError(f"cell {cell.name!r} feeds its output back: use expanded_readout_jacobian")
     H, I, G = hidden_size, input_size, cell.num_gates
-    w_ih, w_hh = _symbols("Wih", G * H, I), _symbols("Whh", G * H, H)
+    reads = cell.spec.read_components
+    w_ih, w_hh = _symbols("Wih", G * H, I), _symbols("Whh", G * H, len(reads) * H)
     b_ih, b_hh = _symbols("bih", G * H), _symbols("bhh", G * H)
     x, s = _symbols("x", I), _symbols("s", len(cell.state) * H)
     input_projection = w_ih * x + b_ih
-    recurrent_projection = w_hh * s[:H, :] + b_hh
+    read = sympy.Matrix.vstack(*(s[cell.state.index(c) * H : (cell.state.index(c) + 1) * H, :] for c in reads))
+    recurrent_projection = w_hh * read + b_hh
     entries = [
-        _unit_entry(cell, _expand(cell, update), unit, input_projection, recurrent_projection, s)
+        _unit_entry(cell, expand(cell, update), unit, input_projection, recurrent_projection, s)
         for update in cell.updates
         for unit in range(H)
     ]
@@ -296,7 +304,7 @@ def expanded_readout_jacobian(
     x, y = _symbols("x", I), _symbols("y", O)
     input_projection = w_ih * x + b_ih
     recurrent_projection = w_yh * y
-    expression = _expand(cell, cell.updates[0])
+    expression = expand(cell, cell.updates[0])
     hidden = sympy.Matrix(
         [_unit_entry(cell, expression, unit, input_projection, recurrent_projection) for unit in range(H)]
     )

@@ -1,6 +1,6 @@
 """Terminal reports as rich renderables: built here, printed by the command line.
 
-Every public function takes results (an :class:`~gradscope.analysis.analyze.Analysis`, a cell's
+Every public function takes results (an :class:`~gradscope.analysis.profile.Analysis`, a cell's
 :class:`~gradscope.cells.spec.CellSpec`, ...) and returns a rich renderable or a string; nothing
 here prints, reads files or computes gradients. The reports fit an 80-column terminal, adapt to a
 wider one up to :data:`REPORT_WIDTH`, use ASCII characters when the console cannot encode
@@ -27,11 +27,7 @@ from gradscope.terminal.checks import (
     verification_summary,
     verification_table,
 )
-from gradscope.terminal.derivation import (
-    derivation_latex,
-    derivation_markdown,
-    derivation_pretty,
-)
+from gradscope.terminal.derivation import derivation_pretty
 from gradscope.terminal.ensembles import (
     band_text,
     ensemble_report,
@@ -105,8 +101,6 @@ __all__ = [
     "comparison_table",
     "configuration_panel",
     "depth_panel",
-    "derivation_latex",
-    "derivation_markdown",
     "derivation_pretty",
     "ensemble_report",
     "ensemble_summary_line",

@@ -1,12 +1,11 @@
-"""The ``derive`` output: a cell's equations and Jacobian blocks, pretty-printed, in LaTeX or Markdown.
+"""The ``derive`` report: a cell's equations and Jacobian blocks as SymPy's 2-D pictures, set in rich text.
 
-Only this module uses SymPy, imported inside its functions, so that the other reports (and the
-``analyze`` command) start without it.
+The pictures come from :mod:`gradscope.symbolic.display`, imported inside :func:`derivation_pretty`
+so that the other reports (and the ``analyze`` command) start without SymPy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
@@ -15,46 +14,7 @@ from rich.text import Text
 from gradscope.terminal.format import block_legend
 
 if TYPE_CHECKING:
-    import sympy
-
-    from gradscope.symbolic.derivation import Derivation, ReadoutBlock
-
-
-def _equations(derivation: Derivation) -> list[tuple[object, object]]:
-    """The cell's named quantities, then each state update that is not just a named quantity."""
-    import sympy
-
-    cell = derivation.cell
-    equations = [(symbol, expression) for symbol, expression in cell.definitions]
-    named = {symbol for symbol, _ in equations}
-    if cell.readout is not None:
-        hidden = sympy.Symbol("h_t")
-        if cell.updates[0] not in named:
-            equations.append((hidden, cell.updates[0]))
-        equations.append((sympy.Symbol(f"{cell.state[0]}_t"), cell.readout.output))
-        return equations
-    for component, update in zip(cell.state, cell.updates, strict=True):
-        if update not in named:
-            equations.append((sympy.Symbol(f"{component}_t"), update))
-    return equations
-
-
-def _pictures(items: Sequence[tuple[str, object]], unicode: bool) -> list[str]:
-    """SymPy's 2-D pictures of ``prefix + expression``, baselines aligned, one string per item."""
-    from sympy.printing.pretty.pretty import PrettyPrinter
-    from sympy.printing.pretty.pretty_symbology import pretty_use_unicode
-    from sympy.printing.pretty.stringpict import prettyForm, stringPict
-
-    # Symbols consult SymPy's global unicode flag, not the printer's setting (as sympy.pretty does).
-    previous = pretty_use_unicode(unicode)
-    try:
-        printer = PrettyPrinter({"use_unicode": unicode, "wrap_line": False})
-        return [
-            prettyForm(*stringPict.next(prettyForm(prefix), printer._print(expression))).render(wrap_line=False)
-            for prefix, expression in items
-        ]
-    finally:
-        pretty_use_unicode(previous)
+    from gradscope.symbolic.derivation import Derivation
 
 
 def derivation_pretty(derivation: Derivation, unicode: bool = True) -> RenderableType:
@@ -63,29 +23,12 @@ def derivation_pretty(derivation: Derivation, unicode: bool = True) -> Renderabl
     The 2-D pictures are ``no_wrap`` Text: print with ``crop=False`` so that a narrow terminal
     wraps them rather than rich cutting them. ``unicode=False`` gives ASCII only.
     """
-    import sympy
-
-    from gradscope.symbolic.derivation import ReadoutBlock
+    from gradscope.symbolic.display import block_pictures, equation_pictures
 
     cell = derivation.cell
-    equations = [("  ", sympy.Eq(symbol, expression, evaluate=False)) for symbol, expression in _equations(derivation)]
-    d = "∂" if unicode else "d"
-    blocks: list[tuple[str, object]] = []
-    for block in derivation.blocks:
-        lhs = f"  {d}{block.row}_t/{d}{block.col}_{{t-1}} = "
-        if isinstance(block, ReadoutBlock):
-            blocks.append((lhs, _readout_term(block)))
-            continue
-        terms = [
-            sympy.Function("diag")(c) * sympy.Symbol(f"W_h{g}", commutative=False) for g, c in block.projection_terms
-        ]
-        if block.diagonal != 0:
-            terms.append(sympy.Function("diag")(block.diagonal))
-        for index, term in enumerate(terms or [sympy.Integer(0)]):
-            blocks.append((lhs if index == 0 else " " * (len(lhs) - 2) + "+ ", term))
 
-    def pictures(items: list[tuple[str, object]]) -> list[Text]:
-        return [Text(picture, no_wrap=True, overflow="ignore") for picture in _pictures(items, unicode)]
+    def lines(pictures: list[str]) -> list[Text]:
+        return [Text(picture, no_wrap=True, overflow="ignore") for picture in pictures]
 
     return Group(
         Text.assemble((f"{cell.name}", "bold"), f": {cell.title}"),
@@ -93,79 +36,9 @@ def derivation_pretty(derivation: Derivation, unicode: bool = True) -> Renderabl
         Text(f"state s = {cell.state_layout}, gates {', '.join(cell.gates)}"),
         Text(""),
         Text("Equations (one unit):", style="bold"),
-        *pictures(equations),
+        *lines(equation_pictures(derivation, unicode)),
         Text(block_legend(cell.spec), style="dim"),
         Text(""),
         Text("Per-step Jacobian blocks:", style="bold"),
-        *pictures(blocks),
+        *lines(block_pictures(derivation, unicode)),
     )
-
-
-def _readout_term(block: ReadoutBlock) -> sympy.Expr:
-    """``diag(rho') W_hy (sum_g diag(D_g) W_yg)`` as a non-commutative SymPy product, for pretty printing."""
-    import sympy
-
-    # Non-commutative heads keep the factors in the order of the matrix product.
-    diag = sympy.Function("diag", commutative=False)
-    inner = sympy.Add(*(diag(c) * sympy.Symbol(f"W_y{g}", commutative=False) for g, c in block.hidden_terms))
-    return diag(block.readout) * sympy.Symbol("W_hy", commutative=False) * inner
-
-
-def _projections_latex(derivation: Derivation) -> str:
-    """The projections the equations are written in, as LaTeX."""
-    if derivation.cell.readout is not None:
-        return "u_g = W_{ig} x_t + b_{ig}, m_g = W_{yg} y_{t-1}, r = W_{hy} h_t + b_y"
-    return "u_g = W_{ig} x_t + b_{ig}, m_g = W_{hg} h_{t-1} + b_{hg}"
-
-
-def _projections_markdown(derivation: Derivation) -> str:
-    if derivation.cell.readout is not None:
-        return "With the projections $u_g = W_{ig} x_t + b_{ig}$, $m_g = W_{yg} y_{t-1}$ and $r = W_{hy} h_t + b_y$:"
-    return "With gate $g$'s projections $u_g = W_{ig} x_t + b_{ig}$ and $m_g = W_{hg} h_{t-1} + b_{hg}$:"
-
-
-def derivation_latex(derivation: Derivation) -> str:
-    """The equations and the Jacobian blocks as two LaTeX ``aligned`` environments, with ``%`` comments."""
-    import sympy
-
-    cell = derivation.cell
-    equations = " \\\\\n".join(f"{sympy.latex(s)} &= {sympy.latex(e)}" for s, e in _equations(derivation))
-    return (
-        f"% gradscope derive {cell.name}: {cell.title}\n"
-        f"% {cell.reference}\n"
-        f"% {_projections_latex(derivation)} (gate g's projections)\n"
-        f"% Equations (one unit)\n\\begin{{aligned}}\n{equations}\n\\end{{aligned}}\n\n"
-        f"% Per-step Jacobian, numerator layout, s = {cell.state_layout}\n{derivation.latex()}\n"
-    )
-
-
-def derivation_markdown(derivation: Derivation) -> str:
-    """The cell, its equations and its Jacobian blocks as Markdown with ``$...$`` LaTeX."""
-    import sympy
-
-    cell = derivation.cell
-    lines = [
-        f"# `{cell.name}`: {cell.title}",
-        "",
-        f"{cell.reference}",
-        "",
-        "| | |",
-        "|---|---|",
-        f"| state | $s = {cell.state_layout}$ |",
-        f"| gates | {', '.join(cell.gates)} (PyTorch chunk order) |",
-        "",
-        "## Equations (one unit)",
-        "",
-        _projections_markdown(derivation),
-        "",
-    ]
-    lines += [f"- ${sympy.latex(s)} = {sympy.latex(e)}$" for s, e in _equations(derivation)]
-    lines += [
-        "",
-        r"## Per-step Jacobian $J_t = \partial s_t / \partial s_{t-1}$",
-        "",
-        r"Numerator layout, $J_t[i, j] = \partial s_t[i] / \partial s_{t-1}[j]$, derived by SymPy:",
-        "",
-    ]
-    lines += [f"- ${block.latex()}$" for block in derivation.blocks]
-    return "\n".join(lines) + "\n"

@@ -17,7 +17,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from gradscope.compile.compiled import BlockFormula, CompiledCell, compile_cell
+from gradscope.compile import BlockFormula, compile_cell
 from gradscope.engine.products import TRUNCATE_BELOW
 from gradscope.terminal.format import (
     BLOCK_LEGEND,
@@ -36,7 +36,7 @@ from gradscope.terminal.format import (
 )
 
 if TYPE_CHECKING:
-    from gradscope.analysis.analyze import Analysis
+    from gradscope.analysis.profile import Analysis
     from gradscope.cells.spec import CellSpec
 
 #: Thresholds of the interpretation line: "practically gone" and "huge", in log10.
@@ -268,18 +268,15 @@ def depth_panel(analysis: Analysis) -> Panel:
     return Panel(body, title="Gradient through depth and time", title_align="left")
 
 
-def analysis_report(
-    analysis: Analysis, compiled: CompiledCell | None = None, sources: Mapping[str, str] | None = None
-) -> RenderableType:
+def analysis_report(analysis: Analysis, sources: Mapping[str, str] | None = None) -> RenderableType:
     """The full ``analyze`` report: configuration, derived Jacobian, lag table and chart, verdict.
 
     Args:
-        analysis: the result to report.
-        compiled: the cell (for its title and derived Jacobian blocks); looked up by name if None.
+        analysis: the result to report (its problem's cell gives the title and the derived Jacobian blocks).
         sources: file names the parameters, inputs, ``h0``, ``c0`` came from (keys ``"params"``,
             ``"inputs"``, ``"h0"``, ``"c0"``), shown in the configuration.
     """
-    compiled = compiled or compile_cell(analysis.cell)
+    compiled = analysis.problem.compiled if analysis.problem is not None else compile_cell(analysis.cell)
     return Constrain(
         Group(
             configuration_panel(analysis, compiled.spec, sources),

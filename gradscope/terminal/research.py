@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,8 +15,8 @@ from rich.text import Text
 from gradscope.terminal.format import REPORT_WIDTH, VERDICT_STYLES, format_rate, format_steps
 
 if TYPE_CHECKING:
-    from gradscope.analysis.lyapunov import LyapunovSpectrum
-    from gradscope.studies.sweep import SweepResult
+    from gradscope.analysis.lyapunov_spectrum import LyapunovSpectrum
+    from gradscope.studies.sweeps import SweepResult
 
 
 def _value_text(value: object) -> str:
@@ -38,12 +37,8 @@ def sweep_table(result: SweepResult) -> Table:
     if theory is not None:
         table.add_column("theory", justify="right", no_wrap=True)
     table.add_column("verdicts")
-    rates = result.by_grid("rate_per_step")  # (P, S), NaN where a norm reached exactly zero
+    medians, lower, upper = result.rate_band((0.1, 0.9))  # (P,) each, over the samples
     verdicts = result.column("verdict").reshape(-1, int(spec.samples))
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        medians = np.nanmedian(rates, axis=1)
-        lower, upper = np.nanquantile(rates, (0.1, 0.9), axis=1)
     for p, point in enumerate(result.grid()):
         cells: list[str | Text] = [_value_text(point[name]) for name in spec.value_columns]
         cells.append(format_rate(float(medians[p])))
@@ -69,7 +64,7 @@ def sweep_settings(result: SweepResult) -> str:
     return (
         f"{len(result.rows)} tasks: {len(result.grid())} grid points x {spec.samples} "
         f"sample{'s' if spec.samples != 1 else ''} (base seed {spec.seed}); "
-        f"{fixed}; {spec.norm} norm, {spec.dtype}"
+        f"{fixed}; {spec.problem.norm} norm, {spec.problem.dtype}"
     )
 
 

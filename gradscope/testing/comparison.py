@@ -1,24 +1,8 @@
-"""Unit-test hand-written backpropagation through time against exact reference gradients.
-
->>> import numpy as np
->>> from gradscope.testing.comparison import assert_bptt_close, bptt_reference
->>> rng = np.random.default_rng(0)
->>> params = {"weight_ih_l0": rng.normal(size=(3, 2)), "weight_hh_l0": rng.normal(size=(3, 3))}
->>> inputs, upstream = rng.normal(size=(4, 2)), rng.normal(size=(4, 3))
->>> grads = bptt_reference("rnn", params, inputs, upstream)  # what your BPTT should return
->>> assert_bptt_close("rnn", params, inputs, upstream, grads)  # silent when they match
-
-* :func:`bptt_reference`: the exact gradients (see :mod:`gradscope.engine.bptt`).
-* :func:`assert_bptt_close`: raises :class:`GradientMismatch` (an ``AssertionError``) naming each
-  wrong key, its worst entry (gate and unit, or time step), both values, the relative error and the
-  tolerance; :func:`compare_bptt` is the non-raising twin and returns a :class:`BPTTComparison`.
-* :func:`check_formula`: confirm or refute a hand-derived Jacobian block (e.g. ``d c_t / d c_{t-1}``)
-  symbolically, with a numeric counter-example (see :mod:`gradscope.symbolic.formula`; needs SymPy, which
-  is imported only when it is called).
+"""Hand-written gradients against the exact reference, entry by entry: what failed, where, and why.
 
 An entry passes when ``|actual - expected| <= atol + rtol * |expected|`` (NumPy's rule), with
-``rtol`` and ``atol`` taken from :data:`DEFAULT_TOLERANCES` by the dtype of the array checked,
-unless given.
+``rtol`` and ``atol`` taken from :data:`~gradscope.testing.tolerance.DEFAULT_TOLERANCES` by the
+dtype of the array checked, unless given.
 """
 
 from __future__ import annotations
@@ -26,51 +10,20 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gradscope.compile.compiled import compile_cell
-from gradscope.engine.bptt import bptt_reference
 from gradscope.errors import ParameterError
+from gradscope.testing.reference import reference_gradients, reference_problem
+from gradscope.testing.tolerance import Tolerance, default_tolerance
 
 if TYPE_CHECKING:
-    from gradscope.cells.builtin import Cell
-    from gradscope.symbolic.formula import FormulaCheck
+    from gradscope.cells.cell import Cell
 
-
-@dataclass(frozen=True)
-class Tolerance:
-    """An entry passes when ``|actual - expected| <= atol + rtol * |expected|``."""
-
-    rtol: float
-    atol: float
-
-
-#: Default tolerances, by the dtype of the gradient being checked (the one table). The reference is
-#: exact, so these only allow for the rounding of a correct implementation in that precision.
-#: ``atol`` is absolute: for losses of a very different scale than O(1), pass your own.
-DEFAULT_TOLERANCES: Mapping[str, Tolerance] = MappingProxyType(
-    {
-        "float64": Tolerance(rtol=1e-7, atol=1e-10),
-        "float32": Tolerance(rtol=1e-4, atol=1e-6),
-        "float16": Tolerance(rtol=1e-2, atol=1e-3),
-        "bfloat16": Tolerance(rtol=5e-2, atol=1e-2),
-    }
-)
 
 #: Keys whose arrays may carry PyTorch's batch (and layer) axes of size 1.
 _BATCHED_KEYS = ("inputs", "h0", "c0", "y0")
-
-
-def default_tolerance(dtype: object) -> Tolerance:
-    """The :data:`DEFAULT_TOLERANCES` row for ``dtype`` (a name or NumPy dtype); float64's for others."""
-    try:
-        name = dtype if isinstance(dtype, str) else str(np.dtype(dtype))  # type: ignore[call-overload]
-    except TypeError:
-        name = str(dtype).removeprefix("torch.")
-    return DEFAULT_TOLERANCES.get(name, DEFAULT_TOLERANCES["float64"])
 
 
 class GradientMismatch(AssertionError):  # noqa: N818 - the name the issue and users expect
@@ -219,7 +172,7 @@ def compare_bptt(
             ``bias_ih_l0``, ``bias_hh_l0`` ``(G*H,)``, ``inputs`` ``(T, I)``, ``h0``, ``c0`` ``(H,)``
             (NumPy arrays, nested lists or CPU tensors; ``inputs``, ``h0`` and ``c0`` may keep
             PyTorch's batch axes of size 1).
-        rtol, atol: override the per-dtype defaults of :data:`DEFAULT_TOLERANCES`.
+        rtol, atol: override the per-dtype defaults of :data:`~gradscope.testing.tolerance.DEFAULT_TOLERANCES`.
         y0: the Jordan cell's initial output ``(O,)``; its ``upstream`` is ``dL/dy_t`` ``(T, O)`` and
             its gradient keys are ``weight_ih_l0``, ``weight_yh_l0``, ``weight_hy_l0``, ``bias_ih_l0``,
             ``bias_hy_l0``, ``inputs`` and ``y0``.
@@ -230,10 +183,9 @@ def compare_bptt(
     """
     if not isinstance(grads, Mapping):
         raise ParameterError(f"grads must be a mapping of gradient names to arrays, got {type(grads).__name__}")
-    reference = bptt_reference(cell, params, inputs, upstream, h0=h0, c0=c0, y0=y0)
-    spec = compile_cell(cell).spec
-    steps, input_size = reference["inputs"].shape
-    hidden = reference["weight_hy_l0" if spec.feedback else "weight_hh_l0"].shape[1]
+    problem = reference_problem(cell, params, inputs, h0=h0, c0=c0, y0=y0)
+    reference = reference_gradients(problem, upstream)
+    spec, steps, input_size, hidden = problem.spec, problem.steps, problem.input_size, problem.hidden_size
 
     keys: dict[str, KeyComparison] = {}
     wrong_shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
@@ -406,45 +358,3 @@ def _hints(
         if zero:
             hints.append(f"all zero at time step(s) t = {', '.join(str(t) for t in zero)}: a dropped time step?")
     return tuple(hints)
-
-
-def check_formula(cell: str | Cell, block: str | tuple[str, str], expression: str) -> FormulaCheck:
-    """Confirm or refute a hand-derived Jacobian block; see :func:`gradscope.symbolic.formula.check_formula`.
-
-    Imports SymPy on first call.
-    """
-    from gradscope.symbolic.formula import check_formula as _check_formula
-
-    return _check_formula(cell, block, expression)
-
-
-def assert_formula(cell: str | Cell, block: str | tuple[str, str], expression: str) -> FormulaCheck:
-    """Like :func:`check_formula`, but raise :class:`~gradscope.symbolic.formula.FormulaMismatch` if wrong."""
-    from gradscope.symbolic.formula import assert_formula as _assert_formula
-
-    return _assert_formula(cell, block, expression)
-
-
-def __getattr__(name: str) -> Any:
-    # The formula types live with the SymPy code; importing them here lazily keeps this module light.
-    if name in ("FormulaCheck", "FormulaError", "FormulaMismatch", "CounterExample"):
-        from gradscope.symbolic import formula as formula
-
-        return getattr(formula, name)
-    raise AttributeError(f"module 'gradscope.testing.comparison' has no attribute {name!r}")
-
-
-__all__ = [
-    "DEFAULT_TOLERANCES",
-    "BPTTComparison",
-    "GradientMismatch",
-    "KeyComparison",
-    "Tolerance",
-    "assert_bptt_close",
-    "assert_formula",
-    "bptt_reference",
-    "check_formula",
-    "compare_arrays",
-    "compare_bptt",
-    "default_tolerance",
-]

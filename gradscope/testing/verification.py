@@ -7,7 +7,7 @@ state and random ``upstream = dL/dh_t``), :func:`verify` compares
   with central finite differences of the cell's update and, when PyTorch is installed, with
   autograd through the real ``torch.nn.RNN``/``LSTM``/``GRU`` in float64;
 * the forward states with the torch module's;
-* every gradient of :func:`gradscope.engine.bptt.bptt_reference` (``weight_ih_l0``, ``weight_hh_l0``,
+* every gradient of :func:`gradscope.testing.bptt_reference` (``weight_ih_l0``, ``weight_hh_l0``,
   ``bias_ih_l0``, ``bias_hh_l0``, ``inputs``, ``h0``, ``c0``) with central finite differences of the
   loss ``L = sum_t <upstream_t, h_t>`` and with torch autograd.
 
@@ -29,16 +29,19 @@ from typing import Any
 
 import numpy as np
 
-from gradscope.analysis.analyze import prepare
+from gradscope._version import __version__
+from gradscope.analysis.document import json_number
+from gradscope.analysis.problem import make_problem
 from gradscope.cells.spec import ALL_CELL_NAMES, resolve_name
 from gradscope.compile.compiled import CompiledCell
 from gradscope.engine.bptt import backward, state_key
 from gradscope.engine.coefficients import dense_jacobians
-from gradscope.engine.feedback import FeedbackTrajectory, feedback_jacobians, feedback_step, run_feedback_forward
-from gradscope.engine.trajectory import run_forward
+from gradscope.engine.trajectory import Trajectory, run_forward, step
 from gradscope.errors import ConfigError
-from gradscope.params.layer import validate_params
-from gradscope.params.readout import validate_feedback_params
+from gradscope.params.layer import validate_layer
+
+#: Schema of the document ``gradscope verify --json`` writes.
+VERIFY_SCHEMA = "gradscope.verify/1"
 
 FINITE_DIFFERENCES = "finite differences"
 TORCH = "torch autograd"
@@ -96,6 +99,33 @@ class Verification:
     @property
     def failures(self) -> tuple[VerificationRow, ...]:
         return tuple(row for row in self.rows if not row.passed)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``gradscope.verify/1`` document: settings, PyTorch version, overall result and one entry per check.
+
+        Errors that are not finite (a NaN or an infinite relative error) are ``null``; their check has failed.
+        """
+        return {
+            "schema": VERIFY_SCHEMA,
+            "gradscope_version": __version__,
+            "passed": self.passed,
+            "torch_version": self.torch_version,
+            "settings": dict(self.settings),
+            "checks": len(self.rows),
+            "failures": len(self.failures),
+            "rows": [
+                {
+                    "cell": row.cell,
+                    "check": row.check,
+                    "against": row.against,
+                    "max_abs_err": json_number(row.max_abs_err),
+                    "max_rel_err": json_number(row.max_rel_err),
+                    "tolerance": row.tolerance,
+                    "passed": bool(row.passed),
+                }
+                for row in self.rows
+            ],
+        }
 
 
 def verify(
@@ -164,27 +194,23 @@ class _Problem:
     arrays: dict[str, np.ndarray]  # parameters under PyTorch names, "inputs", "h0", ("c0"); "y0" for jordan
     upstream: np.ndarray  # (T, H); (T, O) for a feedback cell
 
-    def loss_and_trajectory(self, arrays: Mapping[str, np.ndarray]) -> tuple[float, Any]:
+    def loss_and_trajectory(self, arrays: Mapping[str, np.ndarray]) -> tuple[float, Trajectory]:
         """``L = sum_t <upstream_t, h_t>`` (``y_t`` for a feedback cell) and the forward pass, by gradscope's update."""
         spec = self.compiled.spec
-        weights = {k: v for k, v in arrays.items() if k.startswith(("weight", "bias"))}
-        if spec.feedback:
-            feedback = validate_feedback_params(spec, weights)
-            run = run_feedback_forward(self.compiled, feedback, arrays["inputs"], arrays[state_key(spec.state[0])])
-            return float(np.sum(self.upstream * run.states[1:])), run
-        params = validate_params(spec, weights)
-        initial = np.stack([arrays[state_key(c)] for c in spec.state])
+        params = validate_layer(spec, {k: v for k, v in arrays.items() if k.startswith(("weight", "bias"))})
+        initial = np.concatenate([arrays[state_key(c)] for c in spec.state])
         trajectory = run_forward(self.compiled, params, arrays["inputs"], initial)
-        return float(np.sum(self.upstream * trajectory.states[1:, 0])), trajectory
+        read = trajectory.states[1:] if spec.feedback else trajectory.components[1:, 0]
+        return float(np.sum(self.upstream * read)), trajectory
 
 
 def _problem(cell: str, hidden: int, width: int, steps: int, seed: int) -> _Problem:
-    prepared = prepare(cell, hidden_size=hidden, input_size=width, steps=steps, seed=seed)
+    prepared = make_problem(cell, hidden_size=hidden, input_size=width, steps=steps, seed=seed)
     rng = np.random.default_rng([seed, 1])
-    spec = prepared.compiled.spec
+    spec = prepared.spec
     arrays = dict(prepared.params.as_dict()) | {"inputs": prepared.inputs}
     low, high = (0.0, 1.0) if spec.feedback else (-0.5, 0.5)  # a feedback cell's y0 is a sigmoid output
-    size = prepared.initial_state.shape[-1]  # H, or O for a feedback cell
+    size = prepared.output_size or prepared.hidden_size
     for component in spec.state:
         arrays[state_key(component)] = rng.uniform(low, high, size=size)
     return _Problem(prepared.compiled, arrays, rng.standard_normal((steps, size)))
@@ -193,15 +219,15 @@ def _problem(cell: str, hidden: int, width: int, steps: int, seed: int) -> _Prob
 def _verify_cell(cell: str, hidden: int, width: int, steps: int, seed: int, torch: Any) -> list[VerificationRow]:
     problem = _problem(cell, hidden, width, steps, seed)
     _, trajectory = problem.loss_and_trajectory(problem.arrays)
-    feedback = isinstance(trajectory, FeedbackTrajectory)
-    jacobians = feedback_jacobians(trajectory) if feedback else dense_jacobians(trajectory)  # (T, S, S)
+    jacobians = dense_jacobians(trajectory)  # (T, S, S)
     grads = backward(trajectory, problem.upstream)
     jacobian_check = "J_t (state Jacobians)"
 
-    rows = [_row(cell, jacobian_check, FINITE_DIFFERENCES, jacobians, _numeric_jacobians(trajectory))]
+    rows = [_row(cell, jacobian_check, FINITE_DIFFERENCES, jacobians, _numeric_jacobians(problem, trajectory))]
     numeric = _numeric_gradients(problem)
     rows += [_row(cell, key, FINITE_DIFFERENCES, grads[key], numeric[key]) for key in grads]
     if torch is not None:
+        feedback = trajectory.spec.feedback
         reference = _torch_feedback_reference(torch, problem) if feedback else _torch_reference(torch, cell, problem)
         rows.append(_row(cell, "states s_t", TORCH, trajectory.state_vectors(), reference["states"]))
         rows.append(_row(cell, jacobian_check, TORCH, jacobians, reference["jacobians"]))
@@ -209,25 +235,19 @@ def _verify_cell(cell: str, hidden: int, width: int, steps: int, seed: int, torc
     return rows
 
 
-def _numeric_jacobians(trajectory: Any) -> np.ndarray:
-    """Central differences of the cell's update with respect to the previous state, ``(T, S, S)``."""
-    compiled, params = trajectory.compiled, trajectory.params
-    components, hidden, gates = len(compiled.spec.state), params.hidden_size, compiled.spec.num_gates
+def _numeric_jacobians(problem: _Problem, trajectory: Trajectory) -> np.ndarray:
+    """Central differences of the cell's step with respect to the previous state, ``(T, S, S)``."""
 
-    def step(state: np.ndarray, t: int) -> np.ndarray:
-        previous = state.reshape(components, hidden)
-        m = (params.weight_hh @ previous[0] + params.bias_hh).reshape(gates, hidden)
-        return compiled.update(trajectory.input_projection[t], m, previous).reshape(-1)
+    def step_from(state: np.ndarray, t: int) -> np.ndarray:
+        return step(problem.compiled, trajectory.params, trajectory.input_projection[t], state)[0]
 
-    def output_step(state: np.ndarray, t: int) -> np.ndarray:
-        return feedback_step(compiled, params, trajectory.input_projection[t], state)[2]
-
-    if isinstance(trajectory, FeedbackTrajectory):
-        step = output_step
     states = trajectory.state_vectors()
     size = states.shape[1]
     columns = [
-        [(step(states[t] + EPSILON * e, t) - step(states[t] - EPSILON * e, t)) / (2 * EPSILON) for e in np.eye(size)]
+        [
+            (step_from(states[t] + EPSILON * e, t) - step_from(states[t] - EPSILON * e, t)) / (2 * EPSILON)
+            for e in np.eye(size)
+        ]
         for t in range(trajectory.steps)
     ]
     return np.stack([np.stack(c, axis=1) for c in columns])

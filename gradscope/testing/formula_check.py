@@ -7,7 +7,7 @@ A formula is a string over the cell's per-unit symbols, as :func:`gradscope.deri
     check_formula("rnn", "dh/dh", "W_hh * diag(1 - h_t**2)")   # wrong (the transposed-Jacobian bug)
 
 The formula language (names, operators, functions, limits) is read by
-:mod:`gradscope.symbolic.formula_language`, which also says why that is safe. Here, no formula string
+:mod:`gradscope.symbolic.formula_parser`, which also says why that is safe. Here, no formula string
 reaches ``eval``, ``exec``, ``compile``, ``sympify``, ``parse_expr`` or ``lambdify`` either:
 ``lambdify`` only compiles the cell's own definitions, and ``sympify`` only ever sees SymPy
 objects and numbers.
@@ -27,14 +27,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import sympy
 
-from gradscope.cells.activations import NUMPY_FUNCTIONS, sigmoid
-from gradscope.cells.builtin import Cell, get_cell, m, prev, u
-from gradscope.compile.compiled import compile_cell
+from gradscope.cells.builtin import get_cell
+from gradscope.cells.cell import Cell, m, prev, u
+from gradscope.compile.cache import compile_cell
+from gradscope.compile.codegen import lambdify_expressions
 from gradscope.errors import ConfigError, FormulaError
-from gradscope.symbolic.derivation import JacobianBlock, derive
-from gradscope.symbolic.formula_language import LinearForm, Node, NotLinear, linear_form, matrix_value, node_text, parse
+from gradscope.symbolic.derivation import JacobianBlock, derive, expand
+from gradscope.symbolic.formula_parser import Node, parse
+from gradscope.symbolic.linear_forms import (
+    LinearForm,
+    NotLinear,
+    exact_form,
+    forms_equal,
+    linear_form,
+    matrix_value,
+    node_text,
+    render_form,
+    symbols_in,
+)
 
 #: Random points at which a formula is compared numerically.
 NUMERIC_POINTS = 256
@@ -143,30 +154,16 @@ def _term_name(key: str | None) -> str:
     return "diag(.)" if key is None else f"diag(.) W_h{key}"
 
 
-def _render(form: LinearForm) -> str:
-    parts = [f"diag({sympy.sstr(v)}) W_h{k}" for k, v in form.items() if k is not None]
-    if form.get(None, 0) != 0 or not parts:
-        parts.append(f"diag({sympy.sstr(form.get(None, 0))})")
-    return " + ".join(parts)
-
-
 @functools.cache
 def _definition_functions(cell: Cell) -> tuple[tuple[str, Callable[..., Any]], ...]:
     """Each named quantity as a NumPy function of the arguments (the cell's own, trusted, definitions)."""
     derivation = derive(cell)
     out = []
     for symbol, _ in cell.definitions:
-        expanded = _expand(cell, symbol)
-        function = sympy.lambdify(derivation.arguments, expanded, modules=[NUMPY_FUNCTIONS, "numpy"])
+        expanded = expand(cell, symbol)
+        function = lambdify_expressions(derivation.arguments, expanded)
         out.append((str(symbol), function))
     return tuple(out)
-
-
-def _expand(cell: Cell, expression: sympy.Expr) -> sympy.Expr:
-    """Replace named quantities by their definitions, latest first, so only the arguments remain."""
-    for symbol, definition in reversed(cell.definitions):
-        expression = sympy.sympify(expression).subs(symbol, definition)
-    return expression
 
 
 def _draw(cell: Cell, shape: tuple[int, ...], rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -204,14 +201,6 @@ def _block_form(block: JacobianBlock) -> LinearForm:
     return form
 
 
-def _symbols_in(*expressions: Any) -> tuple[str, ...]:
-    names: set[str] = set()
-    for expression in expressions:
-        if isinstance(expression, sympy.Basic):
-            names |= {str(s) for s in expression.free_symbols}
-    return tuple(sorted(names))
-
-
 def _numeric_difference(
     cell: Cell, row: str, col: str, node: Node, rng: np.random.Generator
 ) -> tuple[str | None, int, LinearForm, LinearForm, dict[str, np.ndarray]] | None:
@@ -235,21 +224,6 @@ def _numeric_difference(
     return key, point, given, derived, points
 
 
-def _symbolically_equal(cell: Cell, given: LinearForm, derived: LinearForm, expand: bool) -> bool:
-    for key in set(given) | set(derived):
-        difference = sympy.sympify(given.get(key, 0)) - sympy.sympify(derived.get(key, 0))
-        if expand:
-            difference = _expand(cell, difference).replace(sigmoid, lambda x: 1 / (1 + sympy.exp(-x)))
-        if sympy.simplify(difference) != 0 and (not expand or sympy.simplify(difference.rewrite(sympy.exp)) != 0):
-            return False
-    return True
-
-
-def _sympy_form(node: Node) -> LinearForm:
-    form = linear_form(node, sympy.Symbol, exact=True)
-    return {k: sympy.sympify(v) for k, v in form.items() if sympy.sympify(v) != 0 or k is None}
-
-
 def check_formula(cell: str | Cell, block: str | tuple[str, str], expression: str, *, seed: int = 0) -> FormulaCheck:
     """Confirm or refute a hand-derived formula for one Jacobian block of ``cell``.
 
@@ -258,7 +232,7 @@ def check_formula(cell: str | Cell, block: str | tuple[str, str], expression: st
         block: ``"dc/dc"``, ``"dc_t/dc_{t-1}"``, ``"c/c"`` or ``("c", "c")``: the block
             ``d row_t / d col_{t-1}`` (numerator layout).
         expression: the formula, over the symbols :func:`gradscope.derive` prints (see
-            :mod:`~gradscope.symbolic.formula_language`), e.g. ``"f_t"`` or ``"diag(1 - h_t**2) * W_hh"``.
+            :mod:`~gradscope.symbolic.formula_parser`), e.g. ``"f_t"`` or ``"diag(1 - h_t**2) * W_hh"``.
         seed: seeds the random points of the numeric comparison.
 
     Returns:
@@ -287,10 +261,10 @@ def check_formula(cell: str | Cell, block: str | tuple[str, str], expression: st
         return FormulaCheck(the_cell.name, name, expression, formula, derived_text, correct, method, example, message)
 
     try:
-        given = _sympy_form(node)
+        given = exact_form(node)
     except NotLinear as reason:
         return _check_matrix(the_cell, row, col, node, str(reason), rng, result)
-    formula = _render(given)
+    formula = render_form(given)
 
     difference = _numeric_difference(the_cell, row, col, node, rng)
     if difference is not None:
@@ -299,16 +273,16 @@ def check_formula(cell: str | Cell, block: str | tuple[str, str], expression: st
         actual = float(np.broadcast_to(np.asarray(given_values.get(key, 0.0), dtype=float), (NUMERIC_POINTS,))[point])
         expected = float(np.broadcast_to(derived_values.get(key, 0.0), (NUMERIC_POINTS,))[point])
         example = CounterExample(values, _term_name(key), expected, actual)
-        shown = _symbols_in(given.get(key, 0), _block_form(derived_block).get(key, 0))
+        shown = symbols_in(given.get(key, 0), _block_form(derived_block).get(key, 0))
         message = (
             f"wrong: {derived_text}, but the formula gives {name} = {formula}; they differ {example.describe(shown)}"
         )
         return result(formula, False, "counter-example", example, message)
 
     derived = _block_form(derived_block)
-    if _symbolically_equal(the_cell, given, derived, expand=False):
+    if forms_equal(the_cell, given, derived, expand_definitions=False):
         method = "symbolic"
-    elif _symbolically_equal(the_cell, given, derived, expand=True):
+    elif forms_equal(the_cell, given, derived, expand_definitions=True):
         method = "symbolic, after expanding definitions"
     else:
         method = "numeric"

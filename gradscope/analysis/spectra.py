@@ -1,0 +1,73 @@
+"""The singular values of ``P_k`` at snapshot lags: relative spectra, the float64 resolution, surviving directions."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gradscope.analysis.profile import Analysis
+
+#: Relative resolution of a float64 singular value next to the largest one (about S * eps).
+FLOAT64_EPS = float(np.finfo(np.float64).eps)
+
+
+def relative_spectrum(analysis: Analysis, lag: int, *, resolved_only: bool = False) -> np.ndarray:
+    """``log10(sigma_i(P_k) / sigma_1(P_k))`` ``(S,)``, descending, for a snapshot lag ``k``.
+
+    With ``resolved_only``, values below :func:`resolution_floor` (float64 rounding, which also
+    changes with the BLAS thread count) are NaN.
+    """
+    values = analysis.singular_values[lag]
+    relative = values - values[0]
+    if resolved_only:
+        relative = np.where(relative >= resolution_floor(analysis), relative, np.nan)
+    return relative
+
+
+def resolution_floor(analysis: Analysis) -> float:
+    """``log10(S * eps)``: relative singular values below this are float64 rounding, not signal.
+
+    The product is kept normalised to ``||P_k|| ~ 1``, so its entries carry absolute errors of about
+    ``eps * sigma_1`` and the SVD cannot resolve ``sigma_i`` much below ``S * eps * sigma_1``.
+    """
+    size = len(next(iter(analysis.singular_values.values()))) if analysis.singular_values else 1
+    return math.log10(size * FLOAT64_EPS)
+
+
+def surviving_directions(log10_singular_values: np.ndarray, decades: float = 1.0) -> int:
+    """How many singular values lie within ``decades`` orders of magnitude of the largest one."""
+    values = np.asarray(log10_singular_values, dtype=np.float64)
+    if values.size == 0 or not np.isfinite(values[0]):
+        return 0
+    return int(np.count_nonzero(values >= values[0] - decades))
+
+
+@dataclass(frozen=True)
+class SpectrumTable:
+    """Surviving directions per configuration and lag, for tables.
+
+    Attributes:
+        labels: ``(V,)`` configuration names.
+        lags: ``(K,)`` snapshot lags.
+        counts: ``(V, K)`` singular values within ``decades`` of the largest.
+        decades: the threshold.
+    """
+
+    labels: tuple[str, ...]
+    lags: tuple[int, ...]
+    counts: np.ndarray
+    decades: float = 1.0
+    state_sizes: tuple[int, ...] = field(default_factory=tuple)
+
+
+def spectrum_table(analyses: Sequence[Analysis], labels: Sequence[str], decades: float = 1.0) -> SpectrumTable:
+    """Count the surviving directions of every analysis at each of its snapshot lags."""
+    lags = tuple(sorted(analyses[0].singular_values))
+    counts = np.array(
+        [[surviving_directions(a.singular_values[k], decades) for k in lags] for a in analyses], dtype=int
+    )
+    sizes = tuple(len(a.singular_values[lags[0]]) for a in analyses) if lags else ()
+    return SpectrumTable(tuple(labels), lags, counts, decades, sizes)

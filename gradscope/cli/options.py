@@ -1,0 +1,220 @@
+"""The options commands share, as ``Annotated`` aliases: a new command reuses them, a new shared option is one alias."""
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from gradscope.cells.spec import ALL_CELL_NAMES
+
+#: Set to 1 to make ``gradscope report`` build the tiny test gallery (``gallery.QUICK``), for tests.
+REPORT_QUICK_ENV = "GRADSCOPE_REPORT_QUICK"
+
+CELL_PANEL = "Cell and sizes"
+DRAW_PANEL = "Random parameters and inputs"
+FILE_PANEL = "Data files (loaded without ever running code from them)"
+OUTPUT_PANEL = "Output"
+
+InitName = Literal["pytorch", "gaussian", "orthogonal"]
+NormName = Literal["spectral", "frobenius"]
+DtypeName = Literal["float64", "float32"]
+DeriveFormat = Literal["pretty", "latex", "markdown"]
+
+
+def complete_cell(incomplete: str) -> list[str]:
+    return [name for name in ALL_CELL_NAMES if name.startswith(incomplete)]
+
+
+CellName = Annotated[
+    str,
+    typer.Option(
+        "--cell",
+        "-c",
+        help=f"The recurrent cell: {', '.join(ALL_CELL_NAMES)} (see 'gradscope cells').",
+        autocompletion=complete_cell,
+        rich_help_panel=CELL_PANEL,
+    ),
+]
+HiddenSize = Annotated[
+    int | None,
+    typer.Option(
+        "--hidden-size",
+        "-H",
+        help="Hidden size H (default 64; taken from --weights, or from --h0, when given).",
+        show_default=False,
+        rich_help_panel=CELL_PANEL,
+    ),
+]
+OutputSize = Annotated[
+    int | None,
+    typer.Option(
+        "--output-size",
+        help="Output size O of the jordan cell, whose state is its fed-back output y (default H; "
+        "taken from --weights when given).",
+        show_default=False,
+        rich_help_panel=CELL_PANEL,
+    ),
+]
+InputSize = Annotated[
+    int | None,
+    typer.Option(
+        "--input-size",
+        "-I",
+        help="Input size (default 32; taken from --weights, or from the width of --inputs, when given).",
+        show_default=False,
+        rich_help_panel=CELL_PANEL,
+    ),
+]
+Steps = Annotated[
+    int | None,
+    typer.Option(
+        "--steps",
+        "-T",
+        help="Sequence length T, the largest lag (default 200; taken from --inputs when given).",
+        show_default=False,
+        rich_help_panel=CELL_PANEL,
+    ),
+]
+Seed = Annotated[
+    int,
+    typer.Option(
+        "--seed",
+        help=(
+            "Seeds every random draw (parameters and inputs come from independent streams, so cells "
+            "compared with one seed see the same inputs)."
+        ),
+        rich_help_panel=DRAW_PANEL,
+    ),
+]
+Init = Annotated[
+    InitName,
+    typer.Option(
+        "--init",
+        help=(
+            "Random parameters: pytorch = U(-1/sqrt(H), 1/sqrt(H)) times the gain; gaussian = recurrent blocks "
+            "N(0, gain^2/H); orthogonal = recurrent blocks gain times a random orthogonal matrix."
+        ),
+        rich_help_panel=DRAW_PANEL,
+    ),
+]
+Gain = Annotated[float, typer.Option("--gain", help="Scale of the random parameters.", rich_help_panel=DRAW_PANEL)]
+Norm = Annotated[NormName, typer.Option("--norm", help="Matrix norm of d s_T / d s_{T-k}.", rich_help_panel=CELL_PANEL)]
+Dtype = Annotated[
+    DtypeName,
+    typer.Option(
+        "--dtype",
+        help="Precision of the products (float32: faster, 1e-5 .. 1e-3 relative).",
+        rich_help_panel=CELL_PANEL,
+    ),
+]
+Weights = Annotated[
+    Path | None,
+    typer.Option(
+        "--weights",
+        metavar="FILE",
+        help=(
+            "A checkpoint with PyTorch state_dict names (weight_ih_l0, weight_hh_l0, bias_ih_l0, ...): .npz as "
+            "written by np.savez(f, **{k: v.numpy() for k, v in model.state_dict().items()}), .pt/.pth "
+            "(torch.save(model.state_dict()); read with weights_only=True) or .safetensors. Sizes, num_layers and "
+            "bidirectional come from the names and shapes."
+        ),
+        show_default=False,
+        rich_help_panel=FILE_PANEL,
+    ),
+]
+Prefix = Annotated[
+    str | None,
+    typer.Option(
+        "--prefix",
+        metavar="PREFIX",
+        help=(
+            "Which recurrent module of a larger model's state_dict to analyse, e.g. 'encoder.rnn.'; by default the "
+            "only module holding recurrent weights is used."
+        ),
+        show_default=False,
+        rich_help_panel=FILE_PANEL,
+    ),
+]
+Inputs = Annotated[
+    Path | None,
+    typer.Option(
+        "--inputs",
+        metavar="FILE.npy",
+        help="Input sequence, shape (T, input_size) (default: N(0, 1) draws).",
+        show_default=False,
+        rich_help_panel=FILE_PANEL,
+    ),
+]
+H0 = Annotated[
+    Path | None,
+    typer.Option(
+        "--h0",
+        metavar="FILE.npy",
+        help="Initial hidden state, shape (H,) or PyTorch's (1, H) (default: zeros).",
+        show_default=False,
+        rich_help_panel=FILE_PANEL,
+    ),
+]
+Y0 = Annotated[
+    Path | None,
+    typer.Option(
+        "--y0",
+        metavar="FILE.npy",
+        help="Initial output of the jordan cell (its state y), shape (O,) or (1, O) (default: zeros).",
+        show_default=False,
+        rich_help_panel=FILE_PANEL,
+    ),
+]
+C0 = Annotated[
+    Path | None,
+    typer.Option(
+        "--c0",
+        metavar="FILE.npy",
+        help="Initial LSTM cell state, shape (H,) or (1, H) (default: zeros).",
+        show_default=False,
+        rich_help_panel=FILE_PANEL,
+    ),
+]
+JsonPath = Annotated[
+    str | None,
+    typer.Option(
+        "--json",
+        metavar="PATH",
+        help="Write the result as JSON to PATH (atomically); '-' prints only the JSON on stdout.",
+        show_default=False,
+        rich_help_panel=OUTPUT_PANEL,
+    ),
+]
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="No progress bar, and one summary line instead of the report.",
+        rich_help_panel=OUTPUT_PANEL,
+    ),
+]
+PlotPath = Annotated[
+    Path | None,
+    typer.Option(
+        "--plot",
+        metavar="PATH",
+        help="Also draw the figure and save it to PATH (atomically): .png, .svg or .pdf, chosen by the extension.",
+        show_default=False,
+        rich_help_panel=OUTPUT_PANEL,
+    ),
+]
+Samples = Annotated[
+    int | None,
+    typer.Option(
+        "--samples",
+        metavar="N",
+        help=(
+            "Analyse N independent random draws of weights and inputs (seeds SEED, SEED+1, ..., SEED+N-1) and report "
+            "the pointwise median and 10-90 % band of the profile, the median rate and the verdict counts. "
+            "Not with --weights, --inputs, --h0 or --c0."
+        ),
+        show_default=False,
+        rich_help_panel=DRAW_PANEL,
+    ),
+]

@@ -1,0 +1,130 @@
+"""Where a command's result goes: the rich report, ``--json PATH`` or ``--json -``, ``--plot PATH``, a progress bar.
+
+Every output path is checked before any work, and everything is rendered before anything is written.
+"""
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from rich.console import Console, RenderableType
+from rich.text import Text
+
+from gradscope import files
+from gradscope.cli.app import make_console
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def check_plot_path(path: Path) -> tuple[Path, str]:
+    """``(path, format)`` for ``--plot PATH``, checked before any work: the extension names the format
+    (``.png``, ``.svg``, ``.pdf``) and the file must be creatable; else a one-line error naming the path."""
+    from gradscope.figures.render import format_for_path
+
+    fmt = format_for_path(path)
+    return files.check_output_path(path), fmt
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where a command's result goes: the terminal report, a JSON file, or JSON alone on stdout, and a figure.
+
+    Build it with :meth:`create` before any work, so that a bad ``--json`` or ``--plot`` path fails at once.
+    """
+
+    json_path: Path | None = None
+    json_stdout: bool = False
+    quiet: bool = False
+    plot_path: Path | None = None
+    plot_format: str = "png"
+
+    @classmethod
+    def create(cls, json_target: str | None, quiet: bool, plot: Path | None = None) -> "Output":
+        plot_path, plot_format = check_plot_path(plot) if plot is not None else (None, "png")
+        if json_target == "-":
+            return cls(json_stdout=True, quiet=True, plot_path=plot_path, plot_format=plot_format)
+        path = files.check_output_path(json_target) if json_target is not None else None
+        return cls(json_path=path, quiet=quiet, plot_path=plot_path, plot_format=plot_format)
+
+    @property
+    def shows_progress(self) -> bool:
+        """A progress bar on stderr: not with ``--quiet`` or ``--json -``, and only on a terminal."""
+        return not self.quiet and make_console(stderr=True).is_terminal
+
+    def finish(
+        self,
+        document: dict[str, Any],
+        full: Callable[[], RenderableType],
+        brief: Callable[[], Any],
+        figure: Callable[[], "Figure"] | None = None,
+        extra: Sequence[tuple[str, Path, str]] = (),
+    ) -> None:
+        """Write ``document`` where ``--json`` asks and the figure where ``--plot`` asks, then print the
+        report (``full``) or its summary (``brief``).
+
+        Everything is rendered before anything is written, so a failure leaves no file behind.
+        """
+        image = None
+        if self.plot_path is not None:
+            if figure is None:
+                raise RuntimeError("--plot was accepted by a command that draws no figure")
+            from gradscope import figures
+
+            image = figures.render(figure(), self.plot_format)
+        text = files.to_json(document) if self.json_stdout or self.json_path is not None else None
+        if self.json_path is not None and text is not None:
+            files.write_text_atomic(self.json_path, text)
+        if self.plot_path is not None and image is not None:
+            files.write_bytes_atomic(self.plot_path, image)
+        for _, path, content in extra:  # e.g. ("CSV", path, text): further files, checked before any work
+            files.write_text_atomic(path, content)
+        if self.json_stdout and text is not None:
+            sys.stdout.write(text)
+            return
+        console = make_console()
+        if self.quiet:
+            console.print(brief(), soft_wrap=True)
+            return
+        console.print(full())
+        notes = make_console(stderr=True)
+        written = [("JSON", self.json_path), ("Figure", self.plot_path), *((k, p) for k, p, _ in extra)]
+        for kind, path in written:
+            if path is not None:
+                notes.print(Text(f"{kind} written to {path}", style="dim"), soft_wrap=True)
+
+
+class ProgressCallback(Protocol):
+    """What :func:`progress_reporter` yields: ``progress(done, total)``, optionally with a new description."""
+
+    def __call__(self, done: int, total: int, description: str | None = None) -> None: ...
+
+
+@contextlib.contextmanager
+def progress_reporter(
+    enabled: bool, description: str, console: Console | None = None, unit: str = "lags"
+) -> Iterator[ProgressCallback | None]:
+    """A ``progress(done, total)`` callback drawing a transient rich progress bar, or None when disabled.
+
+    ``unit`` names what is counted (``"lags"``, ``"draws"``, ``"figures"``); the callback's optional
+    third argument replaces the description (what runs now).
+    """
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit))
+    with Progress(*columns, TimeElapsedColumn(), console=console or make_console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int, description: str | None = None) -> None:
+            if description is None:
+                bar.update(task, completed=done, total=total)
+            else:
+                bar.update(task, completed=done, total=total, description=description)
+
+        yield update

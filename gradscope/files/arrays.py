@@ -1,0 +1,118 @@
+"""Reading arrays from files without ever running code: ``.npy`` and ``.npz`` with ``allow_pickle=False``.
+
+A file that holds Python objects is refused. Every error names the file (and the array inside
+it) and derives from :class:`~gradscope.errors.GradscopeError`, so the command line turns it into
+one clean line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from gradscope.errors import GradscopeError, ParameterError
+from gradscope.params.arrays import as_float_array
+
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK"  # local file header PK\x03\x04, or PK\x05\x06 for an empty archive
+#: dtype kinds accepted as numbers: float, signed and unsigned integers.
+_NUMERIC_KINDS = "fiu"
+
+
+class FileError(GradscopeError, ValueError):
+    """A file named on the command line is missing, unreadable, of the wrong kind or not writable."""
+
+
+@contextlib.contextmanager
+def about_file(path: Path | str) -> Iterator[None]:
+    """Prefix the message of any :class:`GradscopeError` raised inside with ``"<path>: "``.
+
+    The exception keeps its type (``ShapeError`` stays a ``ShapeError``), so callers can still tell
+    kinds of bad input apart.
+    """
+    try:
+        yield
+    except FileError:
+        raise
+    except GradscopeError as error:
+        raise type(error)(f"{path}: {error}") from error
+
+
+def _read_magic(path: Path) -> bytes:
+    """The first bytes of ``path``, or a :class:`FileError` saying why it cannot be read."""
+    if not path.exists():
+        raise FileError(f"{path}: no such file")
+    if path.is_dir():
+        raise FileError(f"{path}: is a directory, not a file")
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(_NPY_MAGIC))
+    except OSError as error:
+        raise FileError(f"{path}: cannot read ({error.strerror or error})") from error
+
+
+def _checked_array(path: Path, name: str, array: np.ndarray) -> np.ndarray:
+    """``array`` as finite float64, with errors naming the file and the array."""
+    if array.dtype.kind not in _NUMERIC_KINDS:
+        raise ParameterError(f"{path}: {name}: expected a numeric array, got dtype {array.dtype}")
+    with about_file(path):
+        return as_float_array(name, array)
+
+
+def _load_error(path: Path, error: Exception) -> FileError:
+    text = str(error)
+    if "allow_pickle" in text or "pickle" in text.lower():
+        return FileError(f"{path}: holds pickled Python objects; refused (arrays are loaded with allow_pickle=False)")
+    return FileError(f"{path}: cannot be read as a NumPy file ({text})")
+
+
+def load_npz(path: Path | str) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` archive (``np.savez`` output), by name, as finite float64.
+
+    Raises:
+        FileError: missing, unreadable, not an ``.npz`` archive, or holding Python objects.
+        ParameterError, NonFiniteError: a non-numeric array, or NaN/inf (the message names it).
+    """
+    path = Path(path)
+    magic = _read_magic(path)
+    if magic.startswith(_NPY_MAGIC):
+        raise FileError(f"{path}: is a single .npy array, not an .npz archive (save the state_dict with np.savez)")
+    if not magic.startswith(_ZIP_MAGIC) or not zipfile.is_zipfile(path):
+        raise FileError(f"{path}: not an .npz archive (save the state_dict with np.savez)")
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            for name in archive.files:
+                arrays[name] = _checked_array(path, name, archive[name])
+    except GradscopeError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
+        raise _load_error(path, error) from error
+    if not arrays:
+        raise FileError(f"{path}: the archive holds no arrays")
+    return arrays
+
+
+def load_npy(path: Path | str, name: str) -> np.ndarray:
+    """The array of a ``.npy`` file as finite float64; ``name`` (e.g. ``"inputs"``) goes into errors.
+
+    Raises:
+        FileError: missing, unreadable, not a ``.npy`` file (an ``.npz`` archive is refused too),
+            or holding Python objects.
+        ParameterError, NonFiniteError: non-numeric values, NaN or inf.
+    """
+    path = Path(path)
+    magic = _read_magic(path)
+    if magic.startswith(_ZIP_MAGIC):
+        raise FileError(f"{path}: is an .npz archive; {name} must be a single .npy array (np.save)")
+    if not magic.startswith(_NPY_MAGIC):
+        raise FileError(f"{path}: not a NumPy .npy file ({name} must be saved with np.save)")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise _load_error(path, error) from error
+    return _checked_array(path, name, array)
