@@ -11,8 +11,8 @@ True
 Every command has its function here, returning the frozen result its figure takes:
 :func:`analyze`, :func:`compare`, :func:`analyze_ensemble`, :func:`lyapunov`, :func:`sweep`,
 :func:`derive`, :func:`check_formula`, :func:`verify`, :func:`build_gallery`; :func:`make_problem`
-builds the :class:`Problem` they all take. The SymPy side (``Cell``, ``CELLS``, ``get_cell``, ``derive``, ``Derivation``,
-``JacobianBlock``, ``check_formula``) and the sweeps are imported on first use, so that
+builds the :class:`Problem` they all take. The SymPy side (``Cell``, ``CELLS``, ``get_cell``,
+``derive``, ``Derivation``, ``JacobianBlock``, ``check_formula``) and the sweeps are imported on first use, so that
 ``import gradscope`` and the command line start quickly. The packages, one per layer, are
 described in ``docs/architecture.md``.
 """
