@@ -20,6 +20,11 @@ described in ``docs/architecture.md``.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
+import warnings
+from types import ModuleType
 from typing import Any
 
 from gradscope._version import __version__
@@ -63,10 +68,38 @@ _LAZY = {
 }
 
 
+#: Modules of the former flat layout that earlier documentation named, and where they live now.
+MOVED = {
+    "gradscope.ensemble": "gradscope.analysis.ensemble",
+    "gradscope.checkpoints": "gradscope.files.checkpoints",
+    "gradscope.products": "gradscope.engine.products",
+    "gradscope.codegen": "gradscope.compile.codegen",
+}
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if f"gradscope.{name}" in MOVED:
+        return importlib.import_module(f"gradscope.{name}")
     raise AttributeError(f"module 'gradscope' has no attribute {name!r}")
+
+
+class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """``import gradscope.products`` keeps working: the module is the one at its new path, with a warning."""
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> Any:
+        return importlib.util.spec_from_loader(fullname, self) if fullname in MOVED else None
+
+    def create_module(self, spec: Any) -> ModuleType:
+        warnings.warn(f"{spec.name} moved to {MOVED[spec.name]}", DeprecationWarning, stacklevel=2)
+        return importlib.import_module(MOVED[spec.name])
+
+    def exec_module(self, module: ModuleType) -> None:
+        """The module was executed at its new path."""
+
+
+sys.meta_path.append(_MovedModules())
 
 
 __all__ = [

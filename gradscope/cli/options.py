@@ -1,7 +1,7 @@
 """The options commands share, as ``Annotated`` aliases: a new command reuses them, a new shared option is one alias."""
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -21,6 +21,11 @@ DtypeName = Literal["float64", "float32"]
 DeriveFormat = Literal["pretty", "latex", "markdown"]
 
 
+def optional(*flags: str, help: str, panel: str, metavar: str | None = None) -> Any:
+    """A ``typer.Option`` whose ``--help`` hides the default: the command picks it, or reads it from a file."""
+    return typer.Option(*flags, help=help, metavar=metavar, show_default=False, rich_help_panel=panel)
+
+
 def complete_cell(incomplete: str) -> list[str]:
     return [name for name in ALL_CELL_NAMES if name.startswith(incomplete)]
 
@@ -37,42 +42,38 @@ CellName = Annotated[
 ]
 HiddenSize = Annotated[
     int | None,
-    typer.Option(
+    optional(
         "--hidden-size",
         "-H",
         help="Hidden size H (default 64; taken from --weights, or from --h0, when given).",
-        show_default=False,
-        rich_help_panel=CELL_PANEL,
+        panel=CELL_PANEL,
     ),
 ]
 OutputSize = Annotated[
     int | None,
-    typer.Option(
+    optional(
         "--output-size",
         help="Output size O of the jordan cell, whose state is its fed-back output y (default H; "
         "taken from --weights when given).",
-        show_default=False,
-        rich_help_panel=CELL_PANEL,
+        panel=CELL_PANEL,
     ),
 ]
 InputSize = Annotated[
     int | None,
-    typer.Option(
+    optional(
         "--input-size",
         "-I",
         help="Input size (default 32; taken from --weights, or from the width of --inputs, when given).",
-        show_default=False,
-        rich_help_panel=CELL_PANEL,
+        panel=CELL_PANEL,
     ),
 ]
 Steps = Annotated[
     int | None,
-    typer.Option(
+    optional(
         "--steps",
         "-T",
         help="Sequence length T, the largest lag (default 200; taken from --inputs when given).",
-        show_default=False,
-        rich_help_panel=CELL_PANEL,
+        panel=CELL_PANEL,
     ),
 ]
 Seed = Annotated[
@@ -109,7 +110,7 @@ Dtype = Annotated[
 ]
 Weights = Annotated[
     Path | None,
-    typer.Option(
+    optional(
         "--weights",
         metavar="FILE",
         help=(
@@ -118,71 +119,64 @@ Weights = Annotated[
             "(torch.save(model.state_dict()); read with weights_only=True) or .safetensors. Sizes, num_layers and "
             "bidirectional come from the names and shapes."
         ),
-        show_default=False,
-        rich_help_panel=FILE_PANEL,
+        panel=FILE_PANEL,
     ),
 ]
 Prefix = Annotated[
     str | None,
-    typer.Option(
+    optional(
         "--prefix",
         metavar="PREFIX",
         help=(
             "Which recurrent module of a larger model's state_dict to analyse, e.g. 'encoder.rnn.'; by default the "
             "only module holding recurrent weights is used."
         ),
-        show_default=False,
-        rich_help_panel=FILE_PANEL,
+        panel=FILE_PANEL,
     ),
 ]
 Inputs = Annotated[
     Path | None,
-    typer.Option(
+    optional(
         "--inputs",
         metavar="FILE.npy",
         help="Input sequence, shape (T, input_size) (default: N(0, 1) draws).",
-        show_default=False,
-        rich_help_panel=FILE_PANEL,
+        panel=FILE_PANEL,
     ),
 ]
 H0 = Annotated[
     Path | None,
-    typer.Option(
+    optional(
         "--h0",
         metavar="FILE.npy",
         help="Initial hidden state, shape (H,) or PyTorch's (1, H) (default: zeros).",
-        show_default=False,
-        rich_help_panel=FILE_PANEL,
+        panel=FILE_PANEL,
     ),
 ]
 Y0 = Annotated[
     Path | None,
-    typer.Option(
+    optional(
         "--y0",
         metavar="FILE.npy",
         help="Initial output of the jordan cell (its state y), shape (O,) or (1, O) (default: zeros).",
-        show_default=False,
-        rich_help_panel=FILE_PANEL,
+        panel=FILE_PANEL,
     ),
 ]
 C0 = Annotated[
     Path | None,
-    typer.Option(
+    optional(
         "--c0",
         metavar="FILE.npy",
         help="Initial LSTM cell state, shape (H,) or (1, H) (default: zeros).",
-        show_default=False,
-        rich_help_panel=FILE_PANEL,
+        panel=FILE_PANEL,
     ),
 ]
 JsonPath = Annotated[
     str | None,
-    typer.Option(
+    optional(
         "--json",
         metavar="PATH",
         help="Write the result as JSON to PATH (atomically); '-' prints only the JSON on stdout.",
-        show_default=False,
-        rich_help_panel=OUTPUT_PANEL,
+        panel=OUTPUT_PANEL,
     ),
 ]
 Quiet = Annotated[
@@ -196,17 +190,16 @@ Quiet = Annotated[
 ]
 PlotPath = Annotated[
     Path | None,
-    typer.Option(
+    optional(
         "--plot",
         metavar="PATH",
         help="Also draw the figure and save it to PATH (atomically): .png, .svg or .pdf, chosen by the extension.",
-        show_default=False,
-        rich_help_panel=OUTPUT_PANEL,
+        panel=OUTPUT_PANEL,
     ),
 ]
 Samples = Annotated[
     int | None,
-    typer.Option(
+    optional(
         "--samples",
         metavar="N",
         help=(
@@ -214,7 +207,6 @@ Samples = Annotated[
             "the pointwise median and 10-90 % band of the profile, the median rate and the verdict counts. "
             "Not with --weights, --inputs, --h0 or --c0."
         ),
-        show_default=False,
-        rich_help_panel=DRAW_PANEL,
+        panel=DRAW_PANEL,
     ),
 ]

@@ -36,6 +36,7 @@ from gradscope.cli.options import (
     Seed,
     Steps,
     Weights,
+    optional,
 )
 from gradscope.cli.output import Output, ProgressCallback, progress_reporter
 from gradscope.cli.plots import analysis_plot, compare_plot, ensemble_plot
@@ -155,12 +156,11 @@ def compare(
     h0: H0 = None,
     c0: Annotated[
         Path | None,
-        typer.Option(
+        optional(
             "--c0",
             metavar="FILE.npy",
             help="Initial cell state (H,) for the cells that have one (LSTM); default zeros.",
-            show_default=False,
-            rich_help_panel=FILE_PANEL,
+            panel=FILE_PANEL,
         ),
     ] = None,
     samples: Samples = None,

@@ -27,6 +27,7 @@ from gradscope.cli.options import (
     Quiet,
     Seed,
     Weights,
+    optional,
 )
 from gradscope.cli.output import Output, progress_reporter
 from gradscope.cli.plots import lyapunov_plot, sweep_plot
@@ -40,18 +41,29 @@ _SWEEP_PANEL = "Sweep and executors"
 # The sweep draws every network, so its sizes have plain defaults (no files to take them from).
 SweepHiddenSize = Annotated[
     int | None,
-    typer.Option(
-        "--hidden-size", "-H", help="Hidden size H (default 64).", show_default=False, rich_help_panel=CELL_PANEL
+    optional(
+        "--hidden-size",
+        "-H",
+        help="Hidden size H (default 64).",
+        panel=CELL_PANEL,
     ),
 ]
 SweepInputSize = Annotated[
     int | None,
-    typer.Option("--input-size", "-I", help="Input size (default 32).", show_default=False, rich_help_panel=CELL_PANEL),
+    optional(
+        "--input-size",
+        "-I",
+        help="Input size (default 32).",
+        panel=CELL_PANEL,
+    ),
 ]
 SweepSteps = Annotated[
     int | None,
-    typer.Option(
-        "--steps", "-T", help="Sequence length T (default 200).", show_default=False, rich_help_panel=CELL_PANEL
+    optional(
+        "--steps",
+        "-T",
+        help="Sequence length T (default 200).",
+        panel=CELL_PANEL,
     ),
 ]
 
@@ -98,16 +110,13 @@ def sweep(
     cell: CellName,
     vary: Annotated[
         list[str],
-        typer.Option(
+        optional(
             "--vary",
             metavar="NAME=START:STOP:COUNT",
-            help=(
-                "A swept option, repeatable: gain, forget-bias, hidden-size, steps, input-scale or init. "
-                "START:STOP:COUNT (evenly spaced, both ends), START:STOP:COUNT:log (geometric) or V1,V2,... "
-                "(a list: init=pytorch,gaussian or forget-bias=0,2,chrono). The grid is every combination."
-            ),
-            show_default=False,
-            rich_help_panel=_SWEEP_PANEL,
+            help="A swept option, repeatable: gain, forget-bias, hidden-size, steps, input-scale or init. "
+            "START:STOP:COUNT (evenly spaced, both ends), START:STOP:COUNT:log (geometric) or V1,V2,... "
+            "(a list: init=pytorch,gaussian or forget-bias=0,2,chrono). The grid is every combination.",
+            panel=_SWEEP_PANEL,
         ),
     ],
     samples: Annotated[
@@ -133,57 +142,52 @@ def sweep(
     ] = 1.0,
     forget_bias: Annotated[
         str | None,
-        typer.Option(
+        optional(
             "--forget-bias",
             metavar="B|chrono",
             help="LSTM only: the effective forget-gate bias b_f (bias_ih + bias_hh), or 'chrono' (Tallec & Ollivier "
             "2018, b_f = log U(1, T_max - 1), b_i = -b_f); default PyTorch's random biases.",
-            show_default=False,
-            rich_help_panel=DRAW_PANEL,
+            panel=DRAW_PANEL,
         ),
     ] = None,
     t_max: Annotated[
         int | None,
-        typer.Option(
+        optional(
             "--t-max",
             metavar="T",
             help="Chrono initialisation's T_max (default: each task's steps).",
-            show_default=False,
-            rich_help_panel=DRAW_PANEL,
+            panel=DRAW_PANEL,
         ),
     ] = None,
     norm: Norm = "spectral",
     dtype: Dtype = "float64",
     scheduler: Annotated[
         str | None,
-        typer.Option(
+        optional(
             "--scheduler",
             metavar="ADDRESS",
             help="Run on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786 (needs gradscope\\[dask]); "
             "default: local processes.",
-            show_default=False,
-            rich_help_panel=_SWEEP_PANEL,
+            panel=_SWEEP_PANEL,
         ),
     ] = None,
     workers: Annotated[
         int | None,
-        typer.Option(
+        optional(
             "--workers",
             metavar="N",
             help="Local worker processes (default: all cores). The rows are identical for any N.",
-            show_default=False,
-            rich_help_panel=_SWEEP_PANEL,
+            panel=_SWEEP_PANEL,
         ),
     ] = None,
     json_path: JsonPath = None,
     csv_path: Annotated[
         Path | None,
-        typer.Option(
+        optional(
             "--csv",
             metavar="PATH",
             help="Write the rows as CSV (the JSON's table) to PATH (atomically).",
-            show_default=False,
-            rich_help_panel=OUTPUT_PANEL,
+            panel=OUTPUT_PANEL,
         ),
     ] = None,
     plot: PlotPath = None,
@@ -241,13 +245,12 @@ def lyapunov(
     cell: CellName,
     exponents: Annotated[
         int | None,
-        typer.Option(
+        optional(
             "--exponents",
             "-k",
             metavar="K",
             help="How many of the top exponents (default: all S, the state size: H, or 2H for the LSTM's \\[h; c]).",
-            show_default=False,
-            rich_help_panel=CELL_PANEL,
+            panel=CELL_PANEL,
         ),
     ] = None,
     transient: Annotated[
@@ -263,12 +266,11 @@ def lyapunov(
     input_size: InputSize = None,
     steps: Annotated[
         int | None,
-        typer.Option(
+        optional(
             "--steps",
             "-T",
             help="Trajectory length T, transient included (default 1000; taken from --inputs when given).",
-            show_default=False,
-            rich_help_panel=CELL_PANEL,
+            panel=CELL_PANEL,
         ),
     ] = None,
     seed: Seed = 0,

@@ -1,6 +1,6 @@
 """The depth-by-time heatmap, checked through its data, and ``analyze --plot`` for stacked weights.
 
-The drawn images must equal the engine's ``depth_profiles`` (which tests/test_stacked.py checks
+The drawn images must equal the engine's ``depth_profiles`` (which tests/engine/test_depth.py checks
 against PyTorch autograd) and, where PyTorch is installed, PyTorch's own gradient norms; exactly
 zero gradients must be masked, never drawn as a colour of the scale.
 """

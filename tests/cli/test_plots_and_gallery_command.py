@@ -36,7 +36,7 @@ from gradscope.analysis.problem import make_problem
 from gradscope.files import output as gio
 from gradscope.terminal import format_log10, format_rate, report_lags
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--hidden-size", "5", "--input-size", "3", "--steps", "20"]
 SMALL_KWARGS: dict[str, Any] = {"hidden_size": 5, "input_size": 3, "steps": 20}
 CELL_LABELS = {"rnn": "tanh RNN", "rnn-relu": "ReLU RNN", "lstm": "LSTM", "gru": "GRU"}

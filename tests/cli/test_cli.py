@@ -73,7 +73,7 @@ def torch_log10_norms(cell: str, module, inputs: np.ndarray, h0: np.ndarray, c0:
     """``log10 ||d s_T / d s_{T-k}||_2`` for k = 1..T by autograd, re-running the module from ``s_{T-k}``."""
     torch = pytest.importorskip("torch")
     hidden = module.hidden_size
-    xs = torch.as_tensor(inputs, dtype=torch.float64)
+    xs = torch.tensor(inputs, dtype=torch.float64)
 
     def step(state, x):
         if cell == "lstm":
@@ -83,7 +83,7 @@ def torch_log10_norms(cell: str, module, inputs: np.ndarray, h0: np.ndarray, c0:
         return h.reshape(-1)
 
     initial = np.concatenate([h0, c0]) if cell == "lstm" else h0
-    states = [torch.as_tensor(initial, dtype=torch.float64)]
+    states = [torch.tensor(initial, dtype=torch.float64)]
     with torch.no_grad():
         for x in xs:
             states.append(step(states[-1], x))

@@ -4,7 +4,7 @@ Special functions against ``math.lgamma`` and known values; Newman's spectrum ag
 for N = 1 and its large-N limit; the Gaussian moments and the mean-field fixed point against mpmath's quadrature;
 the init-dependent mean-field parameters against sample statistics of drawn networks; the forget
 gate and chrono formulas against direct evaluation and chrono's own random draws. (The Lyapunov
-measurements these predict are checked in ``test_lyapunov.py``.)
+measurements these predict are checked in ``tests/analysis/test_lyapunov_spectrum.py``.)
 """
 
 from __future__ import annotations

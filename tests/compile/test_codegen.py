@@ -14,7 +14,7 @@ from gradscope.cells.spec import CELL_NAMES
 from gradscope.compile import compile_cell
 from gradscope.compile.codegen import lambdify_cell, render_module
 
-GENERATED = Path(__file__).resolve().parents[1] / "gradscope" / "compile" / "generated.py"
+GENERATED = Path(__file__).resolve().parents[2] / "gradscope" / "compile" / "generated.py"
 
 
 def test_generated_module_is_current() -> None:
