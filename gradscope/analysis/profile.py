@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -9,9 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gradscope._version import __version__
 from gradscope.analysis.describe import cell_title, describe_config
-from gradscope.analysis.document import json_number, json_numbers
+from gradscope.analysis.document import json_number, json_numbers, sized_header
 from gradscope.analysis.problem import Problem, as_problem
 from gradscope.analysis.summary import Thresholds, fit_line, summarize
 from gradscope.analysis.theory import PascanuBound, pascanu_bound
@@ -86,6 +86,28 @@ class Analysis:
     output_size: int | None = None
     problem: Problem | None = field(default=None, compare=False, repr=False)
 
+    @classmethod
+    def of(cls, problem: Problem, *, lags: np.ndarray, **measured: Any) -> Analysis:
+        """The analysis of ``problem`` from what was measured on it (``lags`` ``(T,)`` and the other fields
+        that are not the problem's); the cell, sizes, precision, structure and configuration are the problem's."""
+        spec, network = problem.spec, problem.network
+        return cls(
+            cell=spec.name,
+            hidden_size=problem.hidden_size,
+            input_size=problem.input_size,
+            steps=int(lags.size),
+            state=spec.state_layout,
+            norm=problem.norm,
+            dtype=problem.dtype,
+            config=problem.config,
+            num_layers=network.num_layers,
+            bidirectional=network.bidirectional,
+            output_size=problem.output_size,
+            problem=problem,
+            lags=lags,
+            **measured,
+        )
+
     @property
     def final_log10_norm(self) -> float:
         """``log10 ||d s_T / d s_0||``, the end-to-end gradient norm."""
@@ -133,13 +155,7 @@ class Analysis:
         ``"output_size"`` is present only for a cell that feeds its output back.
         """
         document = {
-            "schema": SCHEMA,
-            "gradscope_version": __version__,
-            "cell": self.cell,
-            "state": self.state,
-            "hidden_size": self.hidden_size,
-            "input_size": self.input_size,
-            "steps": self.steps,
+            **sized_header(SCHEMA, self),
             "norm": self.norm,
             "dtype": self.dtype,
             "config": dict(self.config),
@@ -229,27 +245,14 @@ def analyze(
     summary = summarize(lags, profile.log10_norm, thresholds)
     lags.setflags(write=False)
     profile.log10_norm.setflags(write=False)
-    return Analysis(
-        cell=spec.name,
-        hidden_size=problem.hidden_size,
-        input_size=problem.input_size,
-        steps=int(lags.size),
-        state=spec.state_layout,
-        norm=problem.norm,
-        dtype=problem.dtype,
+    return Analysis.of(
+        problem,
         lags=lags,
         log10_norm=profile.log10_norm,
-        rate_per_step=summary.rate_per_step,
-        efolding_lag=summary.efolding_lag,
-        verdict=summary.verdict,
         thresholds=thresholds,
-        config=problem.config,
         svd_fallbacks=profile.svd_fallbacks,
         kept_directions=profile.directions,
         singular_values=profile.singular_values,
-        num_layers=network.num_layers,
-        bidirectional=network.bidirectional,
         depth_profiles=depth,
-        output_size=problem.output_size,
-        problem=problem,
+        **dataclasses.asdict(summary),
     )

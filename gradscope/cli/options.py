@@ -99,6 +99,29 @@ Init = Annotated[
     ),
 ]
 Gain = Annotated[float, typer.Option("--gain", help="Scale of the random parameters.", rich_help_panel=DRAW_PANEL)]
+InputScale = Annotated[
+    float,
+    typer.Option("--input-scale", help="Inputs are input_scale * N(0, 1).", rich_help_panel=DRAW_PANEL),
+]
+ForgetBias = Annotated[
+    str | None,
+    optional(
+        "--forget-bias",
+        metavar="B|chrono",
+        help="LSTM only: the effective forget-gate bias b_f (bias_ih + bias_hh), or 'chrono' (Tallec & Ollivier "
+        "2018, b_f = log U(1, T_max - 1), b_i = -b_f); default PyTorch's random biases.",
+        panel=DRAW_PANEL,
+    ),
+]
+TMax = Annotated[
+    int | None,
+    optional(
+        "--t-max",
+        metavar="T",
+        help="Chrono initialisation's T_max (default: each task's steps).",
+        panel=DRAW_PANEL,
+    ),
+]
 Norm = Annotated[NormName, typer.Option("--norm", help="Matrix norm of d s_T / d s_{T-k}.", rich_help_panel=CELL_PANEL)]
 Dtype = Annotated[
     DtypeName,

@@ -10,16 +10,7 @@ from matplotlib.figure import Figure
 from gradscope.analysis.comparison import Comparison
 from gradscope.analysis.describe import describe_config
 from gradscope.analysis.profile import Analysis
-from gradscope.figures.style import (
-    LAG_LABEL,
-    masked,
-    new_axes,
-    profile_label,
-    rate_text,
-    series_colours,
-    styled,
-    unit_line,
-)
+from gradscope.figures.style import lag_frame, masked, new_axes, rate_text, series_colours, styled
 
 
 @styled
@@ -50,11 +41,8 @@ def compare_figure(
     keys = [a.cell for a in analyses] if labels is None else names
     for a, name, colour in zip(analyses, names, series_colours(keys), strict=True):
         ax.plot(a.lags, masked(a.log10_norm), color=colour, label=f"{name}: {rate_text(a.rate_per_step)}, {a.verdict}")
-    unit_line(ax)
     first = analyses[0]
-    ax.set_xlabel(LAG_LABEL)
-    ax.set_ylabel(profile_label(first.norm))
-    ax.set_xlim(0, max(a.steps for a in analyses) + 1)
+    lag_frame(ax, first.norm, max(a.steps for a in analyses))
     if title is None:
         config = first.config
         init = describe_config(config)

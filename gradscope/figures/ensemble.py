@@ -11,16 +11,7 @@ from matplotlib.patches import Patch
 from gradscope.analysis.comparison import EnsembleComparison
 from gradscope.analysis.describe import describe_config
 from gradscope.analysis.ensemble import Ensemble
-from gradscope.figures.style import (
-    LAG_LABEL,
-    masked,
-    new_axes,
-    profile_label,
-    rate_text,
-    series_colours,
-    styled,
-    unit_line,
-)
+from gradscope.figures.style import lag_frame, masked, new_axes, rate_text, series_colours, styled
 
 
 @styled
@@ -64,11 +55,8 @@ def ensemble_figure(
     low, high = (round(100 * q) for q in group[0].quantiles)
     counts = sorted({e.samples for e in group})
     band_label = f"shaded: {low}-{high} % of {'/'.join(map(str, counts))} draws (pointwise)"
-    unit_line(ax)
     first = group[0]
-    ax.set_xlabel(LAG_LABEL)
-    ax.set_ylabel(profile_label(first.norm))
-    ax.set_xlim(0, max(e.steps for e in group) + 1)
+    lag_frame(ax, first.norm, max(e.steps for e in group))
     if title is None:
         init = describe_config(first.config)
         names = ", ".join(e.label for e in group)

@@ -144,6 +144,14 @@ def unit_line(ax: Axes, label: str | None = r"$\|\cdot\| = 1$") -> Line2D:
     return ax.axhline(0.0, color=REFERENCE_COLOUR, linestyle=":", linewidth=1.1, label=label, zorder=1)
 
 
+def lag_frame(ax: Axes, norm: str, steps: int) -> None:
+    """The frame of a profile plot: the ``||.|| = 1`` line, the lag and norm labels, lags ``0 .. steps``."""
+    unit_line(ax)
+    ax.set_xlabel(LAG_LABEL)
+    ax.set_ylabel(profile_label(norm))
+    ax.set_xlim(0, steps + 1)
+
+
 def rate_text(rate: float) -> str:
     return f"{rate:+.3g}/step"
 

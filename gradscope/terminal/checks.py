@@ -140,3 +140,14 @@ def gallery_summary(paths: Sequence[Path], out_dir: Path) -> RenderableType:
 def gallery_summary_line(paths: Sequence[Path], out_dir: Path) -> Text:
     """What ``gradscope report`` wrote, in one line (for ``--quiet``)."""
     return Text(f"{len(paths)} files written to {out_dir}")
+
+
+#: What :mod:`gradscope.terminal` re-exports from this module.
+__all__ = [
+    "format_error",
+    "gallery_summary",
+    "gallery_summary_line",
+    "verification_report",
+    "verification_summary",
+    "verification_table",
+]

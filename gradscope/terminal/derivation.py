@@ -42,3 +42,9 @@ def derivation_pretty(derivation: Derivation, unicode: bool = True) -> Renderabl
         Text("Per-step Jacobian blocks:", style="bold"),
         *lines(block_pictures(derivation, unicode)),
     )
+
+
+#: What :mod:`gradscope.terminal` re-exports from this module.
+__all__ = [
+    "derivation_pretty",
+]

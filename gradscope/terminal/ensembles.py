@@ -139,3 +139,16 @@ def ensemble_summary_line(ensemble: Ensemble) -> Text:
     text.append_text(verdict_counts_text(ensemble))
     text.append(f", median ||d s_T / d s_0|| = {format_power(float(ensemble.median[-1]))}")
     return text
+
+
+#: What :mod:`gradscope.terminal` re-exports from this module.
+__all__ = [
+    "band_text",
+    "ensemble_report",
+    "ensemble_summary_line",
+    "ensemble_summary_table",
+    "ensemble_table",
+    "quantile_text",
+    "rate_band_text",
+    "verdict_counts_text",
+]

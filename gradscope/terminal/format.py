@@ -229,3 +229,25 @@ class Sparkline:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = min(options.max_width, self.max_width)
         yield Text(sparkline(self.log10_norm, width, self.low, self.high, options.ascii_only), style=self.style)
+
+
+#: What :mod:`gradscope.terminal` re-exports from this module.
+__all__ = [
+    "CHART_HEIGHT",
+    "REPORT_WIDTH",
+    "VERDICT_STYLES",
+    "ProfileChart",
+    "Sparkline",
+    "block_legend",
+    "chart_range",
+    "chart_rows",
+    "column_levels",
+    "format_axis",
+    "format_log10",
+    "format_power",
+    "format_rate",
+    "format_steps",
+    "profile_columns",
+    "report_lags",
+    "sparkline",
+]

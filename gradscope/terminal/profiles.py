@@ -369,3 +369,23 @@ def cells_table(specs: Sequence[CellSpec]) -> Table:
     for spec in specs:
         table.add_row(spec.name, Text(spec.state_layout), ", ".join(spec.gates), Text(spec.title))
     return table
+
+
+#: What :mod:`gradscope.terminal` re-exports from this module.
+__all__ = [
+    "analysis_report",
+    "cells_table",
+    "comparison_report",
+    "comparison_table",
+    "configuration_panel",
+    "depth_panel",
+    "first_lag",
+    "interpretation",
+    "jacobian_panel",
+    "lag_table",
+    "profile_panel",
+    "split_terms",
+    "summary_line",
+    "verdict_panel",
+    "verdict_text",
+]
