@@ -71,6 +71,8 @@ class BackwardTerms:
         grad_r: ``(T, O)``, ``dL/dr_t`` of a readout cell; ``None`` otherwise.
         deltas: ``(T + 1, S)``, ``deltas[t] = dL/ds_t`` in total (through every later step), ``t = 0..T``;
             ``deltas[T]`` is what the loss gives ``s_T`` directly and ``deltas[0]`` the initial state's gradient.
+            The components of ``s_t`` count as independent (what ``J_t`` carries): the LSTM's ``dL/dc_t`` holds
+            ``h_t`` fixed, so a hand-written ``dc_t`` is ``dL/dc_t + dL/dh_t * o_t * tanh'(c_t)``.
     """
 
     trajectory: Trajectory

@@ -53,7 +53,18 @@ def _input_size(
 ) -> int:
     for name, role in roles.items():
         if role.kind == "weight_ih":
-            return (shapes[name][::-1] if row else shapes[name])[1]
+            shape = shapes[name][::-1] if row else shapes[name]
+            rows = H if role.gate is not None else spec.num_gates * H
+            if shape[0] != rows:
+                flipped = shape[1] == rows
+                note = (
+                    "; its transpose fits: pass layout='row' for the x @ W convention" if not row else "; transposed?"
+                )
+                raise ShapeError(
+                    f"{name}: expected shape ({rows}, I) (weight_ih, H = {H} from the recurrent weight), got "
+                    f"{shapes[name]}{note if flipped else ''}"
+                )
+            return shape[1]
     raise ParameterError(f"{spec.name} parameters: a recurrent weight but no input weight among {', '.join(roles)}")
 
 

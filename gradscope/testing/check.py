@@ -120,11 +120,14 @@ def diagnose_bptt(
         )
     keys, unknown, shapes, actual, tol = _compare(problem, grads, rtol, atol)
     wrong = sorted((k for k, c in keys.items() if not c.passed), key=lambda k: -keys[k].max_abs_err)
-    ranked = {k: keys[k] for k in wrong} | {k: c for k, c in keys.items() if c.passed}
-    timeline, hints = None, ()
-    if not all(c.passed for c in keys.values()):
+    common = _shared_hints([keys[k] for k in wrong])
+    ranked = {k: replace(keys[k], hints=tuple(h for h in keys[k].hints if h not in common)) for k in wrong}
+    ranked |= {k: c for k, c in keys.items() if c.passed}
+    timeline, hints = None, tuple(f"all {len(wrong)} wrong gradients: {h}" for h in common)
+    if wrong:
         shown = {target: key for key, target in _targets(problem, grads).items()}
-        timeline, hints = _explain(problem, actual, tol, shown)
+        timeline, found = _explain(problem, actual, tol, shown)
+        hints += found
         if function is not None:
             timeline = _with_prefixes(timeline, problem, function, rtol, atol)
     layout_ = problem.layout
@@ -144,6 +147,13 @@ def diagnose_bptt(
         hints=hints,
         gradient_names=names_all,
     )
+
+
+def _shared_hints(wrong: list[KeyComparison]) -> tuple[str, ...]:
+    """The per-key hints every wrong gradient has (said once for all of them), when more than one is wrong."""
+    if len(wrong) < 2:
+        return ()
+    return tuple(h for h in wrong[0].hints if all(h in c.hints for c in wrong[1:]))
 
 
 def _targets(problem: CheckProblem, grads: Mapping[str, object]) -> dict[str, str]:

@@ -137,9 +137,13 @@ def _clipping(
 
 @dataclass(frozen=True)
 class _Mistake:
+    """A mistake to replay; mistakes of one ``group`` that all match are said once (their ``label`` listed)."""
+
     text: str
     reference: Callable[[], Reference | None]
     timeline: Callable[[Reference], Timeline] | None = None
+    group: str = ""
+    label: str = ""
 
 
 def mistake_findings(
@@ -150,14 +154,24 @@ def mistake_findings(
     shown: Mapping[str, str],
 ) -> list[Finding]:
     """The replayed mistakes that reproduce every given gradient (usually none or one)."""
-    found = []
+    found: list[Finding] = []
+    groups: dict[str, list[str]] = {}
     gates, head = problem.compiled.spec.gates, problem.head is not None
     for mistake in _mistakes(problem, exact):
         reference = mistake.reference()
         if reference is None or not _explains(actual, reference.user, tol):
             continue
+        if mistake.group in groups:
+            groups[mistake.group].append(mistake.label)
+            continue
+        if mistake.group:
+            groups[mistake.group] = []
         timeline = mistake.timeline(reference) if mistake.timeline else from_terms(exact, reference, gates, head)
         found.append(Finding(mistake.text, timeline))
+    for group, labels in groups.items():
+        if labels:
+            k = next(i for i, f in enumerate(found) if f.text.startswith(group))
+            found[k] = replace(found[k], text=f"{found[k].text} (equally: {'; '.join(labels)})")
     if not found:
         found += _forward_or_loss(problem, exact, actual, tol, shown)
     return found
@@ -240,10 +254,13 @@ def _loss_mistakes(problem: CheckProblem) -> Iterator[_Mistake]:
         if (kind, reduce) == (loss.kind, loss.reduce) or (reduce == "last") != (loss.reduce == "last"):
             continue
         other = Loss(kind, reduce, loss.targets)
+        group = "your gradients are exactly those of another loss"
         yield _Mistake(
-            f"your gradients are exactly those of loss={kind!r}, reduce={reduce!r} (the check used loss="
-            f"{loss.kind!r}, reduce={loss.reduce!r}): pass those if that is your loss, or fix the factor",
+            f"{group}, loss={kind!r}, reduce={reduce!r} (the check used loss={loss.kind!r}, reduce={loss.reduce!r}): "
+            "pass that if it is your loss, or fix the factor",
             lambda o=other: replace(problem, loss=o).reference(),
+            group=group,
+            label=f"loss={kind!r}, reduce={reduce!r}",
         )
 
 

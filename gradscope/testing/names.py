@@ -140,24 +140,32 @@ def assign_roles(spec: CellSpec, names: Iterable[str], explicit: Mapping[str, st
     return {name: roles[name] for name in names}
 
 
+#: How the error message spells each role's names.
+SPELLINGS: Mapping[str, tuple[str, ...]] = {
+    "weight_ih": ("Wxh", "W_xh", "Wx", "weight_ih_l0"),
+    "weight_hh": ("Whh", "W_hh", "Wh", "weight_hh_l0"),
+    "weight_cat": ("W",),
+    "bias": ("bh", "b_h", "b"),
+    "bias_ih": ("b_ih", "bias_ih_l0"),
+    "bias_hh": ("b_hh", "bias_hh_l0"),
+    "weight_out": ("Why", "W_hy", "Wy", "weight_out"),
+    "bias_out": ("by", "b_y", "bias_out"),
+}
+
+
 def _unknown_message(spec: CellSpec, unknown: list[str], names: list[str]) -> str:
-    known = ", ".join(f"{kind}: {'/'.join(_display(a) for a in aliases[:3])}" for kind, aliases in ALIASES.items())
+    known = "; ".join(f"{kind}: {', '.join(spellings)}" for kind, spellings in SPELLINGS.items())
+    spelled = [s for spellings in SPELLINGS.values() for s in spellings if len(s) > 2]
     parts = []
     for name in unknown:
-        close = difflib.get_close_matches(normalise(name), [a for v in ALIASES.values() for a in v], n=1, cutoff=0.6)
-        parts.append(f"{name!r}" + (f" (did you mean {_display(close[0])!r}?)" if close else ""))
+        close = difflib.get_close_matches(name, spelled, n=3, cutoff=0.6)
+        guess = " or ".join(repr(c) for c in close)
+        parts.append(f"{name!r}" + (f" (did you mean {guess}?)" if close else ""))
     return (
-        f"{spec.name} parameters: unknown name{'s' if len(unknown) > 1 else ''} {', '.join(parts)}; "
-        f"known names ({known}), per-gate names like Wxf/Whf/bf, or map them with "
-        f"names={{{unknown[0]!r}: 'weight_hh'}} (roles: {', '.join(ROLES)})"
+        f"{spec.name} parameters: unknown name{'s' if len(unknown) > 1 else ''} {', '.join(parts)}; known names "
+        f"({known}), per-gate names like Wxf, Whf, bf, or give the role: names={{{unknown[0]!r}: 'weight_hh'}} "
+        f"(roles: {', '.join(ROLES)})"
     )
-
-
-_DISPLAY = {"wxh": "Wxh", "whh": "Whh", "bh": "bh", "why": "Why", "by": "by", "w": "W", "b": "b", "wih": "W_ih"}
-
-
-def _display(alias: str) -> str:
-    return _DISPLAY.get(alias, alias)
 
 
 def gradient_name(key: str, params: Iterable[str], state: Iterable[str]) -> str | None:
