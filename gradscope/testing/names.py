@@ -195,5 +195,5 @@ def gradient_name(key: str, params: Iterable[str], state: Iterable[str]) -> str 
 def gradient_suggestion(key: str, params: Iterable[str], state: Iterable[str]) -> str:
     """``" (did you mean 'dWhh'?)"`` for an unknown gradient key, or ``""``."""
     valid = [p for p in params] + [f"d{p}" for p in params] + ["inputs", *(f"d{c}0" for c in state)]
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    close = difflib.get_close_matches(key, valid, n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""

@@ -172,3 +172,47 @@ def lstm(
 def lstm_loss(params: dict, xs: np.ndarray, targets: np.ndarray, h0: np.ndarray, c0: np.ndarray) -> float:
     ys = lstm_forward(params, xs, h0, c0)[0]
     return float(np.mean((ys - targets) ** 2))
+
+
+GRU_BUGS = ("no_sigmoid_grad", "no_tanh_grad", "swapped_z", "transpose")
+
+
+def gru(params: dict, xs: np.ndarray, targets: np.ndarray, h0: np.ndarray, bug=None, trace=None) -> dict:
+    """A GRU with one array per gate (``Wz, Uz, bz``, ``Wr, Ur, br``, ``Wh, Uh, bh`` for the candidate), PyTorch's
+    variant (``n = tanh(Wh x + bh + r * (Uh h))``), and the loss ``0.5 sum_t ||h_t - target_t||^2`` on the states."""
+    T, H = xs.shape[0], h0.shape[0]
+    hs, cache = {-1: h0.copy()}, {}
+    for t in range(T):
+        x, h = xs[t], hs[t - 1]
+        r = _sigmoid(params["Wr"] @ x + params["br"] + params["Ur"] @ h)
+        z = _sigmoid(params["Wz"] @ x + params["bz"] + params["Uz"] @ h)
+        uh = params["Uh"] @ h
+        n = np.tanh(params["Wh"] @ x + params["bh"] + r * uh)
+        hs[t] = z * n + (1 - z) * h if bug == "swapped_z" else (1 - z) * n + z * h
+        cache[t] = (r, z, n, uh)
+    grads = {"d" + k: np.zeros_like(v) for k, v in params.items()}
+    dh_next = np.zeros(H)
+    for t in reversed(range(T)):
+        r, z, n, uh = cache[t]
+        x, h = xs[t], hs[t - 1]
+        dh = hs[t] - targets[t] + dh_next
+        if bug == "swapped_z":
+            dn, dz, dh_prev = dh * z, dh * (n - h), dh * (1 - z)
+        else:
+            dn, dz, dh_prev = dh * (1 - z), dh * (h - n), dh * z
+        da_n = dn if bug == "no_tanh_grad" else dn * (1 - n**2)
+        dr = da_n * uh
+        da_r, da_z = (dr, dz) if bug == "no_sigmoid_grad" else (dr * r * (1 - r), dz * z * (1 - z))
+        step = {
+            "dWr": np.outer(da_r, x), "dUr": np.outer(da_r, h), "dbr": da_r,
+            "dWz": np.outer(da_z, x), "dUz": np.outer(da_z, h), "dbz": da_z,
+            "dWh": np.outer(da_n, x), "dUh": np.outer(da_n * r, h), "dbh": da_n,
+        }  # fmt: skip
+        for k, v in step.items():
+            grads[k] += v
+        if trace is not None:
+            trace[t + 1] = step
+        carry = [(params["Ur"], da_r), (params["Uz"], da_z), (params["Uh"], da_n * r)]
+        dh_next = dh_prev + sum((U if bug == "transpose" else U.T) @ d for U, d in carry)
+    grads["dh0"] = dh_next
+    return grads
