@@ -30,12 +30,12 @@ from gradscope.testing.adapter import map_arrays
 from gradscope.testing.check_problem import CheckProblem, LossFunction, make_check_problem
 from gradscope.testing.comparison import GradientMismatch
 from gradscope.testing.diagnosis import BPTTDiagnosis
-from gradscope.testing.entries import KeyComparison, as_gradient_array, compare_arrays
-from gradscope.testing.hints import direct_findings, mistake_findings
+from gradscope.testing.entries import KeyComparison, compare_given
+from gradscope.testing.hints import Evidence, direct_findings, mistake_findings
 from gradscope.testing.layouts import MappedParams
 from gradscope.testing.names import gradient_name, gradient_suggestion
 from gradscope.testing.timeline import Timeline, from_structure
-from gradscope.testing.tolerance import Tolerance, default_tolerance
+from gradscope.testing.tolerance import Tolerance
 from gradscope.testing.user_backward import BackwardFunction, call_backward
 
 
@@ -185,34 +185,22 @@ def _compare(
         seen[target] = key
     keys, shapes, actual, tol = {}, {}, {}, {}
     for key, target in targets.items():
-        expected = exact[target]
-        array, dtype = as_gradient_array(key, grads[key])
-        if (
-            array.shape != expected.shape
-            and array.size == expected.size
-            and _squeezed(array.shape) == _squeezed(expected.shape)
-        ):
-            array = array.reshape(expected.shape)
-        if array.shape != expected.shape:
-            shapes[key] = (array.shape, expected.shape)
-            continue
-        row = default_tolerance(dtype)
-        tolerance = Tolerance(row.rtol if rtol is None else float(rtol), row.atol if atol is None else float(atol))
-        keys[key] = compare_arrays(
+        given = compare_given(
             key,
-            expected,
-            array,
-            tolerance,
-            dtype=dtype,
+            exact[target],
+            grads[key],
+            rtol,
+            atol,
             locate=_locator(problem, target),
             gate_of=_gates(problem, target),
         )
-        actual[target], tol[target] = array, tolerance
+        if given.comparison is None:
+            assert given.wrong_shape is not None
+            shapes[key] = given.wrong_shape
+            continue
+        keys[key] = given.comparison
+        actual[target], tol[target] = given.actual, given.tolerance
     return keys, unknown, shapes, actual, tol
-
-
-def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(n for n in shape if n != 1)
 
 
 def _locator(problem: CheckProblem, target: str) -> Any:
@@ -234,9 +222,10 @@ def _explain(
 ) -> tuple[Timeline | None, tuple[str, ...]]:
     """The time line and the hints of a failed check."""
     exact = problem.exact
-    findings = direct_findings(problem, exact, actual, tol, shown)
+    evidence = Evidence(problem, exact, actual, tol, shown)
+    findings = direct_findings(evidence)
     if not any(f.conclusive for f in findings):
-        findings += mistake_findings(problem, exact, actual, tol, shown)
+        findings += mistake_findings(evidence)
     errors, noise = _errors(problem, actual, tol)
     timeline = from_structure(exact.terms, exact.hidden, errors, noise, problem.compiled.spec.gates) if errors else None
     if timeline is None or timeline.source == "none":

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from gradscope.errors import ParameterError
-from gradscope.testing.entries import GateError, KeyComparison, as_gradient_array, compare_arrays
+from gradscope.testing.entries import GateError, GradientChecks, KeyComparison, compare_arrays, compare_given
 from gradscope.testing.reference import reference_gradients, reference_problem
-from gradscope.testing.tolerance import Tolerance, default_tolerance
 
 if TYPE_CHECKING:
     from gradscope.cells.cell import Cell
@@ -44,7 +43,7 @@ class GradientMismatch(AssertionError):  # noqa: N818 - the name the issue and u
 
 
 @dataclass(frozen=True)
-class BPTTComparison:
+class BPTTComparison(GradientChecks):
     """The result of :func:`compare_bptt`: every given gradient against the reference.
 
     Attributes:
@@ -66,19 +65,6 @@ class BPTTComparison:
     #: Every gradient key of this cell, in the reference's order.
     reference_keys: tuple[str, ...] = ()
 
-    @property
-    def passed(self) -> bool:
-        """Every given gradient matches, has a known name and the right shape, and at least one was given."""
-        return (
-            bool(self.keys) and not self.unknown and not self.wrong_shapes and all(c.passed for c in self.keys.values())
-        )
-
-    @property
-    def failed_keys(self) -> tuple[str, ...]:
-        """Compared keys with entries out of tolerance, then wrong shapes, then unknown keys."""
-        wrong = [k for k, c in self.keys.items() if not c.passed]
-        return (*wrong, *self.wrong_shapes, *self.unknown)
-
     def report(self) -> str:
         """The human-readable summary used as the :class:`GradientMismatch` message."""
         sizes = f"{self.cell}, T={self.steps}, H={self.hidden_size}, I={self.input_size}"
@@ -90,19 +76,12 @@ class BPTTComparison:
         problems = len(wrong) + len(self.wrong_shapes) + len(self.unknown)
         lines = [f"BPTT gradients differ from the exact reference ({sizes}): {problems} problem(s)"]
         lines += ["  " + c.describe().replace("\n", "\n  ") for c in wrong]
-        for key, (given, expected) in self.wrong_shapes.items():
-            note = "; the transpose of the expected shape: a transposed gradient?" if given == expected[::-1] else ""
-            lines.append(f"  {key}: wrong shape {given}, expected {expected}{note}")
+        lines += self.shape_lines()
         for key, suggestion in self.unknown.items():
             lines.append(f"  {key}: unknown key{suggestion}")
         if self.unknown:
             lines.append(f"  valid keys: {', '.join(self.reference_keys)}")
-        passed = [k for k, c in self.keys.items() if c.passed]
-        if passed:
-            lines.append(f"  matching: {', '.join(passed)}")
-        if self.not_checked:
-            lines.append(f"  not given (not checked): {', '.join(self.not_checked)}")
-        return "\n".join(lines)
+        return "\n".join(lines + self.closing_lines())
 
     def __str__(self) -> str:
         return self.report()
@@ -150,19 +129,14 @@ def compare_bptt(
     for key, expected in reference.items():
         if key not in grads:
             continue
-        actual, dtype = as_gradient_array(key, grads[key])
-        if (
-            key in _BATCHED_KEYS
-            and actual.shape != expected.shape
-            and _squeezed(actual.shape) == _squeezed(expected.shape)
-        ):
-            actual = actual.reshape(expected.shape)
-        if actual.shape != expected.shape:
-            wrong_shapes[key] = (actual.shape, expected.shape)
-            continue
-        row = default_tolerance(dtype)
-        tolerance = Tolerance(row.rtol if rtol is None else float(rtol), row.atol if atol is None else float(atol))
-        keys[key] = compare_arrays(key, expected, actual, tolerance, dtype=dtype, gates=spec.gates, hidden=hidden)
+        given = compare_given(
+            key, expected, grads[key], rtol, atol, squeeze=key in _BATCHED_KEYS, gates=spec.gates, hidden=hidden
+        )
+        if given.comparison is None:
+            assert given.wrong_shape is not None
+            wrong_shapes[key] = given.wrong_shape
+        else:
+            keys[key] = given.comparison
 
     unknown = {key: _suggestion(key, list(reference)) for key in grads if key not in reference}
     not_checked = tuple(key for key in reference if key not in grads)
@@ -192,10 +166,6 @@ def assert_bptt_close(
     comparison = compare_bptt(cell, params, inputs, upstream, grads, rtol=rtol, atol=atol, h0=h0, c0=c0, y0=y0)
     if not comparison.passed:
         raise GradientMismatch(comparison)
-
-
-def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(n for n in shape if n != 1)
 
 
 def _suggestion(key: str, valid: list[str]) -> str:

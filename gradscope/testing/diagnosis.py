@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gradscope.analysis.document import json_number
-from gradscope.testing.entries import KeyComparison
+from gradscope.testing.entries import GradientChecks, KeyComparison
 from gradscope.testing.timeline import Timeline
 
 
 @dataclass(frozen=True)
-class BPTTDiagnosis:
+class BPTTDiagnosis(GradientChecks):
     """One check of a hand-written BPTT.
 
     Attributes:
@@ -50,18 +50,6 @@ class BPTTDiagnosis:
     gradient_names: tuple[str, ...] = ()
 
     @property
-    def passed(self) -> bool:
-        """Every given gradient matches, has a known name and the right shape, and at least one was given."""
-        return (
-            bool(self.keys) and not self.unknown and not self.wrong_shapes and all(c.passed for c in self.keys.values())
-        )
-
-    @property
-    def failed_keys(self) -> tuple[str, ...]:
-        """Wrong gradients (largest absolute error first), then wrong shapes, then unknown keys."""
-        return (*(k for k, c in self.keys.items() if not c.passed), *self.wrong_shapes, *self.unknown)
-
-    @property
     def first_wrong_step(self) -> int | None:
         """The time step where the per-step terms first depart (backward order), if known."""
         return None if self.timeline is None else self.timeline.first_wrong
@@ -82,9 +70,7 @@ class BPTTDiagnosis:
         head = f"{problems} of {total} gradients wrong" if problems else "unknown gradient names"
         lines = [f"BPTT gradients differ from the exact reference ({self.sizes()}): {head}"]
         lines += ["  " + c.describe().replace("\n", "\n  ") for c in wrong]
-        for key, (given, expected) in self.wrong_shapes.items():
-            note = "; the transpose of the expected shape: a transposed gradient?" if given == expected[::-1] else ""
-            lines.append(f"  {key}: wrong shape {given}, expected {expected}{note}")
+        lines += self.shape_lines()
         for key, suggestion in self.unknown.items():
             lines.append(f"  {key}: unknown gradient name{suggestion}")
         if self.unknown:
@@ -92,12 +78,7 @@ class BPTTDiagnosis:
         if self.timeline is not None:
             lines += [f"  {line}" for line in self.timeline.lines()]
         lines += [f"  hint: {hint}" for hint in self.hints]
-        passed = [k for k, c in self.keys.items() if c.passed]
-        if passed:
-            lines.append(f"  matching: {', '.join(passed)}")
-        if self.not_checked:
-            lines.append(f"  not given (not checked): {', '.join(self.not_checked)}")
-        return "\n".join(lines)
+        return "\n".join(lines + self.closing_lines())
 
     def __str__(self) -> str:
         return self.report()

@@ -7,13 +7,14 @@ value is tiny has a tight tolerance, so ranking by the ratio to it would point a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from gradscope.errors import ParameterError
-from gradscope.testing.tolerance import Tolerance
+from gradscope.testing.tolerance import Tolerance, default_tolerance
 
 
 @dataclass(frozen=True)
@@ -234,3 +235,78 @@ def _hints(
         if zero:
             hints.append(f"all zero at time step(s) t = {', '.join(str(t) for t in zero)}: a dropped time step?")
     return tuple(hints)
+
+
+@dataclass(frozen=True)
+class Given:
+    """One given gradient read and compared: its comparison, or the shapes that did not fit."""
+
+    comparison: KeyComparison | None
+    wrong_shape: tuple[tuple[int, ...], tuple[int, ...]] | None
+    actual: np.ndarray
+    tolerance: Tolerance
+
+
+def compare_given(
+    key: str,
+    expected: np.ndarray,
+    value: object,
+    rtol: float | None,
+    atol: float | None,
+    squeeze: bool = True,
+    **where: Any,
+) -> Given:
+    """Read ``value`` (a gradient given under ``key``), fit its size-1 axes to ``expected`` when ``squeeze``,
+    pick the tolerance of its dtype (or ``rtol``/``atol``), and compare (``where``: :func:`compare_arrays`'s naming)."""
+    actual, dtype = as_gradient_array(key, value)
+    if squeeze and actual.shape != expected.shape and _squeezed(actual.shape) == _squeezed(expected.shape):
+        actual = actual.reshape(expected.shape)
+    row = default_tolerance(dtype)
+    tolerance = Tolerance(row.rtol if rtol is None else float(rtol), row.atol if atol is None else float(atol))
+    if actual.shape != expected.shape:
+        return Given(None, (actual.shape, expected.shape), actual, tolerance)
+    return Given(compare_arrays(key, expected, actual, tolerance, dtype=dtype, **where), None, actual, tolerance)
+
+
+def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(n for n in shape if n != 1)
+
+
+class GradientChecks:
+    """What :class:`~gradscope.testing.BPTTComparison` and :class:`~gradscope.testing.BPTTDiagnosis` share:
+    the verdict over ``keys``, ``unknown`` and ``wrong_shapes``, and the lines that list them."""
+
+    keys: Mapping[str, KeyComparison]
+    unknown: Mapping[str, str]
+    wrong_shapes: Mapping[str, tuple[tuple[int, ...], tuple[int, ...]]]
+    not_checked: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        """Every given gradient matches, has a known name and the right shape, and at least one was given."""
+        return (
+            bool(self.keys) and not self.unknown and not self.wrong_shapes and all(c.passed for c in self.keys.values())
+        )
+
+    @property
+    def failed_keys(self) -> tuple[str, ...]:
+        """Compared keys with entries out of tolerance, then wrong shapes, then unknown keys."""
+        return (*(k for k, c in self.keys.items() if not c.passed), *self.wrong_shapes, *self.unknown)
+
+    def shape_lines(self) -> list[str]:
+        """One line per gradient of the wrong shape (with a note when it is the transpose)."""
+        lines = []
+        for key, (given, expected) in self.wrong_shapes.items():
+            note = "; the transpose of the expected shape: a transposed gradient?" if given == expected[::-1] else ""
+            lines.append(f"  {key}: wrong shape {given}, expected {expected}{note}")
+        return lines
+
+    def closing_lines(self) -> list[str]:
+        """What matched, and what was not given."""
+        lines = []
+        passed = [k for k, c in self.keys.items() if c.passed]
+        if passed:
+            lines.append(f"  matching: {', '.join(passed)}")
+        if self.not_checked:
+            lines.append(f"  not given (not checked): {', '.join(self.not_checked)}")
+        return lines

@@ -47,6 +47,27 @@ def _close(actual: np.ndarray, candidate: np.ndarray, tolerance: Tolerance) -> b
     return bool(np.all(np.abs(actual - candidate) <= allowed))
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What a failed check holds: the problem and its exact reference, the user's gradients by what they are the
+    gradients of (``actual``: a parameter's name, ``inputs``, ``h0``, ``c0``), their tolerances, and the key the user
+    gave each (``shown``, for the messages)."""
+
+    problem: CheckProblem
+    exact: Reference
+    actual: Mapping[str, np.ndarray]
+    tol: Mapping[str, Tolerance]
+    shown: Mapping[str, str]
+
+    def head_keys(self) -> list[str]:
+        """The output layer's given gradients."""
+        roles = self.problem.layout.roles
+        return [n for n, r in roles.items() if r.kind in ("weight_out", "bias_out") and n in self.actual]
+
+    def right(self, key: str) -> bool:
+        return _close(self.actual[key], self.exact.user[key], self.tol[key])
+
+
 def _explains(
     actual: Mapping[str, np.ndarray], candidate: Mapping[str, np.ndarray], tol: Mapping[str, Tolerance]
 ) -> bool:
@@ -55,14 +76,9 @@ def _explains(
     )
 
 
-def direct_findings(
-    problem: CheckProblem,
-    exact: Reference,
-    actual: Mapping[str, np.ndarray],
-    tol: Mapping[str, Tolerance],
-    shown: Mapping[str, str],
-) -> list[Finding]:
-    """Hints read off the user's arrays: non-finite values, all zeros, clipping (``shown``: the user's key of each)."""
+def direct_findings(evidence: Evidence) -> list[Finding]:
+    """Hints read off the user's arrays: non-finite values, all zeros, clipping."""
+    actual, shown, expected = evidence.actual, evidence.shown, evidence.exact.user
     found = []
     bad = {k: int(np.size(a) - np.count_nonzero(np.isfinite(a))) for k, a in actual.items()}
     bad = {k: n for k, n in bad.items() if n}
@@ -76,7 +92,6 @@ def direct_findings(
             )
         )
         return found
-    expected = exact.user
     if all(not np.any(a) for a in actual.values()) and any(np.any(expected[k]) for k in actual):
         found.append(
             Finding(
@@ -86,9 +101,9 @@ def direct_findings(
             )
         )
         return found
-    head = [n for n, r in problem.layout.roles.items() if r.kind in ("weight_out", "bias_out") and n in actual]
+    head = evidence.head_keys()
     cell = [k for k in actual if k not in head]
-    head_right = head and cell and all(_close(actual[k], expected[k], tol[k]) for k in head)
+    head_right = head and cell and all(evidence.right(k) for k in head)
     if head_right and all(not np.any(actual[k]) for k in cell) and any(np.any(expected[k]) for k in cell):
         found.append(
             Finding(
@@ -97,20 +112,16 @@ def direct_findings(
                 conclusive=True,
             )
         )
-    clipped = _clipping(actual, expected, tol, shown)
+    clipped = _clipping(evidence)
     if clipped:
         note = "no per-step term is wrong: the final gradients were capped after the loop"
-        found.append(Finding(clipped, Timeline(problem.steps, "mistake", note=note), conclusive=True))
+        found.append(Finding(clipped, Timeline(evidence.problem.steps, "mistake", note=note), conclusive=True))
     return found
 
 
-def _clipping(
-    actual: Mapping[str, np.ndarray],
-    expected: Mapping[str, np.ndarray],
-    tol: Mapping[str, Tolerance],
-    shown: Mapping[str, str],
-) -> str:
+def _clipping(evidence: Evidence) -> str:
     """The clipping hint, if every mismatch is an entry capped at one ``±c`` where the exact value is larger."""
+    actual, expected, tol, shown = evidence.actual, evidence.exact.user, evidence.tol, evidence.shown
     cap = max(np.abs(a).max(initial=0.0) for a in actual.values())
     if cap == 0:
         return ""
@@ -146,20 +157,15 @@ class _Mistake:
     label: str = ""
 
 
-def mistake_findings(
-    problem: CheckProblem,
-    exact: Reference,
-    actual: Mapping[str, np.ndarray],
-    tol: Mapping[str, Tolerance],
-    shown: Mapping[str, str],
-) -> list[Finding]:
+def mistake_findings(evidence: Evidence) -> list[Finding]:
     """The replayed mistakes that reproduce every given gradient (usually none or one)."""
+    problem, exact = evidence.problem, evidence.exact
     found: list[Finding] = []
     groups: dict[str, list[str]] = {}
     gates, head = problem.compiled.spec.gates, problem.head is not None
     for mistake in _mistakes(problem, exact):
         reference = mistake.reference()
-        if reference is None or not _explains(actual, reference.user, tol):
+        if reference is None or not _explains(evidence.actual, reference.user, evidence.tol):
             continue
         if mistake.group in groups:
             groups[mistake.group].append(mistake.label)
@@ -173,7 +179,7 @@ def mistake_findings(
             k = next(i for i, f in enumerate(found) if f.text.startswith(group))
             found[k] = replace(found[k], text=f"{found[k].text} (equally: {'; '.join(labels)})")
     if not found:
-        found += _forward_or_loss(problem, exact, actual, tol, shown)
+        found += _forward_or_loss(evidence)
     return found
 
 
@@ -299,15 +305,9 @@ def _layout_mistakes(problem: CheckProblem) -> Iterator[_Mistake]:
         )
 
 
-def _forward_or_loss(
-    problem: CheckProblem,
-    exact: Reference,
-    actual: Mapping[str, np.ndarray],
-    tol: Mapping[str, Tolerance],
-    shown: Mapping[str, str],
-) -> list[Finding]:
-    head = [n for n, r in problem.layout.roles.items() if r.kind in ("weight_out", "bias_out") and n in actual]
-    if not head or not isinstance(problem.loss, Loss) or all(_close(actual[k], exact.user[k], tol[k]) for k in head):
+def _forward_or_loss(evidence: Evidence) -> list[Finding]:
+    problem, head = evidence.problem, evidence.head_keys()
+    if not head or not isinstance(problem.loss, Loss) or all(evidence.right(k) for k in head):
         return []
     from gradscope.cells import variants
 
@@ -315,8 +315,8 @@ def _forward_or_loss(
     known = f" (none of the variants gradscope tries matched: {', '.join(tried)})" if tried else ""
     return [
         Finding(
-            f"the output layer's gradients ({', '.join(shown[k] for k in head)}) are wrong too, and they depend only "
-            "on the forward pass and the loss: your forward states h_t or your dL/dy differ from the reference's"
-            + known
+            f"the output layer's gradients ({', '.join(evidence.shown[k] for k in head)}) are wrong too, and they "
+            "depend only on the forward pass and the loss: your forward states h_t or your dL/dy differ from the "
+            f"reference's{known}"
         )
     ]

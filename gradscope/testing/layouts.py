@@ -80,30 +80,30 @@ class ArrayLayout:
 
     def torch_params(self, arrays: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], OutputHead | None]:
         """PyTorch-named layer-0 parameters and the output layer from the user's arrays."""
-        stacked = self._stack({n: self._matrix(n, a) for n, a in arrays.items()})
-        order = self._rows()
-        H, I = self.hidden_size, self.input_size
-        out: dict[str, np.ndarray] = {}
+        out = self._named(self._stack({n: self._matrix(n, a) for n, a in arrays.items()}))
+        if self.single_bias:
+            out["bias_hh_l0"] = np.zeros_like(out["bias_ih_l0"])
+        weight, bias = out.pop("weight_out", None), out.pop("bias_out", None)
+        return out, (None if weight is None else OutputHead(weight, bias))
+
+    def _named(self, stacked: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Stacked arrays by role kind under PyTorch's names, rows in PyTorch's gate order; the single bias is
+        ``bias_ih_l0``, the output layer ``weight_out``/``bias_out``; a weight on the concatenation is split."""
+        order, H, I = self._rows(), self.hidden_size, self.input_size
+        out = {}
         if "weight_cat" in stacked:
             cat = stacked["weight_cat"][order]
-            out["weight_ih_l0"], out["weight_hh_l0"] = (
-                (cat[:, H:], cat[:, :H])
-                if self.concat == "hx"
-                else (
-                    cat[:, :I],
-                    cat[:, I:],
-                )
-            )
-        else:
-            out["weight_ih_l0"], out["weight_hh_l0"] = stacked["weight_ih"][order], stacked["weight_hh"][order]
-        if "bias" in stacked:
-            out["bias_ih_l0"], out["bias_hh_l0"] = stacked["bias"][order], np.zeros(order.size)
-        elif "bias_ih" in stacked:
-            out["bias_ih_l0"], out["bias_hh_l0"] = stacked["bias_ih"][order], stacked["bias_hh"][order]
-        head = None
-        if "weight_out" in stacked:
-            head = OutputHead(stacked["weight_out"], stacked.get("bias_out"))
-        return out, head
+            hh, ih = (cat[:, :H], cat[:, H:]) if self.concat == "hx" else (cat[:, I:], cat[:, :I])
+            out["weight_ih_l0"], out["weight_hh_l0"] = ih, hh
+        names = {"weight_ih": "weight_ih_l0", "weight_hh": "weight_hh_l0", "bias": "bias_ih_l0"}
+        names |= {"bias_ih": "bias_ih_l0", "bias_hh": "bias_hh_l0"}
+        for kind, key in names.items():
+            if kind in stacked:
+                out[key] = stacked[kind][order]
+        for kind in ("weight_out", "bias_out"):
+            if kind in stacked:
+                out[kind] = stacked[kind]
+        return out
 
     def _stack(self, matrices: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Per-gate arrays stacked in the user's gate order, by role kind."""
@@ -158,29 +158,7 @@ class ArrayLayout:
             names = [n for n, r in self.roles.items() if r.kind == kind]
             if all(n in grads for n in names):
                 complete |= {n: self._matrix(n, np.asarray(grads[n], dtype=np.float64)) for n in names}
-        stacked = self._stack(complete)
-        order, H, I = self._rows(), self.hidden_size, self.input_size
-        out = {}
-        if "weight_cat" in stacked:
-            cat = stacked["weight_cat"][order]
-            out["weight_ih_l0"], out["weight_hh_l0"] = (
-                (cat[:, H:], cat[:, :H])
-                if self.concat == "hx"
-                else (
-                    cat[:, :I],
-                    cat[:, I:],
-                )
-            )
-        for kind, key in (("weight_ih", "weight_ih_l0"), ("weight_hh", "weight_hh_l0"), ("bias", "bias_ih_l0")):
-            if kind in stacked:
-                out[key] = stacked[kind][order]
-        for kind in ("bias_ih", "bias_hh"):
-            if kind in stacked:
-                out[f"{kind}_l0"] = stacked[kind][order]
-        for kind in ("weight_out", "bias_out"):
-            if kind in stacked:
-                out[kind] = stacked[kind]
-        return out
+        return self._named(self._stack(complete))
 
     def gate_of(self, name: str, index: tuple[int, ...]) -> tuple[str, int] | None:
         """``(gate, unit)`` of an entry of a cell weight or bias (``None`` for the output layer)."""
