@@ -229,3 +229,20 @@ def test_a_passing_check_is_silent() -> None:
     )
     assert result.passed and result.report().startswith("BPTT gradients match the exact reference (rnn, T=5")
     assert result.hints == () and result.timeline is None and result.to_dict()["passed"]
+
+
+def test_the_readmes_five_line_check_runs_as_written() -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    snippet = re.search(r"```python\n(from gradscope.testing import check_bptt\n.*?)```", readme, re.S).group(1)
+    assert len(snippet.strip().splitlines()) == 5
+    c = client("char_rnn")
+    grads = c.grads()
+    names = dict(c.params) | {"d" + k: grads["d" + k] for k in c.params}
+    names |= {"xs": c.data["inputs"], "ys": c.data["targets"], "hprev": c.data["h0"]}
+    exec(snippet, names)  # the README's own code (not user data), run on a tutorial program's arrays
+    names["dWhh"] = names["dWhh"] * 1.01
+    with pytest.raises(GradientMismatch, match="Whh: 16 of 16 entries out of tolerance"):
+        exec(snippet, names)
