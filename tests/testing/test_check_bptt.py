@@ -246,3 +246,23 @@ def test_the_readmes_five_line_check_runs_as_written() -> None:
     names["dWhh"] = names["dWhh"] * 1.01
     with pytest.raises(GradientMismatch, match="Whh: 16 of 16 entries out of tolerance"):
         exec(snippet, names)
+
+
+@pytest.mark.parametrize(
+    ("upstream", "match"), [(np.zeros((T, H)), "sends no gradient"), (np.full((T, H), np.nan), "NaN")]
+)
+def test_a_zero_or_non_finite_upstream_is_refused(upstream: np.ndarray, match: str) -> None:
+    rng = np.random.default_rng(2)
+    params = {"weight_ih_l0": rng.normal(size=(H, I)), "weight_hh_l0": rng.normal(size=(H, H))}
+    grads = {"weight_hh_l0": np.zeros((H, H))}
+    with pytest.raises(GradscopeError, match=match):
+        diagnose_bptt("rnn", params, grads, rng.normal(size=(T, I)), upstream=upstream)
+
+
+def test_importing_the_check_imports_neither_sympy_nor_torch() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, gradscope.testing; print(sorted(m for m in ('sympy', 'torch') if m in sys.modules))"
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "[]"
