@@ -18,10 +18,17 @@ sums of outer products over time: ``dL/dW_ih = sum_t dL/du_t x_t^T``, ``dL/dW_hh
 r_{t-1}^T``, ``dL/db_ih = sum_t dL/du_t``, ``dL/db_hh = sum_t dL/dm_t`` (gates stacked in the
 cell's chunk order), the readout's ``dL/dW_hy = sum_t dL/dr_t h_t^T``, and ``dL/dx_t = W_ih^T dL/du_t``.
 
+:func:`backward_terms` keeps the per-step pieces (``dL/du_t``, ``dL/dm_t`` and the total ``dL/ds_t``
+at every step, the gradient through time); :func:`backward` sums them into the gradients. A
+:class:`BackwardVariant` runs the recursion with one of the classic hand-written mistakes instead,
+so that a checker can test whether a user's gradients are exactly those of that mistake.
+
 Cost: ``O(T (G H R + G H I))`` time and ``O(T G H)`` memory, all float64.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,16 +41,76 @@ def state_key(component: str) -> str:
     return f"{component}0"
 
 
-def backward(trajectory: Trajectory, upstream: np.ndarray) -> dict[str, np.ndarray]:
-    """Exact BPTT through a forward pass, for ``upstream[t-1] = dL/dh_t`` of shape ``(T, H)`` (``dL/dy_t``
-    ``(T, O)`` for a cell that feeds its output back).
+@dataclass(frozen=True)
+class BackwardVariant:
+    """A deliberate departure from exact BPTT: one classic hand-written mistake in the recursion.
 
-    Returns:
-        Gradients under the parameters' own names (``weight_ih_l0`` ``(G*H, I)``, ``weight_hh_l0``
-        ``(G*H, R)`` or ``weight_yh_l0``, the readout's ``weight_hy_l0``; biases only when the
-        parameters have them), ``inputs`` ``(T, I)``, and one array per initial state component
-        (``h0``, and ``c0`` for the LSTM; ``y0`` ``(O,)`` for a readout cell).
+    Attributes:
+        transposed: the carry uses ``W_hg`` where ``W_hg^T`` belongs (``dh_{t-1} = W_hh da_t``);
+            needs square recurrent blocks (``R == H``).
+        dropped: state components whose carry ``J_t^T delta_t`` is dropped (``("h",)``: no
+            ``dh_next``; ``("c",)``: no ``f_{t+1} * dc_{t+1}``); what the loss gives directly stays, and
+            the initial state's gradient is the carry out of step 1 (computed, but never added in).
+        gate_order: the gate gradients stacked in this order of the cell's gates (``gate_order[k]``
+            is the gate whose gradient lands in row block ``k``), for the weights and the carry alike.
     """
+
+    transposed: bool = False
+    dropped: tuple[str, ...] = ()
+    gate_order: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class BackwardTerms:
+    """The per-step pieces of BPTT through one trajectory (t = 1..T in rows 0..T-1).
+
+    Attributes:
+        trajectory: the forward pass.
+        grad_u: ``(T, G*H)``, ``dL/du_t`` (gates in the cell's chunk order): step t's term of ``dL/db_ih``.
+        grad_m: ``(T, G*H)``, ``dL/dm_t``: step t's term of ``dL/db_hh``.
+        grad_r: ``(T, O)``, ``dL/dr_t`` of a readout cell; ``None`` otherwise.
+        deltas: ``(T + 1, S)``, ``deltas[t] = dL/ds_t`` in total (through every later step), ``t = 0..T``;
+            ``deltas[T]`` is what the loss gives ``s_T`` directly and ``deltas[0]`` the initial state's gradient.
+            The components of ``s_t`` count as independent (what ``J_t`` carries): the LSTM's ``dL/dc_t`` holds
+            ``h_t`` fixed, so a hand-written ``dc_t`` is ``dL/dc_t + dL/dh_t * o_t * tanh'(c_t)``.
+    """
+
+    trajectory: Trajectory
+    grad_u: np.ndarray
+    grad_m: np.ndarray
+    grad_r: np.ndarray | None
+    deltas: np.ndarray
+
+    def gradients(self) -> dict[str, np.ndarray]:
+        """The sums over time, under the parameters' own names (see :func:`backward`)."""
+        trajectory = self.trajectory
+        params, spec, steps = trajectory.params, trajectory.spec, trajectory.steps
+        names = params.layout
+        grads = {
+            "weight_ih_l0": self.grad_u.T @ trajectory.inputs,
+            f"{names.recurrent_weight}_l0": self.grad_m.T @ trajectory.read(0, steps),
+        }
+        if self.grad_r is not None and trajectory.hidden is not None:
+            grads[f"{names.readout_weight}_l0"] = self.grad_r.T @ trajectory.hidden
+        if params.has_bias:
+            grads["bias_ih_l0"] = self.grad_u.sum(axis=0)
+            if names.recurrent_bias is not None:
+                grads[f"{names.recurrent_bias}_l0"] = self.grad_m.sum(axis=0)
+            if self.grad_r is not None:
+                grads[f"{names.readout_bias}_l0"] = self.grad_r.sum(axis=0)
+        grads["inputs"] = self.grad_u @ params.weight_ih
+        initial = self.deltas[0]
+        parts = [initial] if spec.feedback else list(initial.reshape(-1, params.hidden_size))
+        for component, value in zip(spec.state, parts, strict=True):
+            grads[state_key(component)] = value
+        return grads
+
+
+def backward_terms(
+    trajectory: Trajectory, upstream: np.ndarray, variant: BackwardVariant | None = None
+) -> BackwardTerms:
+    """The per-step pieces of exact BPTT (or of ``variant``) for ``upstream[t-1] = dL/dh_t`` ``(T, H)``
+    (``dL/dy_t`` ``(T, O)`` for a cell that feeds its output back)."""
     params, spec = trajectory.params, trajectory.spec
     steps, hidden, gates = trajectory.steps, params.hidden_size, spec.num_gates
     readout = spec.feedback
@@ -54,44 +121,50 @@ def backward(trajectory: Trajectory, upstream: np.ndarray) -> dict[str, np.ndarr
     size = trajectory.states.shape[1]
     # What the loss reads directly: h (the first component) of a one-stage cell, y of a readout cell.
     loss_rows = slice(0, size) if readout else slice(0, hidden)
+    variant = variant or BackwardVariant()
+    order = np.arange(gates) if variant.gate_order is None else np.asarray(variant.gate_order)
+    carry = np.einsum("gri->gir", weight_blocks) if variant.transposed else weight_blocks
+    kept = np.ones(size, dtype=bool)
+    for component in variant.dropped:
+        start = spec.state.index(component) * hidden
+        kept[start : start + hidden] = False
 
     units = np.empty((steps, coefficients.recurrent.shape[1], hidden))  # g_t, (T, C, H)
-    grad_m = np.empty((steps, gates, hidden))  # grad_m[t-1] = dL/dm_g at step t
+    grad_m = np.empty((steps, gates, hidden))  # grad_m[t-1] = dL/dm_g at step t (stacked as `order` says)
     grad_r = np.empty((steps, size)) if readout else None  # dL/dr_t of a readout cell
+    deltas = np.zeros((steps + 1, size))
     delta = np.zeros(size)  # dL/ds_t, total
     delta[loss_rows] = upstream[steps - 1]
     for k in range(steps - 1, -1, -1):  # k = t - 1
+        deltas[k + 1] = delta
         if grad_r is not None:
             assert coefficients.readout is not None and params.weight_out is not None
             grad_r[k] = coefficients.readout[k] * delta
             units[k] = params.weight_out.T @ grad_r[k]
         else:
             units[k] = delta.reshape(-1, hidden)
-        grad_m[k] = np.einsum("agi,ai->gi", coefficients.recurrent[k], units[k])
+        grad_m[k] = np.einsum("agi,ai->gi", coefficients.recurrent[k], units[k])[order]
         previous = np.zeros(size)
         if not readout:
             previous += np.einsum("abi,ai->bi", coefficients.direct[k], units[k]).reshape(-1)
-        previous[reads] += np.einsum("gir,gi->r", weight_blocks, grad_m[k])  # sum_g W_hg^T dL/dm_g
+        previous[reads] += np.einsum("gir,gi->r", carry, grad_m[k])  # sum_g W_hg^T dL/dm_g
         if k:
+            previous[~kept] = 0.0  # a dropped carry is not added in; the initial state's gradient still shows it
             previous[loss_rows] += upstream[k - 1]
         delta = previous  # dL/ds_{t-1}; after the loop, dL/ds_0
-    grad_u = np.einsum("tagi,tai->tgi", inputs, units).reshape(steps, gates * hidden)
-    grad_m_flat = grad_m.reshape(steps, gates * hidden)
-    names = params.layout
-    grads = {
-        "weight_ih_l0": grad_u.T @ trajectory.inputs,
-        f"{names.recurrent_weight}_l0": grad_m_flat.T @ trajectory.read(0, steps),
-    }
-    if grad_r is not None and trajectory.hidden is not None:
-        grads[f"{names.readout_weight}_l0"] = grad_r.T @ trajectory.hidden
-    if params.has_bias:
-        grads["bias_ih_l0"] = grad_u.sum(axis=0)
-        if names.recurrent_bias is not None:
-            grads[f"{names.recurrent_bias}_l0"] = grad_m_flat.sum(axis=0)
-        if grad_r is not None:
-            grads[f"{names.readout_bias}_l0"] = grad_r.sum(axis=0)
-    grads["inputs"] = grad_u @ params.weight_ih
-    initial = [delta] if readout else list(delta.reshape(-1, hidden))
-    for component, value in zip(spec.state, initial, strict=True):
-        grads[state_key(component)] = value
-    return grads
+    deltas[0] = delta
+    grad_u = np.einsum("tagi,tai->tgi", inputs, units)[:, order].reshape(steps, gates * hidden)
+    return BackwardTerms(trajectory, grad_u, grad_m.reshape(steps, gates * hidden), grad_r, deltas)
+
+
+def backward(trajectory: Trajectory, upstream: np.ndarray) -> dict[str, np.ndarray]:
+    """Exact BPTT through a forward pass, for ``upstream[t-1] = dL/dh_t`` of shape ``(T, H)`` (``dL/dy_t``
+    ``(T, O)`` for a cell that feeds its output back).
+
+    Returns:
+        Gradients under the parameters' own names (``weight_ih_l0`` ``(G*H, I)``, ``weight_hh_l0``
+        ``(G*H, R)`` or ``weight_yh_l0``, the readout's ``weight_hy_l0``; biases only when the
+        parameters have them), ``inputs`` ``(T, I)``, and one array per initial state component
+        (``h0``, and ``c0`` for the LSTM; ``y0`` ``(O,)`` for a readout cell).
+    """
+    return backward_terms(trajectory, upstream).gradients()

@@ -15,7 +15,7 @@ The modules, by job (every public name is re-exported here, so ``report.X`` is t
 * :mod:`~gradscope.terminal.profiles`: ``analyze``, ``compare`` and ``cells``;
 * :mod:`~gradscope.terminal.derivation`: ``derive`` (pretty, LaTeX, Markdown);
 * :mod:`~gradscope.terminal.ensembles`: ``analyze --samples`` and ``compare --samples``;
-* :mod:`~gradscope.terminal.checks`: ``verify`` and the ``report`` gallery's summary;
+* :mod:`~gradscope.terminal.checks`: ``verify`` (and ``verify --target``) and the ``report`` gallery's summary;
 * :mod:`~gradscope.terminal.research`: ``sweep`` and ``lyapunov``.
 """
 

@@ -8,6 +8,11 @@
 >>> grads = bptt_reference("rnn", params, inputs, upstream)  # what your BPTT should return
 >>> assert_bptt_close("rnn", params, inputs, upstream, grads)  # silent when they match
 
+* :func:`check_bptt`: the five-line check of a hand-written BPTT, in the user's own names and layout
+  (``Wxh``, ``Whh``, ``bh``, ``Why``, ``by``; column vectors; ``[h; x]`` weights; any gate order), with the
+  loss built in (``loss="softmax_ce"``, ``"mse"``, ...; output layer included); its message names the
+  time step where the per-step terms first go wrong, and hints that fire only on evidence.
+  :func:`diagnose_bptt` is its non-raising twin; :func:`from_arrays` is the adapter it uses.
 * :func:`bptt_reference`: the exact gradients (see :mod:`gradscope.engine.bptt`).
 * :func:`assert_bptt_close`: raises :class:`GradientMismatch` (an ``AssertionError``) naming each
   wrong key, its worst entry (gate and unit, or time step), both values, the relative error and the
@@ -26,6 +31,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from gradscope.testing.adapter import from_arrays
+from gradscope.testing.check import check_bptt, diagnose_bptt
 from gradscope.testing.comparison import (
     BPTTComparison,
     GradientMismatch,
@@ -34,7 +41,10 @@ from gradscope.testing.comparison import (
     compare_arrays,
     compare_bptt,
 )
+from gradscope.testing.diagnosis import BPTTDiagnosis
+from gradscope.testing.layouts import ArrayLayout, MappedParams
 from gradscope.testing.reference import bptt_reference
+from gradscope.testing.timeline import Timeline
 from gradscope.testing.tolerance import DEFAULT_TOLERANCES, Tolerance, default_tolerance
 
 #: The formula check lives with the SymPy code, imported on first use to keep this package light.
@@ -49,15 +59,22 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DEFAULT_TOLERANCES",
+    "ArrayLayout",
     "BPTTComparison",
+    "BPTTDiagnosis",
     "GradientMismatch",
     "KeyComparison",
+    "MappedParams",
+    "Timeline",
     "Tolerance",
     "assert_bptt_close",
     "assert_formula",
     "bptt_reference",
+    "check_bptt",
     "check_formula",
     "compare_arrays",
     "compare_bptt",
     "default_tolerance",
+    "diagnose_bptt",
+    "from_arrays",
 ]
