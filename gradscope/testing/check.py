@@ -34,26 +34,10 @@ from gradscope.testing.entries import KeyComparison, compare_given
 from gradscope.testing.hints import Evidence, direct_findings, mistake_findings
 from gradscope.testing.layouts import MappedParams
 from gradscope.testing.names import gradient_name, gradient_suggestion
+from gradscope.testing.signatures import same_arguments
 from gradscope.testing.timeline import Timeline, from_structure
 from gradscope.testing.tolerance import Tolerance
 from gradscope.testing.user_backward import BackwardFunction, call_backward
-
-
-def check_bptt(
-    cell: str | CellSpec,
-    params: Mapping[str, object] | MappedParams,
-    grads: Mapping[str, object] | BackwardFunction,
-    inputs: object,
-    **options: Any,
-) -> BPTTDiagnosis:
-    """Pass silently when ``grads`` are the exact BPTT gradients; raise :class:`GradientMismatch` otherwise.
-
-    Arguments as for :func:`diagnose_bptt`. Returns the :class:`BPTTDiagnosis` when everything matches.
-    """
-    diagnosis = diagnose_bptt(cell, params, grads, inputs, **options)
-    if not diagnosis.passed:
-        raise GradientMismatch(diagnosis)
-    return diagnosis
 
 
 def diagnose_bptt(
@@ -147,6 +131,18 @@ def diagnose_bptt(
         hints=hints,
         gradient_names=names_all,
     )
+
+
+@same_arguments(diagnose_bptt)
+def check_bptt(*args: Any, **kwargs: Any) -> BPTTDiagnosis:
+    """Pass silently when ``grads`` are the exact BPTT gradients; raise :class:`GradientMismatch` otherwise.
+
+    Arguments exactly as for :func:`diagnose_bptt`. Returns the :class:`BPTTDiagnosis` when everything matches.
+    """
+    diagnosis = diagnose_bptt(*args, **kwargs)
+    if not diagnosis.passed:
+        raise GradientMismatch(diagnosis)
+    return diagnosis
 
 
 def _shared_hints(wrong: list[KeyComparison]) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from gradscope.params.arrays import as_float_array
 from gradscope.params.layer import LayerParams, validate_layer
 from gradscope.testing.layouts import ArrayLayout, MappedParams, vector_matches
 from gradscope.testing.reference import reference_problem
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 #: A user's loss: ``(outputs (T, O), targets) -> dL/doutputs (T, O)``.
 LossFunction = Callable[[np.ndarray, Any], Any]
@@ -205,18 +208,21 @@ def read_state(name: str, value: object, hidden: int) -> np.ndarray:
     return array.reshape(hidden)
 
 
-def make_check_problem(
-    mapped: MappedParams,
-    inputs: object,
-    *,
-    targets: object = None,
-    loss: str | LossFunction | None = None,
-    reduce: str = "sum",
-    upstream: object = None,
-    h0: object = None,
-    c0: object = None,
-) -> CheckProblem:
+class CheckData(TypedDict, total=False):
+    """What a check is given besides the parameters and inputs (see :func:`~gradscope.testing.diagnose_bptt`)."""
+
+    targets: object
+    loss: str | LossFunction | None
+    reduce: str
+    upstream: object
+    h0: object
+    c0: object
+
+
+def make_check_problem(mapped: MappedParams, inputs: object, **data: Unpack[CheckData]) -> CheckProblem:
     """Read and validate everything a check needs, once (see :class:`CheckProblem`)."""
+    targets, loss, reduce = data.get("targets"), data.get("loss"), data.get("reduce", "sum")
+    upstream, h0, c0 = data.get("upstream"), data.get("h0"), data.get("c0")
     layout = mapped.layout
     torch_params, head = mapped.torch()
     xs = read_inputs(inputs, layout.input_size)

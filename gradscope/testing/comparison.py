@@ -10,11 +10,12 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gradscope.errors import ParameterError
 from gradscope.testing.entries import GateError, GradientChecks, KeyComparison, compare_arrays, compare_given
 from gradscope.testing.reference import reference_gradients, reference_problem
+from gradscope.testing.signatures import same_arguments
 
 if TYPE_CHECKING:
     from gradscope.cells.cell import Cell
@@ -145,25 +146,14 @@ def compare_bptt(
     )
 
 
-def assert_bptt_close(
-    cell: str | Cell,
-    params: Mapping[str, object],
-    inputs: object,
-    upstream: object,
-    grads: Mapping[str, object],
-    *,
-    rtol: float | None = None,
-    atol: float | None = None,
-    h0: object | None = None,
-    c0: object | None = None,
-    y0: object | None = None,
-) -> None:
+@same_arguments(compare_bptt)
+def assert_bptt_close(*args: Any, **kwargs: Any) -> None:
     """Pass silently when ``grads`` match the exact BPTT gradients; raise :class:`GradientMismatch` otherwise.
 
-    Arguments as for :func:`compare_bptt`. ``grads`` may hold some or all keys; every key given
+    Arguments exactly as for :func:`compare_bptt`. ``grads`` may hold some or all keys; every key given
     must be known and of the right shape, and at least one must be given.
     """
-    comparison = compare_bptt(cell, params, inputs, upstream, grads, rtol=rtol, atol=atol, h0=h0, c0=c0, y0=y0)
+    comparison = compare_bptt(*args, **kwargs)
     if not comparison.passed:
         raise GradientMismatch(comparison)
 
