@@ -6,7 +6,8 @@ e.g. ``"f_t"`` or ``"diag(1 - h_t**2) * W_hh"``.
 **The language.** Numbers; the cell's named quantities (LSTM ``i_t f_t g_t o_t c_t h_t``), previous
 state components ``h_{t-1}`` (also ``h_prev``), projections ``u_<gate>`` and ``m_<gate>``; the
 recurrent weight blocks ``W_h<gate>`` (``W_hh`` for the plain RNN; ``W_hi, W_hf, W_hg, W_ho`` for
-the LSTM; ``W_hr, W_hz, W_hn`` for the GRU); ``+ - * / @`` and powers ``**`` or ``^`` with a constant
+the LSTM; ``W_hr, W_hz, W_hn`` for the GRU); ``+ - * / @``, juxtaposition for the product
+(``diag(f_t) W_hf``, as ``gradscope derive`` prints blocks) and powers ``**`` or ``^`` with a constant
 exponent; the functions ``tanh sigmoid exp log sqrt sech cosh sinh relu Heaviside diag transpose``.
 A per-unit quantity ``q`` stands for the diagonal matrix ``diag(q)`` (``diag`` may be written or
 left out), ``*`` between matrices is the matrix product, and the layout is numerator layout,
@@ -80,6 +81,13 @@ _FORBIDDEN = {
     "{": "'{' is only allowed in '_{t-1}'",
     ";": "';' is not allowed (one expression only)",
 }
+#: SymPy's 2-D pictures (``derive``'s pretty format) write subscripts and products with these; the
+#: formula language is the one-line text form that ``derive`` prints beside them and ``--format text``.
+_PICTURE = "⋅·ₜₕᵢₒᵣₙₘᵤ₋₁⎛⎝⎞⎠θ∂"
+_PICTURE_HINT = (
+    "{char!r} comes from SymPy's 2-D picture; write the one-line form that 'gradscope derive' prints below "
+    "the pictures (or with --format text), e.g. diag(f_t) W_hf"
+)
 
 
 def _fail(expression: str, position: int, reason: str) -> FormulaError:
@@ -110,7 +118,8 @@ def tokens(expression: str) -> Iterator[Token]:
         match = _TOKEN.match(expression, position)
         if match is None:
             char = expression[position]
-            raise _fail(expression, position, _FORBIDDEN.get(char, f"unexpected character {char!r}"))
+            reason = _PICTURE_HINT.format(char=char) if char in _PICTURE else f"unexpected character {char!r}"
+            raise _fail(expression, position, _FORBIDDEN.get(char, reason))
         kind, text = match.lastgroup or "", match.group()
         if kind == "number" and len(text) > 40:
             raise _fail(expression, position, f"number {text[:20]}... is too long")
@@ -201,7 +210,7 @@ class _Parser:
     Grammar::
 
         sum     := product (("+" | "-") product)*
-        product := unary (("*" | "@" | "/") unary)*
+        product := unary (("*" | "@" | "/") unary | power)*     (a power after a factor: juxtaposition)
         unary   := ("+" | "-") unary | power
         power   := atom (("**" | "^") exponent)?
         exponent:= ["+" | "-"] NUMBER | "(" ["+" | "-"] NUMBER ["/" NUMBER] ")"
@@ -261,10 +270,17 @@ class _Parser:
 
     def product(self) -> Node:
         node = self.unary()
-        while self.peek().kind == "op" and self.peek().text in ("*", "@", "/"):
-            op = self.take().text
-            node = Node("/" if op == "/" else "*", args=(node, self.unary()))
-        return node
+        while True:
+            token = self.peek()
+            if token.kind == "op" and token.text in ("*", "@", "/"):
+                op = self.take().text
+                node = Node("/" if op == "/" else "*", args=(node, self.unary()))
+            elif token.kind in ("name", "("):
+                # Juxtaposition is a product, as derive prints blocks: "diag(f_t) W_hf". The factor is a
+                # power, not a signed term, so "a -b" stays a difference.
+                node = Node("*", args=(node, self.power()))
+            else:
+                return node
 
     def unary(self) -> Node:
         token = self.peek()
