@@ -8,7 +8,7 @@ import typer
 from gradscope import terminal
 from gradscope.cells.spec import ALL_CELL_NAMES, resolve_name
 from gradscope.cli.app import EXIT_CHECK_FAILED, app, make_console
-from gradscope.cli.options import CellName
+from gradscope.cli.options import CellName, Language
 from gradscope.compile import compile_cell
 
 DeriveFormat = Literal["pretty", "text", "latex", "markdown"]
@@ -53,6 +53,7 @@ def derive(
             show_default=False,
         ),
     ] = None,
+    lang: Language = None,
 ) -> None:
     """The cell's equations and its SymPy-derived per-step Jacobian, block by block; or check a hand-derived block."""
     from gradscope.symbolic import display
@@ -82,7 +83,7 @@ def derive(
         console.print(terminal.derivation_pretty(derivation, unicode=unicode), crop=False)
 
 
-@app.command(epilog="Example:\n  gradscope cells")
-def cells() -> None:
+@app.command(epilog="Examples:\n  gradscope cells\n  gradscope cells --lang zh")
+def cells(lang: Language = None) -> None:
     """The available cells, one line each: name, state s, gates (PyTorch chunk order) and description."""
     make_console().print(terminal.cells_table([compile_cell(name).spec for name in ALL_CELL_NAMES]))

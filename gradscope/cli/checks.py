@@ -9,7 +9,16 @@ from rich.text import Text
 from gradscope import terminal
 from gradscope.cells.spec import ALL_CELL_NAMES
 from gradscope.cli.app import EXIT_CHECK_FAILED, app, make_console, print_error
-from gradscope.cli.options import CELL_PANEL, DRAW_PANEL, OUTPUT_PANEL, REPORT_QUICK_ENV, JsonPath, Quiet, complete_cell
+from gradscope.cli.options import (
+    CELL_PANEL,
+    DRAW_PANEL,
+    OUTPUT_PANEL,
+    REPORT_QUICK_ENV,
+    JsonPath,
+    Language,
+    Quiet,
+    complete_cell,
+)
 from gradscope.cli.output import Output, progress_reporter
 from gradscope.cli.problems import parse_cells
 from gradscope.files import check_output_dir
@@ -32,6 +41,7 @@ def report_gallery(
         ),
     ] = Path("reports"),
     quiet: Quiet = False,
+    lang: Language = None,
     quick: Annotated[
         bool,
         typer.Option("--quick", envvar=REPORT_QUICK_ENV, hidden=True, help="Tiny sizes (gallery.QUICK), for tests."),
@@ -119,6 +129,7 @@ def verify(
     ] = False,
     json_path: JsonPath = None,
     quiet: Quiet = False,
+    lang: Language = None,
 ) -> None:
     """gradscope checks itself: derived Jacobians and BPTT gradients against finite differences and autograd.
 

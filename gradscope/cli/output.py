@@ -15,6 +15,14 @@ from rich.text import Text
 
 from gradscope import files
 from gradscope.cli.app import make_console
+from gradscope.i18n import N_, _
+
+#: What ``Output.finish`` names the files it wrote after (translated where it is printed).
+_WRITTEN = {
+    "JSON": N_("JSON written to {path}"),
+    "Figure": N_("Figure written to {path}"),
+    "CSV": N_("CSV written to {path}"),
+}
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -80,7 +88,7 @@ class Output:
             files.write_text_atomic(self.json_path, text)
         if self.plot_path is not None and image is not None:
             files.write_bytes_atomic(self.plot_path, image)
-        for _, path, content in extra:  # e.g. ("CSV", path, text): further files, checked before any work
+        for _kind, path, content in extra:  # e.g. ("CSV", path, text): further files, checked before any work
             files.write_text_atomic(path, content)
         if self.json_stdout and text is not None:
             sys.stdout.write(text)
@@ -91,10 +99,11 @@ class Output:
             return
         console.print(full())
         notes = make_console(stderr=True)
-        written = [("JSON", self.json_path), ("Figure", self.plot_path), *((k, p) for k, p, _ in extra)]
+        written = [("JSON", self.json_path), ("Figure", self.plot_path), *((k, p) for k, p, _content in extra)]
         for kind, path in written:
             if path is not None:
-                notes.print(Text(f"{kind} written to {path}", style="dim"), soft_wrap=True)
+                note = _(_WRITTEN[kind]).format(path=path) if kind in _WRITTEN else f"{kind} written to {path}"
+                notes.print(Text(note, style="dim"), soft_wrap=True)
 
 
 class ProgressCallback(Protocol):

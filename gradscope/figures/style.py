@@ -23,6 +23,8 @@ from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from gradscope.i18n import N_, _
+
 #: Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision deficiency.
 OKABE_ITO = {
     "black": "#000000",
@@ -71,8 +73,9 @@ STYLE: dict[str, Any] = {
     "svg.fonttype": "path",
     "pdf.fonttype": 42,
 }
-LAG_LABEL = "lag k (steps)"
-LENGTH_LABEL = "sequence length T (steps)"
+#: Axis labels, in English (translated where they are drawn: ``_(LAG_LABEL)``).
+LAG_LABEL = N_("lag k (steps)")
+LENGTH_LABEL = N_("sequence length T (steps)")
 
 F = TypeVar("F", bound=Callable[..., Figure])
 
@@ -147,13 +150,14 @@ def unit_line(ax: Axes, label: str | None = r"$\|\cdot\| = 1$") -> Line2D:
 def lag_frame(ax: Axes, norm: str, steps: int) -> None:
     """The frame of a profile plot: the ``||.|| = 1`` line, the lag and norm labels, lags ``0 .. steps``."""
     unit_line(ax)
-    ax.set_xlabel(LAG_LABEL)
+    ax.set_xlabel(_(LAG_LABEL))
     ax.set_ylabel(profile_label(norm))
     ax.set_xlim(0, steps + 1)
 
 
 def rate_text(rate: float) -> str:
-    return f"{rate:+.3g}/step"
+    """``"+0.0123/step"`` in the current language."""
+    return _("{rate}/step").format(rate=f"{rate:+.3g}")
 
 
 def log10_colour_scale(low: float, high: float) -> tuple[Colormap, Normalize, np.ndarray]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from rich.console import Group, RenderableType
 from rich.text import Text
 
+from gradscope.i18n import _
 from gradscope.terminal.format import block_legend
 
 if TYPE_CHECKING:
@@ -32,15 +33,15 @@ def derivation_pretty(derivation: Derivation, unicode: bool = True) -> Renderabl
         return [Text(picture, no_wrap=True, overflow="ignore") for picture in pictures]
 
     return Group(
-        Text.assemble((f"{cell.name}", "bold"), f": {cell.title}"),
+        Text.assemble((f"{cell.name}", "bold"), f": {_(cell.title)}"),
         Text(cell.reference, style="dim"),
-        Text(f"state s = {cell.state_layout}, gates {', '.join(cell.gates)}"),
+        Text(_("state s = {state}, gates {gates}").format(state=cell.state_layout, gates=", ".join(cell.gates))),
         Text(""),
-        Text("Equations (one unit):", style="bold"),
+        Text(_("Equations (one unit):"), style="bold"),
         *lines(equation_pictures(derivation, unicode)),
         Text(block_legend(cell.spec), style="dim"),
         Text(""),
-        Text("Per-step Jacobian blocks:", style="bold"),
+        Text(_("Per-step Jacobian blocks:"), style="bold"),
         *lines(block_pictures(derivation, unicode)),
         Text(""),
         Text(_one_line_caption(derivation), style="bold"),
@@ -50,8 +51,8 @@ def derivation_pretty(derivation: Derivation, unicode: bool = True) -> Renderabl
 
 def _one_line_caption(derivation: Derivation) -> str:
     if derivation.cell.readout is not None:  # check_formula reads one-stage blocks only
-        return "On one line:"
-    return "On one line each, as 'gradscope derive --check' and check_formula read them:"
+        return _("On one line:")
+    return _("On one line each, as 'gradscope derive --check' and check_formula read them:")
 
 
 def formula_check_text(check: FormulaCheck) -> Text:

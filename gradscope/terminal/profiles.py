@@ -74,8 +74,12 @@ def split_terms(expression: str) -> list[str]:
     return terms
 
 
-def jacobian_panel(blocks: Sequence[BlockFormula], state_layout: str, legend: str = BLOCK_LEGEND) -> Panel:
-    """The derived per-step Jacobian, one block per row and one projection term per line."""
+def jacobian_panel(blocks: Sequence[BlockFormula], state_layout: str, legend: str | None = None) -> Panel:
+    """The derived per-step Jacobian, one block per row and one projection term per line.
+
+    ``legend`` says what the symbols stand for (default: :data:`BLOCK_LEGEND`, translated).
+    """
+    legend = _(BLOCK_LEGEND) if legend is None else legend
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
     grid.add_column()
@@ -88,7 +92,7 @@ def jacobian_panel(blocks: Sequence[BlockFormula], state_layout: str, legend: st
         style="dim",
     )
     return Panel(
-        Group(header, grid, Text(_(legend), style="dim")),
+        Group(header, grid, Text(legend, style="dim")),
         title=_("Per-step Jacobian, derived by SymPy"),
         title_align="left",
     )
