@@ -19,9 +19,10 @@ from gradscope.cli.options import (
     Quiet,
     complete_cell,
 )
-from gradscope.cli.output import Output, progress_reporter
+from gradscope.cli.output import Output, figure_warnings, progress_reporter
 from gradscope.cli.problems import parse_cells
 from gradscope.files import check_output_dir
+from gradscope.i18n import chosen_language, set_language
 
 
 @app.command(
@@ -49,12 +50,17 @@ def report_gallery(
 ) -> None:
     """Regenerate the figure gallery: every figure as PNG and SVG, with a README.md of captions and commands.
 
+    The gallery is drawn in English whatever the locale (it is the project's documentation, identical on every
+    machine); --lang zh draws its figures in Chinese.
+
     The README also tabulates the key numbers (rates, verdicts). Deterministic: running it twice gives
     identical files. Takes a minute or two.
     """
     from gradscope import gallery
 
     out_dir = check_output_dir(out)
+    if chosen_language() is None:  # the gallery is the project's documentation: English, whatever the locale
+        set_language("en")
     output = Output.create(None, quiet)
     sizes = gallery.QUICK if quick else gallery.GallerySizes()
     if quick and not quiet:
@@ -65,7 +71,8 @@ def report_gallery(
             if progress is not None:
                 progress(done, total, f"gallery: {description}" if description else "gallery")
 
-        artifacts = gallery.build_gallery(sizes, progress=step)
+        with figure_warnings():
+            artifacts = gallery.build_gallery(sizes, progress=step)
     paths = gallery.write_artifacts(artifacts, out_dir)
     console = make_console()
     if quiet:

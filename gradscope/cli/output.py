@@ -5,6 +5,7 @@ Every output path is checked before any work, and everything is rendered before 
 
 import contextlib
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from rich.console import Console, RenderableType
 from rich.text import Text
 
 from gradscope import files
-from gradscope.cli.app import make_console
+from gradscope.cli.app import make_console, print_error
 from gradscope.i18n import N_, _
 
 #: What ``Output.finish`` names the files it wrote after (translated where it is printed).
@@ -82,7 +83,8 @@ class Output:
                 raise RuntimeError("--plot was accepted by a command that draws no figure")
             from gradscope import figures
 
-            image = figures.render(figure(), self.plot_format)
+            with figure_warnings():
+                image = figures.render(figure(), self.plot_format)
         text = files.to_json(document) if self.json_stdout or self.json_path is not None else None
         if self.json_path is not None and text is not None:
             files.write_text_atomic(self.json_path, text)
@@ -104,6 +106,25 @@ class Output:
             if path is not None:
                 note = _(_WRITTEN[kind]).format(path=path) if kind in _WRITTEN else f"{kind} written to {path}"
                 notes.print(Text(note, style="dim"), soft_wrap=True)
+
+
+@contextlib.contextmanager
+def figure_warnings() -> Iterator[None]:
+    """Figures' warnings for people (a missing font for Chinese labels) as ``gradscope: warning: ...`` lines on
+    stderr, each once; any other warning goes on as Python shows it."""
+    from gradscope.figures import MissingFontWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MissingFontWarning)
+        yield
+    shown = set()
+    for warning in caught:
+        if issubclass(warning.category, MissingFontWarning):
+            if str(warning.message) not in shown:
+                print_error(str(warning.message), kind="warning")
+                shown.add(str(warning.message))
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
 
 
 class ProgressCallback(Protocol):

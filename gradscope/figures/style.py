@@ -23,6 +23,7 @@ from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from gradscope.figures.fonts import figure_language
 from gradscope.i18n import N_, _
 
 #: Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision deficiency.
@@ -81,11 +82,12 @@ F = TypeVar("F", bound=Callable[..., Figure])
 
 
 def styled(function: F) -> F:
-    """Run a figure function under matplotlib's default style plus :data:`STYLE`, whatever the user's rc."""
+    """Run a figure function under matplotlib's default style plus :data:`STYLE`, whatever the user's rc, in
+    the current language with a font that has its glyphs (:func:`~gradscope.figures.fonts.figure_language`)."""
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Figure:
-        with mpl.style.context("default"), mpl.rc_context(STYLE):
+        with mpl.style.context("default"), mpl.rc_context(STYLE), figure_language():
             return function(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

@@ -55,6 +55,11 @@ def set_language(language: str | None) -> None:
     _chosen, _translation = language, None
 
 
+def chosen_language() -> str | None:
+    """The language given to :func:`set_language` (``--lang``), or ``None`` when the locale's is spoken."""
+    return _chosen
+
+
 def current_language() -> str:
     """The language text is translated into now."""
     return _chosen if _chosen is not None else language_from_environment()
@@ -128,6 +133,7 @@ __all__ = [
     "N_",
     "_",
     "catalog_path",
+    "chosen_language",
     "current_language",
     "language_from_environment",
     "load_translation",

@@ -2,7 +2,8 @@
 
 Like ``xgettext --language=Python --keyword=_ --keyword=N_ --keyword=ngettext:1,2``, but through Python's
 own parser (:mod:`ast`), so that it needs no GNU tools and can refuse what cannot be translated: an
-f-string or any other computed text inside ``_()`` (the catalog could never hold it) and positional
+f-string or other computed text inside ``_()`` (the catalog could never hold it; a name or a lookup,
+``_(TITLES[key])``, translates text marked elsewhere with ``N_`` and is skipped) and positional
 placeholders ``{}`` (a translation may need to reorder them; messages name theirs: ``{lag}``). Locations
 name the file, not the line, so that moving code does not make the template stale.
 """
@@ -49,11 +50,15 @@ def _keyword(call: ast.Call) -> str | None:
     return None
 
 
-def _literal(node: ast.expr, where: str) -> str:
+def _literal(node: ast.expr, where: str) -> str | None:
+    """The message of a call's argument: a string literal; ``None`` for a name or lookup (text marked
+    elsewhere with ``N_``, translated here); an f-string can never be in a catalog."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
-    kind = "an f-string" if isinstance(node, ast.JoinedStr) else "computed text"
-    raise ExtractError(f"{where}: {kind} inside a translation call; mark a literal and fill it with .format()")
+    if isinstance(node, (ast.JoinedStr, ast.BinOp, ast.Constant)):
+        kind = "an f-string" if isinstance(node, ast.JoinedStr) else "computed text"
+        raise ExtractError(f"{where}: {kind} inside a translation call; mark a literal and fill it with .format()")
+    return None
 
 
 def _checked(text: str, where: str) -> str:
@@ -75,12 +80,14 @@ def messages_in_source(source: str, location: str) -> list[tuple[int, Message]]:
         keyword = _keyword(node)
         where = f"{location}:{node.lineno}"
         if keyword in SINGULAR_KEYWORDS and len(node.args) == 1 and not node.keywords:
-            msgid = _checked(_literal(node.args[0], where), where)
-            found.append((node.lineno, _message(msgid, None, location)))
+            msgid = _literal(node.args[0], where)
+            if msgid is not None:
+                found.append((node.lineno, _message(_checked(msgid, where), None, location)))
         elif keyword in PLURAL_KEYWORDS and len(node.args) == 3:
-            singular = _checked(_literal(node.args[0], where), where)
-            plural = _checked(_literal(node.args[1], where), where)
-            found.append((node.lineno, _message(singular, plural, location)))
+            singular, plural = _literal(node.args[0], where), _literal(node.args[1], where)
+            if singular is not None and plural is not None:
+                message = _message(_checked(singular, where), _checked(plural, where), location)
+                found.append((node.lineno, message))
     return sorted(found, key=lambda pair: pair[0])
 
 
