@@ -99,7 +99,7 @@ def load_translation(language: str) -> gettext.NullTranslations:
             from gradscope.i18n.catalog import compile_mo, read_po_file
 
             return gettext.GNUTranslations(io.BytesIO(compile_mo(read_po_file(source))))
-    except (OSError, ValueError, UnicodeError):  # catalog.CatalogError is a ValueError
+    except Exception:  # a damaged file fails in many ways (struct.error, UnicodeError, CatalogError, ...)
         pass
     return gettext.NullTranslations()
 
