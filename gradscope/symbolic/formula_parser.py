@@ -80,14 +80,7 @@ _FORBIDDEN = {
     "=": "'=' is not allowed (a formula is an expression, not an assignment or comparison)",
     "{": "'{' is only allowed in '_{t-1}'",
     ";": "';' is not allowed (one expression only)",
-}
-#: SymPy's 2-D pictures (``derive``'s pretty format) write subscripts and products with these; the
-#: formula language is the one-line text form that ``derive`` prints beside them and ``--format text``.
-_PICTURE = "⋅·ₜₕᵢₒᵣₙₘᵤ₋₁⎛⎝⎞⎠θ∂"
-_PICTURE_HINT = (
-    "{char!r} comes from SymPy's 2-D picture; write the one-line form that 'gradscope derive' prints below "
-    "the pictures (or with --format text), e.g. diag(f_t) W_hf"
-)
+} | dict.fromkeys("⋅·ₜₕᵢₒᵣₙₘᵤ₋₁⎛⎝⎞⎠θ∂", "SymPy's 2-D picture sign: write the one-line form (derive --format text)")
 
 
 def _fail(expression: str, position: int, reason: str) -> FormulaError:
@@ -118,8 +111,7 @@ def tokens(expression: str) -> Iterator[Token]:
         match = _TOKEN.match(expression, position)
         if match is None:
             char = expression[position]
-            reason = _PICTURE_HINT.format(char=char) if char in _PICTURE else f"unexpected character {char!r}"
-            raise _fail(expression, position, _FORBIDDEN.get(char, reason))
+            raise _fail(expression, position, _FORBIDDEN.get(char, f"unexpected character {char!r}"))
         kind, text = match.lastgroup or "", match.group()
         if kind == "number" and len(text) > 40:
             raise _fail(expression, position, f"number {text[:20]}... is too long")
@@ -270,17 +262,12 @@ class _Parser:
 
     def product(self) -> Node:
         node = self.unary()
-        while True:
-            token = self.peek()
-            if token.kind == "op" and token.text in ("*", "@", "/"):
-                op = self.take().text
-                node = Node("/" if op == "/" else "*", args=(node, self.unary()))
-            elif token.kind in ("name", "("):
-                # Juxtaposition is a product, as derive prints blocks: "diag(f_t) W_hf". The factor is a
-                # power, not a signed term, so "a -b" stays a difference.
+        while (token := self.peek()).kind in ("name", "(") or (token.kind == "op" and token.text in ("*", "@", "/")):
+            if token.kind == "op":
+                node = Node("/" if self.take().text == "/" else "*", args=(node, self.unary()))
+            else:  # juxtaposition, as derive prints blocks (diag(f_t) W_hf): a power, so "a -b" stays a difference
                 node = Node("*", args=(node, self.power()))
-            else:
-                return node
+        return node
 
     def unary(self) -> Node:
         token = self.peek()
