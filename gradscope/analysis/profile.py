@@ -18,6 +18,7 @@ from gradscope.analysis.theory import PascanuBound, pascanu_bound
 from gradscope.engine.depth import DepthProfile, depth_profiles
 from gradscope.engine.products import norm_profile
 from gradscope.errors import ConfigError
+from gradscope.i18n import _
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -136,7 +137,7 @@ class Analysis:
 
     def describe(self, *, with_cell: bool = True) -> str:
         """The configuration in one line: ``"LSTM, H=64, I=32, T=200, PyTorch default init, seed 0"``."""
-        parts = [self.display_name] if with_cell else []
+        parts = [_(self.display_name)] if with_cell else []
         parts += [
             f"H={self.hidden_size}",
             *([f"O={self.output_size}"] if self.output_size is not None else []),
@@ -146,7 +147,7 @@ class Analysis:
         if "params" in self.config:
             parts.append(describe_config(self.config))
         if "seed" in self.config:
-            parts.append(f"seed {self.config['seed']}")
+            parts.append(_("seed {seed}").format(seed=self.config["seed"]))
         return ", ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:

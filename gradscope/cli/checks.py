@@ -10,11 +10,21 @@ from rich.text import Text
 from gradscope import terminal
 from gradscope.cells.spec import ALL_CELL_NAMES
 from gradscope.cli.app import EXIT_CHECK_FAILED, app, make_console, print_error
-from gradscope.cli.options import CELL_PANEL, DRAW_PANEL, OUTPUT_PANEL, REPORT_QUICK_ENV, JsonPath, Quiet, complete_cell
-from gradscope.cli.output import Output, progress_reporter
+from gradscope.cli.options import (
+    CELL_PANEL,
+    DRAW_PANEL,
+    OUTPUT_PANEL,
+    REPORT_QUICK_ENV,
+    JsonPath,
+    Language,
+    Quiet,
+    complete_cell,
+)
+from gradscope.cli.output import Output, figure_warnings, progress_reporter
 from gradscope.cli.problems import parse_cells
 from gradscope.errors import ConfigError
 from gradscope.files import check_output_dir
+from gradscope.i18n import chosen_language, set_language
 from gradscope.testing.targets import DEFAULT_NAMES
 
 
@@ -35,6 +45,7 @@ def report_gallery(
         ),
     ] = Path("reports"),
     quiet: Quiet = False,
+    lang: Language = None,
     quick: Annotated[
         bool,
         typer.Option("--quick", envvar=REPORT_QUICK_ENV, hidden=True, help="Tiny sizes (gallery.QUICK), for tests."),
@@ -42,12 +53,17 @@ def report_gallery(
 ) -> None:
     """Regenerate the figure gallery: every figure as PNG and SVG, with a README.md of captions and commands.
 
+    The gallery is drawn in English whatever the locale (it is the project's documentation, identical on every
+    machine); --lang zh draws its figures in Chinese.
+
     The README also tabulates the key numbers (rates, verdicts). Deterministic: running it twice gives
     identical files. Takes a minute or two.
     """
     from gradscope import gallery
 
     out_dir = check_output_dir(out)
+    if chosen_language() is None:  # the gallery is the project's documentation: English, whatever the locale
+        set_language("en")
     output = Output.create(None, quiet)
     sizes = gallery.QUICK if quick else gallery.GallerySizes()
     if quick and not quiet:
@@ -58,7 +74,8 @@ def report_gallery(
             if progress is not None:
                 progress(done, total, f"gallery: {description}" if description else "gallery")
 
-        artifacts = gallery.build_gallery(sizes, progress=step)
+        with figure_warnings():
+            artifacts = gallery.build_gallery(sizes, progress=step)
     paths = gallery.write_artifacts(artifacts, out_dir)
     console = make_console()
     if quiet:
@@ -194,6 +211,7 @@ def verify(
     ] = "vectors",
     json_path: JsonPath = None,
     quiet: Quiet = False,
+    lang: Language = None,
 ) -> None:
     """gradscope checks itself, or with --target your backward: BPTT gradients against exact references.
 

@@ -13,7 +13,7 @@ from gradscope.analysis.ensemble import analyze_ensemble
 from gradscope.analysis.problem import make_problem
 from gradscope.cells.spec import CELL_NAMES
 from gradscope.cli.app import app
-from gradscope.cli.options import CELL_PANEL, FILE_PANEL, CellName, JsonPath, PlotPath, Quiet, optional
+from gradscope.cli.options import CELL_PANEL, FILE_PANEL, CellName, JsonPath, Language, PlotPath, Quiet, optional
 from gradscope.cli.output import Output, ProgressCallback, progress_reporter
 from gradscope.cli.plots import analysis_plot, compare_plot, ensemble_plot
 from gradscope.cli.problem_options import DRAW, FILES, PRECISION, SIZES, problem_options
@@ -25,6 +25,7 @@ from gradscope.cli.problems import (
     parse_cells,
 )
 from gradscope.errors import ConfigError
+from gradscope.i18n import _
 
 # compare's --c0 serves whichever of the compared cells has a c state.
 CompareC0 = Annotated[
@@ -57,6 +58,7 @@ def analyze(
     json_path: JsonPath = None,
     plot: PlotPath = None,
     quiet: Quiet = False,
+    lang: Language = None,
 ) -> None:
     """How ||d s_T / d s_{T-k}|| changes with the lag k: table, chart and verdict for one cell.
 
@@ -73,7 +75,7 @@ def analyze(
         problem = make_problem(
             spec.name, hidden_size=options.hidden_size, input_size=options.input_size, **options.settings()
         )
-        with progress_reporter(output.shows_progress, f"{spec.name}: random draws", unit="draws") as progress:
+        with progress_reporter(output.shows_progress, f"{spec.name}: {_('random draws')}", unit=_("draws")) as progress:
             ensemble = analyze_ensemble(problem, samples=options.samples, label=spec.display_name, progress=progress)
         output.finish(
             ensemble.to_dict(),
@@ -84,7 +86,7 @@ def analyze(
         return
     files = options.load_files(spec)
     problem = file_problem(spec, files, options)
-    with progress_reporter(output.shows_progress, f"{spec.name}: Jacobian products") as progress:
+    with progress_reporter(output.shows_progress, f"{spec.name}: {_('Jacobian products')}", unit=_("lags")) as progress:
         result = profile.analyze(problem, progress=progress)
     output.finish(
         result.to_dict(),
@@ -119,6 +121,7 @@ def compare(
     json_path: JsonPath = None,
     plot: PlotPath = None,
     quiet: Quiet = False,
+    lang: Language = None,
 ) -> None:
     """The cells side by side at the same lags, sizes and seed, with a verdict for each.
 
@@ -128,13 +131,13 @@ def compare(
     options.check_samples()
     output = Output.create(json_path, quiet, plot)
     if options.samples is not None:
-        with progress_reporter(output.shows_progress, "random draws", unit="draws") as progress:
+        with progress_reporter(output.shows_progress, _("random draws"), unit=_("draws")) as progress:
             ensembles = comparison.compare(
                 [spec.name for spec in specs],
                 samples=options.samples,
                 hidden_size=options.hidden_size,
                 input_size=options.input_size,
-                progress=_described(progress, "random draws"),
+                progress=_described(progress, _("random draws")),
                 **options.settings(),
             )
         output.finish(
@@ -146,10 +149,10 @@ def compare(
         return
     anchor = next((spec for spec in specs if "c" in spec.state), specs[0])  # --c0 needs a cell with a c state
     files = options.load_files(anchor)
-    with progress_reporter(output.shows_progress, "Jacobian products") as progress:
+    with progress_reporter(output.shows_progress, _("Jacobian products"), unit=_("lags")) as progress:
         results = comparison.compare(
             [spec.name for spec in specs],
-            progress=_described(progress, "Jacobian products"),
+            progress=_described(progress, _("Jacobian products")),
             **file_options(files),
             **options.settings(),
         )

@@ -8,7 +8,17 @@ import typer
 
 from gradscope import terminal
 from gradscope.cli.app import app
-from gradscope.cli.options import CELL_PANEL, DRAW_PANEL, OUTPUT_PANEL, CellName, JsonPath, PlotPath, Quiet, optional
+from gradscope.cli.options import (
+    CELL_PANEL,
+    DRAW_PANEL,
+    OUTPUT_PANEL,
+    CellName,
+    JsonPath,
+    Language,
+    PlotPath,
+    Quiet,
+    optional,
+)
 from gradscope.cli.output import Output, progress_reporter
 from gradscope.cli.plots import lyapunov_plot, sweep_plot
 from gradscope.cli.problem_options import DRAW, PRECISION, SIZES, problem_options
@@ -155,6 +165,7 @@ def sweep(
     ] = None,
     plot: PlotPath = None,
     quiet: Quiet = False,
+    lang: Language = None,
 ) -> None:
     """Rate per step and verdict over a grid of settings, several random networks per grid point.
 
@@ -234,6 +245,7 @@ def lyapunov(
     json_path: JsonPath = None,
     plot: PlotPath = None,
     quiet: Quiet = False,
+    lang: Language = None,
 ) -> None:
     """The top Lyapunov exponents of the driven cell (QR / Benettin method on the derived Jacobians).
 

@@ -5,12 +5,22 @@ on a count); a message catalog maps it to another language. The language is the 
 :func:`set_language` (the command line's ``--lang``), else the locale's (``LANGUAGE``, ``LC_ALL``,
 ``LC_MESSAGES``, ``LANG``, as gettext reads them), else English. Numbers, JSON keys and schemas never
 go through here: only words do.
+
+The catalogs are ``locales/<language>/LC_MESSAGES/gradscope.po`` in the source tree, compiled to ``.mo``
+files when the package is built (``hatch_build.py``, for ``pip install .`` and ``pip install -e .``
+alike). A source tree that was never built (or whose ``.po`` is newer than its ``.mo``) is read from
+the ``.po`` file directly, compiled in memory; without either, or with one that cannot be read, the text
+stays English. ``python -m gradscope.i18n`` extracts the template and updates, checks and compiles the
+catalogs (:mod:`gradscope.i18n.__main__`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gettext
+import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 DOMAIN = "gradscope"
@@ -45,20 +55,59 @@ def set_language(language: str | None) -> None:
     _chosen, _translation = language, None
 
 
+def chosen_language() -> str | None:
+    """The language given to :func:`set_language` (``--lang``), or ``None`` when the locale's is spoken."""
+    return _chosen
+
+
 def current_language() -> str:
     """The language text is translated into now."""
     return _chosen if _chosen is not None else language_from_environment()
 
 
+@contextlib.contextmanager
+def using_language(language: str | None) -> Iterator[None]:
+    """Speak ``language`` inside the block (``None``: the locale's), then whatever was chosen before."""
+    global _chosen, _translation
+    previous = _chosen, _translation
+    set_language(language)
+    try:
+        yield
+    finally:
+        _chosen, _translation = previous
+
+
+def catalog_path(language: str, suffix: str = ".mo") -> Path:
+    """Where the catalog of ``language`` lives: ``locales/<language>/LC_MESSAGES/gradscope.mo`` (or ``.po``)."""
+    return LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}{suffix}"
+
+
+def load_translation(language: str) -> gettext.NullTranslations:
+    """The catalog of ``language``: the compiled ``.mo``, else the ``.po`` compiled in memory, else none (English).
+
+    The ``.po`` file wins when it is newer than the ``.mo`` (a source tree edited after its last build).
+    A catalog that cannot be read is no catalog: translation never stops a command.
+    """
+    if language == "en":
+        return gettext.NullTranslations()
+    compiled, source = catalog_path(language), catalog_path(language, ".po")
+    try:
+        if compiled.is_file() and (not source.is_file() or compiled.stat().st_mtime >= source.stat().st_mtime):
+            with compiled.open("rb") as file:
+                return gettext.GNUTranslations(file)
+        if source.is_file():
+            from gradscope.i18n.catalog import compile_mo, read_po_file
+
+            return gettext.GNUTranslations(io.BytesIO(compile_mo(read_po_file(source))))
+    except Exception:  # a damaged file fails in many ways (struct.error, UnicodeError, CatalogError, ...)
+        pass
+    return gettext.NullTranslations()
+
+
 def _active() -> gettext.NullTranslations:
     global _translation
     if _translation is None:
-        language = current_language()
-        _translation = (
-            gettext.NullTranslations()
-            if language == "en"
-            else gettext.translation(DOMAIN, LOCALE_DIR, languages=[language], fallback=True)
-        )
+        _translation = load_translation(current_language())
     return _translation
 
 
@@ -72,13 +121,23 @@ def ngettext(singular: str, plural: str, count: int) -> str:
     return _active().ngettext(singular, plural, count)
 
 
+def N_(message: str) -> str:  # noqa: N802 - gettext's name for it
+    """Mark ``message`` for the catalog without translating it now (a constant translated where it is shown)."""
+    return message
+
+
 __all__ = [
     "DOMAIN",
     "LANGUAGES",
     "LOCALE_DIR",
+    "N_",
     "_",
+    "catalog_path",
+    "chosen_language",
     "current_language",
     "language_from_environment",
+    "load_translation",
     "ngettext",
     "set_language",
+    "using_language",
 ]

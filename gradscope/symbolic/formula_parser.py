@@ -6,7 +6,8 @@ e.g. ``"f_t"`` or ``"diag(1 - h_t**2) * W_hh"``.
 **The language.** Numbers; the cell's named quantities (LSTM ``i_t f_t g_t o_t c_t h_t``), previous
 state components ``h_{t-1}`` (also ``h_prev``), projections ``u_<gate>`` and ``m_<gate>``; the
 recurrent weight blocks ``W_h<gate>`` (``W_hh`` for the plain RNN; ``W_hi, W_hf, W_hg, W_ho`` for
-the LSTM; ``W_hr, W_hz, W_hn`` for the GRU); ``+ - * / @`` and powers ``**`` or ``^`` with a constant
+the LSTM; ``W_hr, W_hz, W_hn`` for the GRU); ``+ - * / @``, juxtaposition for the product
+(``diag(f_t) W_hf``, as ``gradscope derive`` prints blocks) and powers ``**`` or ``^`` with a constant
 exponent; the functions ``tanh sigmoid exp log sqrt sech cosh sinh relu Heaviside diag transpose``.
 A per-unit quantity ``q`` stands for the diagonal matrix ``diag(q)`` (``diag`` may be written or
 left out), ``*`` between matrices is the matrix product, and the layout is numerator layout,
@@ -79,7 +80,7 @@ _FORBIDDEN = {
     "=": "'=' is not allowed (a formula is an expression, not an assignment or comparison)",
     "{": "'{' is only allowed in '_{t-1}'",
     ";": "';' is not allowed (one expression only)",
-}
+} | dict.fromkeys("⋅·ₜₕᵢₒᵣₙₘᵤ₋₁⎛⎝⎞⎠θ∂", "SymPy's 2-D picture sign: write the one-line form (derive --format text)")
 
 
 def _fail(expression: str, position: int, reason: str) -> FormulaError:
@@ -201,7 +202,7 @@ class _Parser:
     Grammar::
 
         sum     := product (("+" | "-") product)*
-        product := unary (("*" | "@" | "/") unary)*
+        product := unary (("*" | "@" | "/") unary | power)*     (a power after a factor: juxtaposition)
         unary   := ("+" | "-") unary | power
         power   := atom (("**" | "^") exponent)?
         exponent:= ["+" | "-"] NUMBER | "(" ["+" | "-"] NUMBER ["/" NUMBER] ")"
@@ -261,9 +262,11 @@ class _Parser:
 
     def product(self) -> Node:
         node = self.unary()
-        while self.peek().kind == "op" and self.peek().text in ("*", "@", "/"):
-            op = self.take().text
-            node = Node("/" if op == "/" else "*", args=(node, self.unary()))
+        while (token := self.peek()).kind in ("name", "(") or (token.kind == "op" and token.text in ("*", "@", "/")):
+            if token.kind == "op":
+                node = Node("/" if self.take().text == "/" else "*", args=(node, self.unary()))
+            else:  # juxtaposition, as derive prints blocks (diag(f_t) W_hf): a power, so "a -b" stays a difference
+                node = Node("*", args=(node, self.power()))
         return node
 
     def unary(self) -> Node:

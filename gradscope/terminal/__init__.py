@@ -12,15 +12,17 @@ SymPy, imported inside them, so that the ``analyze`` report starts without it.
 The modules, by job (every public name is re-exported here, so ``report.X`` is the way to use them):
 
 * :mod:`~gradscope.terminal.format`: the width, the verdicts' colours, number formatting, the charts;
-* :mod:`~gradscope.terminal.profiles`: ``analyze``, ``compare`` and ``cells``;
+* :mod:`~gradscope.terminal.profiles`: ``analyze``;
+* :mod:`~gradscope.terminal.compare`: ``compare`` and ``cells``;
 * :mod:`~gradscope.terminal.derivation`: ``derive`` (pretty, LaTeX, Markdown);
 * :mod:`~gradscope.terminal.ensembles`: ``analyze --samples`` and ``compare --samples``;
 * :mod:`~gradscope.terminal.checks`: ``verify`` (and ``verify --target``) and the ``report`` gallery's summary;
 * :mod:`~gradscope.terminal.research`: ``sweep`` and ``lyapunov``.
 """
 
-from gradscope.terminal import checks, derivation, ensembles, format, profiles, research
+from gradscope.terminal import checks, compare, derivation, ensembles, format, profiles, research
 from gradscope.terminal.checks import *  # noqa: F403
+from gradscope.terminal.compare import *  # noqa: F403
 from gradscope.terminal.derivation import *  # noqa: F403
 from gradscope.terminal.ensembles import *  # noqa: F403
 from gradscope.terminal.format import *  # noqa: F403
@@ -29,6 +31,7 @@ from gradscope.terminal.research import *  # noqa: F403
 
 __all__ = [
     *checks.__all__,
+    *compare.__all__,
     *derivation.__all__,
     *ensembles.__all__,
     *format.__all__,

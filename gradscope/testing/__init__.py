@@ -19,7 +19,8 @@
   tolerance; :func:`compare_bptt` is the non-raising twin and returns a :class:`BPTTComparison`.
 * :func:`check_formula`: confirm or refute a hand-derived Jacobian block (e.g. ``d c_t / d c_{t-1}``)
   symbolically, with a numeric counter-example (see :mod:`gradscope.testing.formula_check`; needs SymPy,
-  which is imported only when it is first asked for).
+  which is imported only when it is first asked for); :func:`check_equation` checks one line as
+  ``gradscope derive`` prints a block (``"dc_t/dc_{t-1} = diag(f_t)"``).
 
 An entry passes when ``|actual - expected| <= atol + rtol * |expected|`` (NumPy's rule), with
 ``rtol`` and ``atol`` taken from :data:`DEFAULT_TOLERANCES` by the dtype of the array checked,
@@ -48,7 +49,15 @@ from gradscope.testing.timeline import Timeline
 from gradscope.testing.tolerance import DEFAULT_TOLERANCES, Tolerance, default_tolerance
 
 #: The formula check lives with the SymPy code, imported on first use to keep this package light.
-_FORMULA = ("CounterExample", "FormulaCheck", "FormulaError", "FormulaMismatch", "assert_formula", "check_formula")
+_FORMULA = (
+    "CounterExample",
+    "FormulaCheck",
+    "FormulaError",
+    "FormulaMismatch",
+    "assert_formula",
+    "check_equation",
+    "check_formula",
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -71,6 +80,7 @@ __all__ = [
     "assert_formula",
     "bptt_reference",
     "check_bptt",
+    "check_equation",
     "check_formula",
     "compare_arrays",
     "compare_bptt",

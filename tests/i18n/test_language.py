@@ -37,6 +37,7 @@ def test_language_from_the_locale(monkeypatch, environment, expected):
 
 
 def test_set_language_overrides_the_locale(monkeypatch):
+    monkeypatch.delenv("LANGUAGE", raising=False)  # the test suite's own English
     monkeypatch.setenv("LANG", "zh_CN.UTF-8")
     i18n.set_language("en")
     assert i18n.current_language() == "en"
