@@ -10,7 +10,8 @@ True
 
 Every command has its function here, returning the frozen result its figure takes:
 :func:`analyze`, :func:`compare`, :func:`analyze_ensemble`, :func:`lyapunov`, :func:`sweep`,
-:func:`derive`, :func:`check_formula`, :func:`verify`, :func:`build_gallery`; :func:`make_problem`
+:func:`derive`, :func:`check_formula`, :func:`verify`, :func:`build_gallery`, :func:`analyze_checkpoints`
+(``gradscope training``, over :class:`Checkpoint` values); :func:`make_problem`
 builds the :class:`Problem` they all take. The SymPy side (``Cell``, ``CELLS``, ``get_cell``,
 ``derive``, ``Derivation``, ``JacobianBlock``, ``check_formula``) and the sweeps are imported on first use, so that
 ``import gradscope`` and the command line start quickly. The packages, one per layer, are
@@ -63,6 +64,9 @@ _LAZY = {
     "check_formula": "gradscope.testing.formula_check",
     "sweep": "gradscope.studies.sweeps",
     "SweepResult": "gradscope.studies.sweep_result",
+    "analyze_checkpoints": "gradscope.studies.training",
+    "Checkpoint": "gradscope.studies.training",
+    "TrainingSeries": "gradscope.studies.training",
     "verify": "gradscope.testing.verification",
     "build_gallery": "gradscope.gallery",
 }
@@ -112,6 +116,7 @@ __all__ = [
     "Analysis",
     "Cell",
     "CellSpec",
+    "Checkpoint",
     "Comparison",
     "ConfigError",
     "Derivation",
@@ -126,9 +131,11 @@ __all__ = [
     "ShapeError",
     "SweepResult",
     "Thresholds",
+    "TrainingSeries",
     "UnknownCellError",
     "__version__",
     "analyze",
+    "analyze_checkpoints",
     "analyze_ensemble",
     "build_gallery",
     "check_formula",

@@ -5,7 +5,8 @@ Modules: :mod:`~gradscope.cli.app` (consoles, the error boundary, the app), :mod
 :mod:`~gradscope.cli.problems` (options and files to the problem they make),
 :mod:`~gradscope.cli.plots` (the figure of each command); the commands:
 :mod:`~gradscope.cli.profiles` (analyze, compare), :mod:`~gradscope.cli.cells` (derive, cells),
-:mod:`~gradscope.cli.checks` (report, verify), :mod:`~gradscope.cli.research` (sweep, lyapunov).
+:mod:`~gradscope.cli.checks` (report, verify), :mod:`~gradscope.cli.research` (sweep, lyapunov),
+:mod:`~gradscope.cli.training` (training).
 Importing this package registers every command, in that order.
 
 Layout, for whoever adds the next command or option:
@@ -55,7 +56,7 @@ __all__ = [
 ]
 
 # Importing a command module registers its commands on ``app``; ``--help`` lists them in this order.
-for _module in ("profiles", "cells", "checks", "research"):
+for _module in ("profiles", "cells", "checks", "research", "training"):
     importlib.import_module(f"gradscope.cli.{_module}")
 
 

@@ -8,6 +8,7 @@ if TYPE_CHECKING:
 
     from gradscope.analysis import Analysis, Comparison, Ensemble, EnsembleComparison, LyapunovSpectrum
     from gradscope.studies import SweepResult
+    from gradscope.studies.training import TrainingSeries
 
 
 def analysis_plot(result: "Analysis") -> "Figure":
@@ -44,3 +45,10 @@ def lyapunov_plot(spectrum: "LyapunovSpectrum", running: bool) -> "Figure":
     from gradscope import figures
 
     return figures.lyapunov_figure(spectrum, show_running=running)
+
+
+def training_plot(series: "TrainingSeries") -> "Figure":
+    """The profiles over training (heat map of step x lag) above the rate and the reach against the step."""
+    from gradscope import figures
+
+    return figures.training_figure(series)

@@ -17,6 +17,7 @@ from gradscope.figures.spectrum import spectrum_figure
 from gradscope.figures.style import CELL_COLOURS, OKABE_ITO, STYLE, log10_colour_scale
 from gradscope.figures.sweep import sweep_figure
 from gradscope.figures.sweep_rates import sweep_rate_figure
+from gradscope.figures.training import training_figure
 
 __all__ = [
     "CELL_COLOURS",
@@ -40,4 +41,5 @@ __all__ = [
     "spectrum_figure",
     "sweep_figure",
     "sweep_rate_figure",
+    "training_figure",
 ]

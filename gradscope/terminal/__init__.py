@@ -17,10 +17,11 @@ The modules, by job (every public name is re-exported here, so ``report.X`` is t
 * :mod:`~gradscope.terminal.derivation`: ``derive`` (pretty, LaTeX, Markdown);
 * :mod:`~gradscope.terminal.ensembles`: ``analyze --samples`` and ``compare --samples``;
 * :mod:`~gradscope.terminal.checks`: ``verify`` (and ``verify --target``) and the ``report`` gallery's summary;
-* :mod:`~gradscope.terminal.research`: ``sweep`` and ``lyapunov``.
+* :mod:`~gradscope.terminal.research`: ``sweep`` and ``lyapunov``;
+* :mod:`~gradscope.terminal.training`: ``training`` (a run's checkpoints).
 """
 
-from gradscope.terminal import checks, compare, derivation, ensembles, format, profiles, research
+from gradscope.terminal import checks, compare, derivation, ensembles, format, profiles, research, training
 from gradscope.terminal.checks import *  # noqa: F403
 from gradscope.terminal.compare import *  # noqa: F403
 from gradscope.terminal.derivation import *  # noqa: F403
@@ -28,6 +29,7 @@ from gradscope.terminal.ensembles import *  # noqa: F403
 from gradscope.terminal.format import *  # noqa: F403
 from gradscope.terminal.profiles import *  # noqa: F403
 from gradscope.terminal.research import *  # noqa: F403
+from gradscope.terminal.training import *  # noqa: F403
 
 __all__ = [
     *checks.__all__,
@@ -37,4 +39,5 @@ __all__ = [
     *format.__all__,
     *profiles.__all__,
     *research.__all__,
+    *training.__all__,
 ]
