@@ -27,6 +27,7 @@ LAYERS = (
     "files",
     "figures",
     "gallery",
+    "torch",
     "terminal",
     "cli",
 )
@@ -43,7 +44,7 @@ HEAVY = {
     "sympy": {"cells", "symbolic", "compile"},
     "rich": {"terminal", "cli"},
     "typer": {"cli"},
-    "torch": {"files", "testing"},
+    "torch": {"files", "testing", "torch"},
     "dask": {"studies"},
     "distributed": {"studies"},
 }

@@ -114,7 +114,7 @@ BLAS_THREAD_VARIABLES = (
 
 
 @contextlib.contextmanager
-def _child_environment(variables: dict[str, str]) -> Iterator[None]:
+def child_environment(variables: dict[str, str]) -> Iterator[None]:
     """Set ``variables`` in ``os.environ`` (so in the environment of processes started meanwhile), then restore."""
     saved = {name: os.environ.get(name) for name in variables}
     os.environ.update(variables)
@@ -184,7 +184,7 @@ class LocalExecutor:
         context = multiprocessing.get_context(self.start_method)
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             # Worker processes start inside submit() (spawn and forkserver start them on demand).
-            with _child_environment(variables):
+            with child_environment(variables):
                 futures = {pool.submit(function, part): index for index, part in enumerate(parts)}
             try:
                 for future in as_completed(futures):
