@@ -179,3 +179,16 @@ def read_json_lines(path: Path) -> list[tuple[int, dict[str, Any]]]:
     if not records:
         raise FileError(f"{path}: the log holds no entries")
     return records
+
+
+def load_output_layer(path: Path, prefix: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(weight (O, H), bias (O,) or None)`` of the linear output layer ``prefix`` (``"head."``) in a checkpoint."""
+    state = load_state_dict(path)
+    weight = state.get(f"{prefix}weight")
+    if weight is None:
+        heads = sorted(k.removesuffix("weight") for k in state if k.endswith("weight") and np.ndim(state[k]) == 2)
+        listed = ", ".join(repr(h) for h in heads) or "none"
+        raise CheckpointError(
+            f"{path}: no output layer {prefix!r} (no key {prefix}weight; 2-D weights under: {listed})"
+        )
+    return np.asarray(weight, dtype=np.float64), state.get(f"{prefix}bias")

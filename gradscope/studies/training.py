@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from gradscope.analysis.document import json_number, json_numbers
+from gradscope.analysis.loss_gradient import LossGradient, LossSpec, loss_gradient
 from gradscope.analysis.problem import Problem
 from gradscope.analysis.profile import Analysis, analyze
 from gradscope.analysis.summary import Thresholds
@@ -61,6 +62,8 @@ class TrainingEntry:
         lags: ``(T,)`` ints ``1..T``.
         log10_norm: ``(T,)`` ``log10 ||d s_T / d s_{T-k}||`` (``-inf`` where exactly zero).
         rate_per_step, efolding_lag, verdict: the profile's summary (see :class:`~gradscope.analysis.Analysis`).
+        loss_gradient: ``||dL/dh_{T-k}||`` of the loss it was asked for, if any
+            (:class:`~gradscope.analysis.loss_gradient.LossGradient`).
     """
 
     path: str | None
@@ -71,6 +74,7 @@ class TrainingEntry:
     rate_per_step: float
     efolding_lag: float
     verdict: str
+    loss_gradient: LossGradient | None = None
 
     @property
     def reach(self) -> float:
@@ -78,9 +82,18 @@ class TrainingEntry:
         return reach(self.rate_per_step, int(self.lags.size))
 
     @classmethod
-    def of(cls, analysis: Analysis, *, path: str | None, step: int, step_source: str) -> TrainingEntry:
+    def of(
+        cls,
+        analysis: Analysis,
+        *,
+        path: str | None,
+        step: int,
+        step_source: str,
+        loss_gradient: LossGradient | None = None,
+    ) -> TrainingEntry:
         """The entry of one analysed checkpoint."""
         return cls(
+            loss_gradient=loss_gradient,
             path=path,
             step=step,
             step_source=step_source,
@@ -92,8 +105,9 @@ class TrainingEntry:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The entry in the ``gradscope.training/1`` document (non-finite numbers as ``null``)."""
-        return {
+        """The entry in the ``gradscope.training/1`` document (non-finite numbers as ``null``); ``"loss_gradient"``
+        only where a loss was followed."""
+        document = {
             "path": self.path,
             "step": self.step,
             "step_source": self.step_source,
@@ -104,6 +118,9 @@ class TrainingEntry:
             "lags": [int(k) for k in self.lags],
             "log10_norm": json_numbers(self.log10_norm),
         }
+        if self.loss_gradient is not None:
+            document["loss_gradient"] = self.loss_gradient.to_dict()
+        return document
 
     def to_record(self, run: Mapping[str, Any]) -> dict[str, Any]:
         """One self-describing line of a monitor's log: :data:`ENTRY_SCHEMA`, the run's keys, the entry."""
@@ -135,7 +152,18 @@ class TrainingEntry:
         efolding = record.get("efolding_lag")
         lags.setflags(write=False)
         values.setflags(write=False)
+        followed = record.get("loss_gradient")
+        if followed is not None:
+            try:
+                curve = np.asarray([-math.inf if v is None else v for v in followed["log10_norm"]], dtype=np.float64)
+                slope = -math.inf if followed["rate_per_step"] is None else float(followed["rate_per_step"])
+                followed = LossGradient(str(followed["loss"]), str(followed["reduce"]), lags, curve, slope)
+            except (KeyError, TypeError, ValueError) as error:
+                raise ConfigError(
+                    f"{where}: loss_gradient: expected loss, reduce, rate_per_step, log10_norm"
+                ) from error
         entry = cls(
+            loss_gradient=followed,
             path=None,
             step=step,
             step_source="monitor",
@@ -254,12 +282,14 @@ class TrainingSeries:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """One checkpoint to analyse: where it came from, its step, and its problem (its parameters on the run's inputs)."""
+    """One checkpoint to analyse: where it came from, its step, its problem (its parameters on the run's inputs) and,
+    optionally, a loss whose gradient ``||dL/dh_{T-k}||`` to follow back through time."""
 
     path: str | None
     step: int
     step_source: str
     problem: Problem
+    loss: LossSpec | None = None
 
 
 def run_keys(problem: Problem) -> dict[str, Any]:
@@ -278,7 +308,10 @@ def run_keys(problem: Problem) -> dict[str, Any]:
 def analyze_checkpoint(checkpoint: Checkpoint, thresholds: Thresholds) -> TrainingEntry:
     """One checkpoint's entry: :func:`~gradscope.analysis.profile.analyze` of its problem."""
     result = analyze(checkpoint.problem, thresholds=thresholds)
-    return TrainingEntry.of(result, path=checkpoint.path, step=checkpoint.step, step_source=checkpoint.step_source)
+    followed = None if checkpoint.loss is None else loss_gradient(checkpoint.problem, checkpoint.loss)
+    return TrainingEntry.of(
+        result, path=checkpoint.path, step=checkpoint.step, step_source=checkpoint.step_source, loss_gradient=followed
+    )
 
 
 def analyze_chunk(thresholds: Thresholds, checkpoints: list[Checkpoint]) -> list[TrainingEntry]:

@@ -58,17 +58,24 @@ def training_table(series: TrainingSeries) -> Table:
     table.add_column(_("e-folding lag"), justify="right", no_wrap=True)
     table.add_column(_("reach"), justify="right", no_wrap=True)
     table.add_column(_("verdict"), no_wrap=True)
+    followed = any(entry.loss_gradient is not None for entry in series.entries)
+    if followed:
+        table.add_column(_("dL/dh rate"), justify="right", no_wrap=True)
     table.add_column(_("file"), overflow="fold")
     for entry in series.entries:
         style = VERDICT_STYLES.get(entry.verdict, "").replace("bold ", "")
-        table.add_row(
+        cells: list[str | Text] = [
             str(entry.step),
             format_rate(entry.rate_per_step),
             format_steps(entry.efolding_lag),
             _reach_text(entry.reach, steps),
             Text(verdict_word(entry.verdict), style=style),
-            entry.path if entry.path is not None else _("(monitor log)"),
-        )
+        ]
+        if followed:
+            gradient = entry.loss_gradient
+            cells.append(format_rate(gradient.rate_per_step) if gradient is not None else "")
+        cells.append(entry.path if entry.path is not None else _("(monitor log)"))
+        table.add_row(*cells)
     return table
 
 
@@ -90,6 +97,16 @@ def training_settings(series: TrainingSeries) -> str:
     return _("{count} checkpoints: {settings}").format(count=len(series.entries), settings=", ".join(parts))
 
 
+def _loss_note(series: TrainingSeries) -> list[Text]:
+    """What the ``dL/dh rate`` column follows, when it is there."""
+    followed = next((entry.loss_gradient for entry in series.entries if entry.loss_gradient is not None), None)
+    if followed is None:
+        return []
+    note = _("dL/dh rate: slope of ln {gradient} against k for the loss {loss} (reduce {reduce})")
+    text = note.format(gradient="||dL/dh_{T-k}||", loss=followed.loss, reduce=followed.reduce)
+    return [Text(text, style="dim")]
+
+
 def training_report(series: TrainingSeries) -> RenderableType:
     """The ``training`` report: settings, the table, and the change in words."""
     body = Group(
@@ -100,6 +117,7 @@ def training_report(series: TrainingSeries) -> RenderableType:
             style="bold",
         ),
         training_table(series),
+        *_loss_note(series),
         Text(""),
         Text(training_change(series)),
     )

@@ -193,3 +193,38 @@ def test_checkpoints_of_different_sizes_or_without_steps_are_refused(serial: Non
     assert_bad_input(invoke("training", str(tmp_path / "best.pt")), "best.pt", "no training step", "--order")
     torch.save(lstm_state(0, 0.0), tmp_path / "run" / "ckpt_0000.pt")
     assert_bad_input(invoke("training", str(tmp_path / "run")), "same training step 0")
+
+
+def test_the_losss_gradient_through_time_is_followed(serial: None, tmp_path: Path) -> None:
+    import gradscope
+    from gradscope.analysis.loss_gradient import LossSpec, loss_gradient
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for step, shift in ((0, 0.0), (10, -2.0)):
+        torch.manual_seed(0)
+        head = torch.nn.Linear(HIDDEN, 2).double()
+        state = {f"rnn.{k}": v for k, v in lstm_state(0, shift).items()}
+        state |= {f"head.{k}": v for k, v in head.state_dict().items()}
+        torch.save(state, folder / f"model_{step}.pt")
+    x = inputs_file(tmp_path)
+    np.save(tmp_path / "y.npy", np.array([1]))
+    arguments = ["--inputs", str(x), "--loss", "softmax_ce", "--targets", str(tmp_path / "y.npy"), "--head", "head."]
+    result = invoke("training", str(folder), *arguments, "--json", "-")
+    assert result.exit_code == 0, result.output
+    entries = json.loads(result.stdout)["checkpoints"]
+    for entry in entries:
+        state = {k: v.numpy() for k, v in torch.load(entry["path"], weights_only=True).items()}
+        params = {k.removeprefix("rnn."): v for k, v in state.items() if k.startswith("rnn.")}
+        problem = gradscope.make_problem("lstm", params=params, inputs=np.load(x))
+        spec = LossSpec("softmax_ce", "last", np.array([1]), state["head.weight"], state["head.bias"])
+        expected = loss_gradient(problem, spec)  # equals PyTorch autograd (tests/analysis/test_loss_gradient.py)
+        assert entry["loss_gradient"]["log10_norm"] == pytest.approx(list(expected.log10_norm), rel=1e-12)
+        assert entry["loss_gradient"]["reduce"] == "last"
+    table = invoke("training", str(folder), *arguments)
+    assert "dL/dh rate" in table.stdout
+    assert_bad_input(invoke("training", str(folder), "--loss", "mse"), "--targets")
+    assert_bad_input(invoke("training", str(folder), *arguments[:-1], "decoder."), "decoder.", "output layer")
+    np.save(tmp_path / "bad.npy", np.zeros((3, 3)))
+    bad = ["--inputs", str(x), "--loss", "mse", "--targets", str(tmp_path / "bad.npy"), "--head", "head."]
+    assert_bad_input(invoke("training", str(folder), *bad), "bad.npy", "targets")
