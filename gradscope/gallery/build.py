@@ -28,6 +28,7 @@ from gradscope.gallery.research import depth_section, lyapunov_section, phase_se
 from gradscope.gallery.sizes import PUBLISHED, QUICK, GallerySizes
 from gradscope.gallery.spectra import length_section, spectrum_section
 from gradscope.gallery.sweeps import forget_bias_section, gain_section, hidden_size_section
+from gradscope.gallery.training import training_section
 
 #: ``(relative POSIX path inside the output folder, file contents)``.
 Artifact = tuple[str, bytes]
@@ -53,6 +54,7 @@ PLAN: tuple[tuple[str, Callable[[GallerySizes], Section]], ...] = (
     ("phase diagram: rate against gain", phase_section),
     ("Lyapunov spectrum", lyapunov_section),
     ("depth by time: stacked bidirectional LSTM", depth_section),
+    ("gradient flow over training: adding problem", training_section),
 )
 
 

@@ -227,6 +227,17 @@ class TrainingSeries:
         if not self.entries:
             raise ConfigError("a training series needs at least one checkpoint")
 
+    @classmethod
+    def from_records(cls, records: Sequence[tuple[str, Mapping[str, Any]]]) -> TrainingSeries:
+        """The series of a monitor's log lines ``(where, record)`` (``where`` names the line in errors), by step."""
+        pairs = [TrainingEntry.from_record(record, where) for where, record in records]
+        if not pairs:
+            raise ConfigError("a training series needs at least one entry")
+        for (keys, entry), (where, _) in zip(pairs, records, strict=True):
+            if keys != pairs[0][0]:
+                raise ConfigError(f"{where}: step {entry.step} is of another run ({keys} vs {pairs[0][0]})")
+        return cls(pairs[0][0], tuple(sorted((entry for _, entry in pairs), key=lambda entry: entry.step)))
+
     @property
     def steps(self) -> np.ndarray:
         """``(N,)`` the training steps."""

@@ -31,7 +31,7 @@ import torch
 from gradscope.errors import ConfigError
 from gradscope.files import check_output_path
 from gradscope.studies.executors import BLAS_THREAD_VARIABLES
-from gradscope.studies.training import TrainingEntry, TrainingSeries, reach
+from gradscope.studies.training import TrainingSeries, reach
 from gradscope.torch.worker import encode, snapshot_problem, stop_frame
 
 #: The built-in cell of each PyTorch recurrent module.
@@ -254,9 +254,7 @@ class GradientFlowMonitor:
         """The entries received so far as a :class:`~gradscope.studies.training.TrainingSeries` (None if none)."""
         if not self.records:
             return None
-        pairs = [TrainingEntry.from_record(record, f"{self.log}") for record in self.records]
-        entries = tuple(sorted((entry for _, entry in pairs), key=lambda e: e.step))
-        return TrainingSeries(pairs[0][0], entries)
+        return TrainingSeries.from_records([(f"{self.log}", record) for record in self.records])
 
     def close(self, timeout: float = 120.0) -> None:
         """Let the worker finish the pending snapshots (at most ``timeout`` seconds), stop it, and log the figure

@@ -28,6 +28,7 @@ FIGURES = (
     "phase-gain",
     "lyapunov-spectrum",
     "depth-lstm-bidirectional",
+    "training-adding",
 )
 
 
