@@ -27,17 +27,6 @@ def invoke(*args: str) -> Any:
     return invoke_80(*args, env={"COLUMNS": "100"})
 
 
-@pytest.fixture
-def serial(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run the CLI's sweeps in this process (no worker start-up); one test below uses real processes."""
-
-    def make(*, scheduler: Any = None, workers: Any = None, chunk_size: Any = None) -> SerialExecutor:
-        assert scheduler is None
-        return SerialExecutor()
-
-    monkeypatch.setattr(executors, "make_executor", make)
-
-
 def expected(cell: str, vary: list[str], samples: int, **kwargs: Any) -> Any:
     spec = SweepSpec.create(cell, parse_axes(vary), samples=samples, **TINY_KWARGS, **kwargs)
     return run_sweep(spec, executor=SerialExecutor())

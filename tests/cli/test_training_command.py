@@ -14,9 +14,6 @@ import pytest
 from cli_helpers import assert_bad_input
 from cli_helpers import invoke as invoke_80
 
-from gradscope.studies import executors
-from gradscope.studies.executors import SerialExecutor
-
 torch = pytest.importorskip("torch")
 
 HIDDEN, WIDTH, STEPS = 5, 3, 14
@@ -24,17 +21,6 @@ HIDDEN, WIDTH, STEPS = 5, 3, 14
 
 def invoke(*args: str) -> Any:
     return invoke_80(*args, env={"COLUMNS": "100"})
-
-
-@pytest.fixture
-def serial(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The checkpoints in this process (no worker start-up); one test below uses real worker processes."""
-
-    def make(*, scheduler: Any = None, workers: Any = None, chunk_size: Any = None) -> SerialExecutor:
-        assert scheduler is None
-        return SerialExecutor()
-
-    monkeypatch.setattr(executors, "make_executor", make)
 
 
 def lstm_state(seed: int, forget_shift: float) -> dict[str, Any]:
