@@ -87,3 +87,17 @@ def minimal_gated_unit() -> Cell:
         ),
         updates=(h_t,),
     )
+
+
+@pytest.fixture
+def serial(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run a command's studies (sweeps, checkpoints) in this process: no worker start-up. The tests that check
+    real worker processes do not take it."""
+    from gradscope.studies import executors
+    from gradscope.studies.executors import SerialExecutor
+
+    def make(*, scheduler: object = None, workers: object = None, chunk_size: object = None) -> SerialExecutor:
+        assert scheduler is None
+        return SerialExecutor()
+
+    monkeypatch.setattr(executors, "make_executor", make)
