@@ -28,11 +28,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from gradscope.analysis.loss_gradient import loss_gradient
 from gradscope.errors import ConfigError
 from gradscope.files import check_output_path
 from gradscope.studies.executors import BLAS_THREAD_VARIABLES
 from gradscope.studies.training import TrainingSeries, reach
-from gradscope.torch.worker import encode, snapshot_problem, stop_frame
+from gradscope.torch.worker import HEAD_KEYS, encode, snapshot_loss, snapshot_problem, stop_frame
 
 #: The built-in cell of each PyTorch recurrent module.
 _CELLS = {torch.nn.LSTM: "lstm", torch.nn.GRU: "gru"}
@@ -99,6 +100,11 @@ class GradientFlowMonitor:
         writer: a TensorBoard ``SummaryWriter`` (anything with ``add_scalar`` and ``add_figure``), or None.
         wandb: ``"auto"``: log to the active W&B run, if the script imported ``wandb`` and started one; ``False``: not.
         max_pending: snapshots waiting for the worker beyond which new ones are skipped (``None``: never skip).
+        loss, reduce, targets: also follow this loss's gradient ``||dL/dh_{T-k}||`` back through time (the BPTT
+            checker's losses: ``"softmax_ce"``, ``"mse"``, ``"sse"``, ``"half_sse"``; ``reduce`` ``"last"``,
+            ``"sum"`` or ``"mean"``; the targets of the probe sequence).
+        head: the ``nn.Linear`` output layer the loss reads (its weights are snapshotted too), or None (the loss
+            reads ``h_t``).
     """
 
     def __init__(
@@ -116,6 +122,10 @@ class GradientFlowMonitor:
         writer: Any = None,
         wandb: str | bool = "auto",
         max_pending: int | None = 4,
+        loss: str | None = None,
+        reduce: str = "last",
+        targets: Any = None,
+        head: torch.nn.Linear | None = None,
     ) -> None:
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ConfigError(f"every must be a positive integer, got {every!r}")
@@ -130,7 +140,20 @@ class GradientFlowMonitor:
         for name, value in (("h0", h0), ("c0", c0)):
             if value is not None:
                 self.setup[name] = one_sequence(value, name, batch_first)
-        self.problem = snapshot_problem(self.setup, self._snapshot())  # every mistake shows here, before training
+        if loss is None and (targets is not None or head is not None):
+            raise ConfigError("targets and head describe a loss: give loss too (softmax_ce, mse, sse or half_sse)")
+        if loss is not None:
+            if targets is None:
+                raise ConfigError(f"loss {loss!r}: give its targets")
+            if head is not None and not isinstance(head, torch.nn.Linear):
+                raise ConfigError(f"head: expected an nn.Linear output layer, got {type(head).__name__}")
+            goals = targets.detach().cpu().numpy() if isinstance(targets, torch.Tensor) else np.asarray(targets)
+            self.setup |= {"loss": loss, "reduce": reduce, "targets": goals}
+        self.head = head
+        first = self._snapshot()
+        self.problem = snapshot_problem(self.setup, {k: v for k, v in first.items() if k not in HEAD_KEYS})
+        if loss is not None:  # every mistake shows here, before training
+            loss_gradient(self.problem, snapshot_loss(self.setup, first))
         self.every = every
         self.log = log_path
         self.writer = writer
@@ -212,11 +235,15 @@ class GradientFlowMonitor:
         return optimizer.register_step_post_hook(lambda *_: self.step())
 
     def _snapshot(self) -> dict[str, np.ndarray]:
-        """The recurrent module's parameters under PyTorch's names, copied to float64 NumPy arrays."""
+        """The recurrent module's parameters under PyTorch's names (and the output layer's under
+        :data:`~gradscope.torch.worker.HEAD_KEYS`), copied to float64 NumPy arrays."""
         with torch.no_grad():
-            return {
-                name: p.detach().to("cpu", torch.float64, copy=True).numpy() for name, p in self.rnn.named_parameters()
-            }
+            params = {name: _copied(p) for name, p in self.rnn.named_parameters()}
+            if self.head is not None:
+                params[HEAD_KEYS[0]] = _copied(self.head.weight)
+                if self.head.bias is not None:
+                    params[HEAD_KEYS[1]] = _copied(self.head.bias)
+            return params
 
     # -- results --------------------------------------------------------------------------------
 
@@ -312,6 +339,11 @@ class GradientFlowMonitor:
         process = getattr(self, "_process", None)
         if process is not None and process.poll() is None:
             process.kill()
+
+
+def _copied(tensor: torch.Tensor) -> np.ndarray:
+    """A float64 NumPy copy of a parameter, on the CPU."""
+    return tensor.detach().to("cpu", torch.float64, copy=True).numpy()
 
 
 def _active_wandb() -> Any:

@@ -6,11 +6,12 @@ subprocess, so the training script is never re-imported, whether or not it has a
 
 The protocol, on the worker's stdin: frames of an 8-byte little-endian length and that many bytes of an
 ``.npz`` archive (read with ``allow_pickle=False``: nothing is ever unpickled). The first frame is the setup
-(``cell``, ``norm``, ``dtype`` as 0-d strings, ``inputs`` ``(T, I)`` and optional ``h0``/``c0``), every next one a
-snapshot (``__step__`` and the parameters under PyTorch's names); a frame of length 0 stops the worker. Each
-snapshot is analysed exactly as ``gradscope analyze --weights`` would (the problem of those parameters on the
-setup's inputs, :func:`~gradscope.studies.training.analyze_checkpoint`), appended to the log as one JSON line
-(:meth:`~gradscope.studies.training.TrainingEntry.to_record`), and written to stdout as
+(``cell``, ``norm``, ``dtype`` as 0-d strings, ``inputs`` ``(T, I)``, optional ``h0``/``c0``, and for the loss's
+gradient ``loss``, ``reduce`` and ``targets``), every next one a snapshot (``__step__``, the parameters under
+PyTorch's names and, with a loss, the output layer's ``__head_weight__``/``__head_bias__``); a frame of length 0
+stops the worker. Each snapshot is analysed exactly as ``gradscope analyze --weights`` would (the problem of
+those parameters on the setup's inputs, :func:`~gradscope.studies.training.analyze_checkpoint`), appended to the
+log as one JSON line (:meth:`~gradscope.studies.training.TrainingEntry.to_record`), and written to stdout as
 ``{"kind": "entry", "record": ...}``; a failure as ``{"kind": "error", "message": ...}``, which ends the worker.
 """
 
@@ -34,6 +35,8 @@ _LENGTH = struct.Struct("<Q")
 #: The setup's string fields and its optional arrays.
 SETUP_TEXT = ("cell", "norm", "dtype")
 SETUP_STATES = ("h0", "c0")
+#: A snapshot's output layer, beside the recurrent parameters (for the loss's gradient).
+HEAD_KEYS = ("__head_weight__", "__head_bias__")
 
 
 def encode(arrays: Mapping[str, Any]) -> bytes:
@@ -74,13 +77,25 @@ def snapshot_problem(setup: Mapping[str, Any], params: Mapping[str, np.ndarray])
     )  # fmt: skip
 
 
+def snapshot_loss(setup: Mapping[str, Any], head: Mapping[str, np.ndarray]) -> Any:
+    """The setup's loss (``loss``, ``reduce``, ``targets``) read through the snapshot's output layer, or None."""
+    from gradscope.analysis.loss_gradient import LossSpec
+
+    if "loss" not in setup:
+        return None
+    weight, bias = (head.get(key) for key in HEAD_KEYS)
+    return LossSpec(str(setup["loss"]), str(setup["reduce"]), setup["targets"], weight, bias)
+
+
 def analyse_snapshot(setup: Mapping[str, Any], step: int, params: Mapping[str, np.ndarray]) -> dict[str, Any]:
-    """One log line (a JSON object) for the snapshot of ``step``."""
+    """One log line (a JSON object) for the snapshot of ``step`` (its output layer under :data:`HEAD_KEYS`)."""
     from gradscope.analysis.summary import Thresholds
     from gradscope.studies.training import Checkpoint, analyze_checkpoint, run_keys
 
-    problem = snapshot_problem(setup, params)
-    entry = analyze_checkpoint(Checkpoint(None, step, "monitor", problem), Thresholds())
+    recurrent = {name: value for name, value in params.items() if name not in HEAD_KEYS}
+    problem = snapshot_problem(setup, recurrent)
+    loss = snapshot_loss(setup, params)
+    entry = analyze_checkpoint(Checkpoint(None, step, "monitor", problem, loss), Thresholds())
     return entry.to_record(run_keys(problem))
 
 

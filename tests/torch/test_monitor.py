@@ -217,3 +217,41 @@ def test_the_monitor_is_quiet_when_all_is_well(tmp_path: Path, probe: np.ndarray
         with GradientFlowMonitor(model, probe, every=5, log=tmp_path / "flow.jsonl") as monitor:
             train(model, monitor, steps=6, every=5)
     assert len(monitor.records) == 2
+
+
+def test_the_losss_gradient_is_followed_through_the_output_layer(tmp_path: Path, probe: np.ndarray) -> None:
+    from gradscope.analysis.loss_gradient import LossSpec, loss_gradient
+
+    torch.manual_seed(0)
+    model = Model()
+    snapshots: dict[int, dict[str, np.ndarray]] = {}
+    heads: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    target = np.array([0.5])
+    log = tmp_path / "flow.jsonl"
+    monitor = GradientFlowMonitor(
+        model, probe, every=2, log=log, loss="mse", reduce="last", targets=target, head=model.head, max_pending=None
+    )
+    for step in range(5):
+        if step % 2 == 0:
+            snapshots[step] = {k: v.detach().double().numpy().copy() for k, v in model.rnn.state_dict().items()}
+            heads[step] = (
+                model.head.weight.detach().double().numpy().copy(),
+                model.head.bias.detach().double().numpy().copy(),
+            )
+        monitor.step(step)
+        loss = model(torch.randn(T, 4, WIDTH)).pow(2).mean()
+        model.zero_grad()
+        loss.backward()
+        with torch.no_grad():
+            for p in model.parameters():
+                p -= 0.5 * p.grad
+    monitor.close()
+    assert monitor.failure is None and [r["step"] for r in monitor.records] == [0, 2, 4]
+    for record in monitor.records:
+        problem = gradscope.make_problem("lstm", params=snapshots[record["step"]], inputs=probe)
+        expected = loss_gradient(problem, LossSpec("mse", "last", target, *heads[record["step"]]))
+        assert record["loss_gradient"]["log10_norm"] == pytest.approx(list(expected.log10_norm), rel=1e-12)
+    with pytest.raises(ConfigError, match="give its targets"):
+        GradientFlowMonitor(model, probe, log=log, loss="mse")
+    with pytest.raises(gradscope.ShapeError, match="targets"):
+        GradientFlowMonitor(model, probe, log=log, loss="mse", targets=np.zeros(3), head=model.head)
