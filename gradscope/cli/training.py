@@ -121,11 +121,10 @@ def training(
     quiet: Quiet = False,
     lang: Language = None,
 ) -> None:
-    """How the gradient's reach through time moved over training: every checkpoint of a run analysed on the same
-    inputs, exactly as 'gradscope analyze --weights CKPT' analyses it.
+    """How the gradient's reach through time moved over training: each checkpoint analysed as 'analyze --weights' does.
 
-    A table of step, rate per step, e-folding lag, reach and verdict, and the largest change called out; --plot
-    draws the profiles as a heat map (training step x lag) above the rate and the reach against the step.
+    A table of step, rate, e-folding lag, reach and verdict, with the largest change called out in words.
+    --plot: a heat map of the profiles (training step x lag) above the rate and the reach against the step.
     """
     from gradscope.analysis.loss_gradient import LossSpec, loss_gradient
     from gradscope.files import about_file, load_npy

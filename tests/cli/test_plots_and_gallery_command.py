@@ -550,7 +550,7 @@ def test_report_writes_the_gallery_only_inside_out_and_identically_twice(
     assert {k: v for k, v in after.items() if k in before} == before  # nothing else touched
     first = tree(out)
     assert first == quick_gallery  # exactly the in-memory build: same names, same bytes
-    assert f"Gallery written to {out}: 27 files, 13 figures" in result.stdout
+    assert f"Gallery written to {out}: 29 files, 14 figures" in result.stdout
     assert "profile-rnn" in result.stdout and ".png .svg" in result.stdout
 
     # Again, in a fresh process, into the same folder: identical files and nothing left over.
@@ -565,7 +565,7 @@ def test_report_writes_the_gallery_only_inside_out_and_identically_twice(
         cwd=work,
     )
     assert process.returncode == 0, process.stderr
-    assert process.stdout.strip() == f"27 files written to {out}"
+    assert process.stdout.strip() == f"29 files written to {out}"
     second = tree(out)
     assert second.pop("notes.txt") == b"left alone"
     assert second == first
