@@ -50,13 +50,13 @@ def training_section(sizes: GallerySizes) -> Section:
             "every snapshot (training step across, lag up) with the reach (steps for the norm to fall by a factor "
             f"e, at most T = {length}). The RNN's reach collapses to under one step and the RNN never learns the "
             "task; the LSTM learns it and its reach grows to the whole sequence. Drawn from the committed run "
-            "`gradscope/gallery/data/adding-*.jsonl` (no training in `gradscope report`)."
+            "`gradscope/gallery/data/adding-*.jsonl`: regenerating the gallery trains nothing."
         ),
         figure=training_figure(runs, labels=labels),
         commands=[
-            "python examples/train_adding_problem.py --out runs/adding   # trains both (under a minute on a CPU)",
-            "gradscope training runs/adding/rnn.jsonl --plot rnn.png",
-            "gradscope training runs/adding/lstm.jsonl --plot lstm.png",
+            "gradscope training gradscope/gallery/data/adding-rnn.jsonl --plot training-adding-rnn.png",
+            "gradscope training gradscope/gallery/data/adding-lstm.jsonl --plot training-adding-lstm.png",
+            "python examples/train_adding_problem.py --out runs/adding   # trains both again (under a minute, CPU)",
         ],
         table=markdown_table(["model", "reach at start", "smallest reach", "final reach", "final verdict"], rows),
     )
