@@ -9,6 +9,7 @@ lambdified functions for the built-in cells as Python source, which ships as
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import inspect
 import keyword
 import sys
@@ -20,6 +21,7 @@ import sympy
 from gradscope.cells.activations import NUMPY_FUNCTIONS
 from gradscope.cells.builtin import CELLS
 from gradscope.cells.cell import Cell, readout_projection
+from gradscope.cells.spec import CellSpec
 from gradscope.compile.compiled import BlockFormula, CompiledCell, PartialKey
 from gradscope.symbolic.derivation import Derivation, derive
 
@@ -101,6 +103,27 @@ def lambdify_cell(cell: Cell) -> CompiledCell:
     )
 
 
+#: The fields of :class:`~gradscope.cells.spec.CellSpec` the shipped code always writes; later ones
+#: only where they differ from their defaults, so that the code needs no more imports than ``CellSpec``.
+_SPEC_FIELDS = ("name", "title", "gates", "state", "reference", "feedback", "label", "reads")
+
+
+def spec_source(spec: CellSpec) -> str:
+    """``CellSpec(...)`` as source (the repr of its plain fields, the rest only where not default)."""
+    values = []
+    for item in dataclasses.fields(spec):
+        value = getattr(spec, item.name)
+        if item.name in _SPEC_FIELDS:
+            values.append(f"{item.name}={value!r}")
+            continue
+        default = item.default if item.default is not dataclasses.MISSING else item.default_factory()  # type: ignore[misc]
+        if value != default:
+            if not isinstance(value, (str, bool, tuple)):
+                raise ValueError(f"cell {spec.name!r}: {item.name} cannot be written into the shipped code")
+            values.append(f"{item.name}={value!r}")
+    return f"CellSpec({', '.join(values)})"
+
+
 def _function_source(function: Callable[..., object], name: str) -> tuple[str, set[str]]:
     source = inspect.getsource(function).replace("def _lambdifygenerated(", f"def {name}(", 1)
     used = {n for n in function.__code__.co_names if not hasattr(builtins, n)}
@@ -130,7 +153,7 @@ def render_module(cells: Sequence[Cell] | None = None) -> str:
             readout_fields += f"        {kind}_function={prefix}_{kind},\n"
         entries.append(
             f"    {cell.name!r}: CompiledCell(\n"
-            f"        spec={cell.spec!r},\n"
+            f"        spec={spec_source(cell.spec)},\n"
             f"        update_function={names['update'][0]},\n"
             f"        state_partials_function={names['state_partials'][0]},\n"
             f"        state_partial_keys={names['state_partials'][1]!r},\n"
