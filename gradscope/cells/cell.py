@@ -238,6 +238,7 @@ class Cell:
             tuple(parameter for _, parameter in self.vectors),
             tuple(gate for gate, _ in self.inner_reads),
             tuple((name, float(value)) for name, value in self.constants),
+            tuple(symbol for symbol, _ in self.vectors),
         )
 
     @property

@@ -90,6 +90,7 @@ class CellSpec:
         inner_gates: the gates whose recurrent projection reads a per-unit quantity of the step
             instead of the previous state (Cho's GRU: ``m_n = W_hn (r_t * h_{t-1}) + b_hn``).
         constants: the cell's scalar constants and their values, for reports.
+        vector_symbols: the per-unit vectors' symbols in the equations (``p_i``), in ``vectors`` order.
     """
 
     name: str
@@ -104,6 +105,7 @@ class CellSpec:
     vectors: tuple[str, ...] = ()
     inner_gates: tuple[str, ...] = ()
     constants: tuple[tuple[str, float], ...] = ()
+    vector_symbols: tuple[str, ...] = ()
 
     @property
     def num_gates(self) -> int:

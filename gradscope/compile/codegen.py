@@ -23,20 +23,24 @@ from gradscope.cells.builtin import CELLS
 from gradscope.cells.cell import Cell, readout_projection
 from gradscope.cells.spec import CellSpec
 from gradscope.compile.compiled import BlockFormula, CompiledCell, PartialKey
+from gradscope.errors import ConfigError
 from gradscope.symbolic.derivation import Derivation, derive
 
 _MODULES = [NUMPY_FUNCTIONS, "numpy"]
 
 
 def _argument_names(derivation: Derivation) -> list[str]:
-    """Python identifiers for the arguments: ``u_<gate>``, ``m_<gate>``, ``<component>_prev``."""
+    """Python identifiers for the arguments: ``u_<gate>``, ``m_<gate>``, ``<component>_prev``, ``vec_<vector>``."""
     cell = derivation.cell
     names = [f"u_{g}" for g in cell.gates] + [f"m_{g}" for g in cell.gates]
     if cell.readout is None:  # a readout cell's hidden stage is stateless: no previous components
         names += [f"{c}_prev" for c in cell.state]
+    names += [f"vec_{symbol}" for symbol, _ in cell.vectors]
     for name in names:
         if not name.isidentifier() or keyword.iskeyword(name):
             raise ValueError(f"cell {cell.name!r}: gate or state name gives the invalid argument name {name!r}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"cell {cell.name!r}: its gates, state and vectors give clashing argument names {names}")
     return names
 
 
@@ -46,11 +50,18 @@ def _functions(derivation: Derivation) -> dict[str, tuple[list[sympy.Expr], tupl
     state_keys = tuple([("m", *k) for k in d.recurrent_partials] + [("s", *k) for k in d.state_partials])
     state_exprs = list(d.recurrent_partials.values()) + list(d.state_partials.values())
     input_keys = tuple(("u", *k) for k in d.input_partials)
-    return {
+    functions = {
         "update": (list(d.new_state), ()),
         "state_partials": (state_exprs, state_keys),
         "input_partials": (list(d.input_partials.values()), input_keys),
     }
+    # Only for cells that have them: the built-in cells' shipped code stays as it is.
+    if d.cell.vectors:
+        functions["vector_partials"] = (list(d.vector_partials.values()), tuple(("p", *k) for k in d.vector_partials))
+    if d.inner_reads:
+        functions["inner"] = (list(d.inner_reads.values()), ())
+        functions["inner_partials"] = (list(d.inner_partials.values()), tuple(d.inner_partials))
+    return functions
 
 
 def lambdify_expressions(arguments: Sequence[sympy.Symbol], expressions: object) -> Callable[..., object]:
@@ -89,6 +100,13 @@ def lambdify_cell(cell: Cell) -> CompiledCell:
     derivation = derive(cell)
     functions = {kind: (_lambdify(derivation, exprs), keys) for kind, (exprs, keys) in _functions(derivation).items()}
     readout = _readout_functions(derivation)
+    extra = {}
+    for kind in ("vector_partials", "inner_partials"):
+        if kind in functions:
+            extra[f"{kind}_function"], keys = functions[kind]
+            extra[f"{kind.replace('partials', 'partial')}_keys"] = keys
+    if "inner" in functions:
+        extra["inner_function"] = functions["inner"][0]
     return CompiledCell(
         spec=cell.spec,
         update_function=functions["update"][0],
@@ -100,6 +118,7 @@ def lambdify_cell(cell: Cell) -> CompiledCell:
         origin="live",
         readout_function=readout.get("readout"),
         readout_partial_function=readout.get("readout_partial"),
+        **extra,
     )
 
 
@@ -146,6 +165,11 @@ def render_module(cells: Sequence[Cell] | None = None) -> str:
             used |= names_used
             names[kind] = (f"{prefix}_{kind}", keys)
         readout_fields = ""
+        for kind in ("vector_partials", "inner", "inner_partials"):
+            if kind in names:
+                readout_fields += f"        {kind}_function={names[kind][0]},\n"
+                if kind != "inner":
+                    readout_fields += f"        {kind.replace('partials', 'partial')}_keys={names[kind][1]!r},\n"
         for kind, function in _readout_functions(derivation).items():
             source, names_used = _function_source(function, f"{prefix}_{kind}")
             bodies.append(source)

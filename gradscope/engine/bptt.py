@@ -18,6 +18,12 @@ sums of outer products over time: ``dL/dW_ih = sum_t dL/du_t x_t^T``, ``dL/dW_hh
 r_{t-1}^T``, ``dL/db_ih = sum_t dL/du_t``, ``dL/db_hh = sum_t dL/dm_t`` (gates stacked in the
 cell's chunk order), the readout's ``dL/dW_hy = sum_t dL/dr_t h_t^T``, and ``dL/dx_t = W_ih^T dL/du_t``.
 
+A gate n that projects a quantity ``q_t`` of the step sends ``dL/dq = W_hn^T dL/dm_n`` on to what
+``q_t`` depends on (the other projections, the read state, the inputs, the vectors), and its rows of
+``dL/dW_hh`` are ``sum_t dL/dm_n q_t^T``. A structured recurrent weight's gradient is mapped back to
+what is stored (:func:`~gradscope.params.recurrent.stored_gradient`); per-unit vectors get
+``dL/dp = sum_t sum_a (d a_t / d p) g_t[a]``.
+
 Cost: ``O(T (G H R + G H I))`` time and ``O(T G H)`` memory, all float64.
 """
 
@@ -25,8 +31,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradscope.engine.coefficients import input_coefficients, step_coefficients
+from gradscope.engine.coefficients import compiled_arguments, input_coefficients, step_coefficients
 from gradscope.engine.trajectory import Trajectory, read_index
+from gradscope.params.recurrent import stored_gradient
 
 
 def state_key(component: str) -> str:
@@ -55,6 +62,9 @@ def backward(trajectory: Trajectory, upstream: np.ndarray) -> dict[str, np.ndarr
     # What the loss reads directly: h (the first component) of a one-stage cell, y of a readout cell.
     loss_rows = slice(0, size) if readout else slice(0, hidden)
 
+    inner = coefficients.inner
+    early = [g for g in range(gates) if inner is None or g not in inner.gates]
+    grad_q = np.zeros((steps, 0 if inner is None else len(inner.gates), hidden))  # dL/dq_n at step t
     units = np.empty((steps, coefficients.recurrent.shape[1], hidden))  # g_t, (T, C, H)
     grad_m = np.empty((steps, gates, hidden))  # grad_m[t-1] = dL/dm_g at step t
     grad_r = np.empty((steps, size)) if readout else None  # dL/dr_t of a readout cell
@@ -71,17 +81,29 @@ def backward(trajectory: Trajectory, upstream: np.ndarray) -> dict[str, np.ndarr
         previous = np.zeros(size)
         if not readout:
             previous += np.einsum("abi,ai->bi", coefficients.direct[k], units[k]).reshape(-1)
-        previous[reads] += np.einsum("gir,gi->r", weight_blocks, grad_m[k])  # sum_g W_hg^T dL/dm_g
+        if inner is not None:  # dL/dq = W_hn^T dL/dm_n, sent on to what q depends on
+            grad_q[k] = np.einsum("lir,li->lr", weight_blocks[list(inner.gates)], grad_m[k][list(inner.gates)])
+            grad_m[k] += np.einsum("lgi,li->gi", inner.recurrent[k], grad_q[k])
+            state = previous.reshape(-1, hidden)  # a view: per component
+            state += np.einsum("lci,li->ci", inner.direct[k], grad_q[k])
+        previous[reads] += np.einsum("gir,gi->r", weight_blocks[early], grad_m[k][early])  # sum_g W_hg^T dL/dm_g
         if k:
             previous[loss_rows] += upstream[k - 1]
         delta = previous  # dL/ds_{t-1}; after the loop, dL/ds_0
-    grad_u = np.einsum("tagi,tai->tgi", inputs, units).reshape(steps, gates * hidden)
+    grad_u = np.einsum("tagi,tai->tgi", inputs, units)
+    if inner is not None:
+        grad_u += np.einsum("tlgi,tli->tgi", inner.inputs, grad_q)
+    grad_u = grad_u.reshape(steps, gates * hidden)
     grad_m_flat = grad_m.reshape(steps, gates * hidden)
     names = params.layout
-    grads = {
-        "weight_ih_l0": grad_u.T @ trajectory.inputs,
-        f"{names.recurrent_weight}_l0": grad_m_flat.T @ trajectory.read(0, steps),
-    }
+    grads = {"weight_ih_l0": grad_u.T @ trajectory.inputs}
+    if names.recurrent_weight is not None:
+        used = grad_m_flat.T @ trajectory.read(0, steps)  # (G*H, R): dL/dW_hg, gate by gate
+        if inner is not None:  # an inner gate projects q_t, not r_{t-1}
+            q = trajectory.inner_reads(0, steps)  # (T, L, H)
+            for position, n in enumerate(inner.gates):
+                used[n * hidden : (n + 1) * hidden] = grad_m[:, n].T @ q[:, position]
+        grads[f"{names.recurrent_weight}_l0"] = stored_gradient(spec, used, hidden)
     if grad_r is not None and trajectory.hidden is not None:
         grads[f"{names.readout_weight}_l0"] = grad_r.T @ trajectory.hidden
     if params.has_bias:
@@ -90,8 +112,28 @@ def backward(trajectory: Trajectory, upstream: np.ndarray) -> dict[str, np.ndarr
             grads[f"{names.recurrent_bias}_l0"] = grad_m_flat.sum(axis=0)
         if grad_r is not None:
             grads[f"{names.readout_bias}_l0"] = grad_r.sum(axis=0)
+    grads |= _vector_gradients(trajectory, units, grad_q)
     grads["inputs"] = grad_u @ params.weight_ih
     initial = [delta] if readout else list(delta.reshape(-1, hidden))
     for component, value in zip(spec.state, initial, strict=True):
         grads[state_key(component)] = value
     return grads
+
+
+def _vector_gradients(trajectory: Trajectory, units: np.ndarray, grad_q: np.ndarray) -> dict[str, np.ndarray]:
+    """``dL/dp`` ``(H,)`` of every per-unit vector: through the updates and through what inner gates read."""
+    spec = trajectory.spec
+    if not spec.vectors:
+        return {}
+    compiled, arguments = trajectory.compiled, compiled_arguments(trajectory, 0, trajectory.steps)
+    symbols = dict(zip(spec.vector_symbols, spec.vectors, strict=True))
+    rows = {c: k for k, c in enumerate(spec.state)}
+    inner = {g: k for k, g in enumerate(spec.inner_gates)}
+    out = {f"{name}_l0": np.zeros(trajectory.params.hidden_size) for name in spec.vectors}
+    for (_, row, symbol), value in compiled.vector_partials(*arguments).items():
+        out[f"{symbols[symbol]}_l0"] += np.einsum("ti,ti->i", value, units[:, rows[row]])
+    for (kind, gate, other), value in compiled.inner_partials(*arguments).items():
+        if kind == "p":
+            out[f"{symbols[other]}_l0"] += np.einsum("ti,ti->i", value, grad_q[:, inner[gate]])
+    return out
+
