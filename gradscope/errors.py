@@ -63,3 +63,7 @@ class FormulaError(GradscopeError, ValueError):
 
 class CellFileError(ConfigError):
     """A cell file (TOML) that cannot be read or does not define a cell; the message names the file and the key."""
+
+
+class CellCheckError(ConfigError):
+    """A cell whose derived derivatives disagree with finite differences of its own update, or are not finite."""

@@ -6,13 +6,14 @@ these, not new engine code.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import sympy
 
 from gradscope.cells.activations import relu, sigmoid
 from gradscope.cells.cell import Cell, Readout, m, now, prev, readout_projection, u
-from gradscope.cells.spec import resolve_name
+from gradscope.cells.spec import ZOO_CELL_NAMES, ZOO_FOLDER, resolve_name
 
 
 def _elman(activation: Callable[[sympy.Expr], sympy.Expr], name: str, title: str, label: str) -> Cell:
@@ -125,4 +126,15 @@ def get_cell(cell: str | Cell) -> Cell:
     """
     if isinstance(cell, Cell):
         return cell
-    return CELLS[resolve_name(cell)]()
+    name = resolve_name(cell)
+    if name in ZOO_CELL_NAMES:
+        return zoo_cell(name)
+    return CELLS[name]()
+
+
+@functools.cache
+def zoo_cell(name: str) -> Cell:
+    """The zoo's cell ``name``, from its file ``gradscope/cells/zoo/NAME.toml`` (read once per process)."""
+    from gradscope.cells.file import load_cell
+
+    return load_cell(ZOO_FOLDER / f"{name}.toml")

@@ -61,8 +61,8 @@ def _as_fraction(value: float) -> Fraction:
 class Scope:
     """The names one cell's formulas may use, growing as its quantities are defined.
 
-    ``values`` maps canonical names to SymPy expressions (symbols, or a constant's exact value);
-    SymPy is imported when the first expression is read, not before.
+    Parsing (:meth:`parse`) needs no SymPy; :meth:`read` builds SymPy expressions, with every name
+    standing for a SymPy symbol of the same canonical name or, for a constant, its exact value.
     """
 
     def __init__(
@@ -75,38 +75,34 @@ class Scope:
         constants: Mapping[str, float] | Sequence[tuple[str, float]] = (),
         readout: bool = False,
     ) -> None:
-        import sympy
-
-        from gradscope.cells.symbols import m, prev, u
-
-        self.symbols: dict[str, str] = {}
-        self.values: dict[str, sympy.Expr] = {}
+        self.symbols: dict[str, str] = {}  # spelling -> canonical name
+        self.constants: dict[str, Fraction] = {}  # canonical name -> exact value
         self.costs: dict[str, Cost] = {}
+        self.kinds: dict[str, str] = {}  # canonical name -> "u", "m", "prev", "vector", "constant", "quantity"
         for gate in gates:
-            self._add((f"u_{gate}",), u(gate))
+            self._add((f"u_{gate}",), "u")
             if recurrent:
-                self._add((f"m_{gate}",), m(gate))
+                self._add((f"m_{gate}",), "m")
         if not readout:  # a readout cell's hidden stage is stateless
             for component in state:
-                symbol = prev(component)
-                self._add((str(symbol), f"{component}_prev", f"{component}_tm1"), symbol)
+                self._add((f"{component}_{{t-1}}", f"{component}_prev", f"{component}_tm1"), "prev")
         for symbol in vectors:
-            self._add((symbol,), sympy.Symbol(symbol))
+            self._add((symbol,), "vector")
         pairs = constants.items() if isinstance(constants, Mapping) else constants
         for name, value in pairs:
-            fraction = _as_fraction(value)
-            self._add((name,), sympy.Rational(fraction.numerator, fraction.denominator))
+            self._add((name,), "constant")
+            self.constants[name] = _as_fraction(value)
 
-    def _add(self, spellings: Sequence[str], value: Any, cost: Cost | None = None) -> None:
+    def _add(self, spellings: Sequence[str], kind: str, cost: Cost | None = None) -> None:
         canonical = spellings[0]
         for spelling in spellings:
             self.symbols.setdefault(spelling, canonical)
-        self.values[canonical] = value
+        self.kinds[canonical] = kind
         if cost is not None:
             self.costs[canonical] = cost
 
     def define(self, symbol: Any, cost: Cost | None = None, where: str = "cell") -> None:
-        """Make a named quantity (a SymPy symbol, e.g. ``f_t``) known to later formulas, as ``f_t`` and ``f``.
+        """Make a named quantity (``f_t``: a SymPy symbol or its name) known to later formulas, as ``f_t`` and ``f``.
 
         Raises:
             ConfigError: the name (or its short spelling) is taken: defined twice, or a projection,
@@ -119,7 +115,7 @@ class Scope:
         taken = [spelling for spelling in spellings if spelling in self.symbols]
         if taken:
             raise ConfigError(f"{where}: {taken[0]!r} is defined twice (or is a projection, a vector or a constant)")
-        self._add(spellings, symbol, cost)
+        self._add(spellings, "quantity", cost)
 
     def names(self) -> Names:
         return Names(dict(self.symbols), {}, CELL_FUNCTIONS)
@@ -131,6 +127,15 @@ class Scope:
             return node, check_cost(text, node, self.costs, "named quantities written out")
         except FormulaError as error:
             raise _located(where, error) from None
+
+    def sympy_values(self) -> dict[str, Any]:
+        """Each canonical name's SymPy value: a symbol of that name, or a constant's exact rational."""
+        import sympy
+
+        values: dict[str, Any] = {name: sympy.Symbol(name) for name in self.kinds}
+        for name, value in self.constants.items():
+            values[name] = sympy.Rational(value.numerator, value.denominator)
+        return values
 
     def read(self, where: str, value: object) -> tuple[Any, Cost | None]:
         """``value`` (a formula string, a SymPy expression or a number) as a SymPy expression in known names.
@@ -144,7 +149,7 @@ class Scope:
         if isinstance(value, str):
             node, cost = self.parse(where, value)
             try:
-                return to_sympy(value, node, self.values), cost
+                return to_sympy(value, node, self.sympy_values()), cost
             except FormulaError as error:
                 raise _located(where, error) from None
         if isinstance(value, bool):
@@ -155,7 +160,7 @@ class Scope:
             return sympy.Float(value), None
         if not isinstance(value, sympy.Basic):
             raise ConfigError(f"{where}: expected a formula string or a SymPy expression, got {type(value).__name__}")
-        known = {v for v in self.values.values() if isinstance(v, sympy.Symbol)}
+        known = {sympy.Symbol(name) for name, kind in self.kinds.items() if kind != "constant"}
         unknown = sorted(str(s) for s in value.free_symbols - known)
         if unknown:
             raise ConfigError(f"{where} uses undefined symbols {unknown}")

@@ -11,7 +11,7 @@ import functools
 import os
 from typing import TYPE_CHECKING
 
-from gradscope.cells.spec import resolve_name
+from gradscope.cells.spec import ZOO_CELL_NAMES, resolve_name
 from gradscope.compile.compiled import CompiledCell
 
 if TYPE_CHECKING:
@@ -25,12 +25,17 @@ def compile_cell(cell: str | Cell) -> CompiledCell:
     """The compiled form of a built-in cell (by name) or of a user-defined :class:`~gradscope.cells.Cell`.
 
     Built-in cells use the code shipped in :mod:`gradscope.compile.generated` unless the environment
-    variable ``GRADSCOPE_LIVE_DERIVATION=1`` asks for a fresh derivation; other cells are derived
-    and lambdified on first use and cached for the process.
+    variable ``GRADSCOPE_LIVE_DERIVATION=1`` asks for a fresh derivation; other cells (the zoo's, files,
+    your own) are derived and lambdified on first use, checked against central differences of their
+    own update (:func:`gradscope.compile.check.check_partials`), and cached for the process.
+
+    Raises:
+        CellCheckError: the derived partials disagree with central differences, or are not finite,
+            at random points.
     """
     if isinstance(cell, str):
         name = resolve_name(cell)
-        if os.environ.get(LIVE_ENV, "") not in ("", "0"):
+        if name in ZOO_CELL_NAMES or os.environ.get(LIVE_ENV, "") not in ("", "0"):
             from gradscope.cells.builtin import get_cell
 
             return _compile_live(get_cell(name))
@@ -47,6 +52,9 @@ def _compile_generated(name: str) -> CompiledCell:
 
 @functools.cache
 def _compile_live(cell: Cell) -> CompiledCell:
+    from gradscope.compile.check import check_partials
     from gradscope.compile.codegen import lambdify_cell
 
-    return lambdify_cell(cell)
+    compiled = lambdify_cell(cell)
+    check_partials(compiled)  # trusted only once its derivatives match its own update's differences
+    return compiled

@@ -136,4 +136,3 @@ def _vector_gradients(trajectory: Trajectory, units: np.ndarray, grad_q: np.ndar
         if kind == "p":
             out[f"{symbols[other]}_l0"] += np.einsum("ti,ti->i", value, grad_q[:, inner[gate]])
     return out
-
