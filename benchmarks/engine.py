@@ -10,7 +10,7 @@ LSTM, H=256, T=1000, spectral norm of P_k = d s_T / d s_{T-k} at every lag k (de
 * the GEMM limit: the T structured products alone (one ``(H, S) x (S, S)`` GEMM plus the diagonal
   c-rows per step, Jacobians pre-assembled): no algorithm that forms every full product can beat
   it. gradscope's default run does not form them: once the singular values have spread out it
-  drops the directions below 1e-12 of the norm (see ``gradscope/truncation.py``) and multiplies
+  drops the directions below 1e-12 of the norm (see ``gradscope/engine/truncation.py``) and multiplies
   only the rest, so it can run faster than this limit; ``gradscope-dense`` shows how close the
   full-product path itself comes.
 

@@ -8,9 +8,10 @@ the true class. Every gradient is derived by hand, in the style of the well-know
     y   = Why h_T + by,  p = softmax(y)           (K,)
     L   = -log p[target]
 
-Run it on its own to train on a toy sentiment task: ``python examples/rnn_numpy.py``. The test
-next to it (``test_rnn_numpy.py``) checks the hand-written gradients with
-``gradscope.testing.comparison.assert_bptt_close``.
+Run it on its own to train on a toy sentiment task, check the gradients with gradscope, and see
+the planted bug (``planted_bug=True``: the tanh derivative ``1 - h^2`` taken at ``h_{t-1}``, one time
+step too early) caught with the time step named: ``python examples/rnn_numpy.py``. The test next to
+it (``test_rnn_numpy.py``) runs the same checks.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def init_params(vocab_size: int, hidden_size: int, num_classes: int, rng: np.ran
 
 
 def loss_and_gradients(
-    params: dict[str, np.ndarray], xs: np.ndarray, target: int, h0: np.ndarray
+    params: dict[str, np.ndarray], xs: np.ndarray, target: int, h0: np.ndarray, planted_bug: bool = False
 ) -> tuple[float, dict[str, np.ndarray], dict[int, np.ndarray]]:
     """Forward pass, cross-entropy loss, and BPTT.
 
@@ -67,6 +68,7 @@ def loss_and_gradients(
         xs: one-hot inputs (T, V).
         target: the true class.
         h0: initial hidden state (H,).
+        planted_bug: take the tanh derivative one step too early (the bug gradscope shows being caught).
 
     Returns:
         ``(loss, grads, hs)``: ``grads`` has dWxh, dWhh, dbh, dWhy, dby (the parameters' shapes),
@@ -95,7 +97,8 @@ def loss_and_gradients(
     dWxh, dWhh, dbh = np.zeros_like(Wxh), np.zeros_like(Whh), np.zeros_like(bh)
     dxs = np.zeros_like(xs)
     for t in reversed(range(steps)):
-        dhraw = (1 - hs[t] * hs[t]) * dh  # backprop through tanh
+        h = hs[t - 1] if planted_bug else hs[t]  # PLANTED_BUG: h_{t-1} where h_t belongs
+        dhraw = (1 - h * h) * dh  # backprop through tanh
         dbh += dhraw
         dWxh += np.outer(dhraw, xs[t])
         dWhh += np.outer(dhraw, hs[t - 1])
@@ -105,47 +108,19 @@ def loss_and_gradients(
     return float(loss), grads, hs
 
 
-def check_with_gradscope(params: dict[str, np.ndarray], xs: np.ndarray, target: int, h0: np.ndarray) -> None:
+def check_with_gradscope(
+    params: dict[str, np.ndarray], xs: np.ndarray, target: int, h0: np.ndarray, planted_bug: bool = False
+) -> None:
     """Compare this file's BPTT with gradscope's exact reference; raises ``GradientMismatch`` if they differ.
 
-    The tutorial's names map to PyTorch's: Wxh is ``weight_ih_l0``, Whh ``weight_hh_l0``, and the
-    single bias bh is ``bias_ih_l0`` with ``bias_hh_l0 = 0`` (PyTorch's two biases add up, so both
-    get the gradient dbh). The loss reads only h_T, so ``upstream`` is zero except its last row,
-    ``dL/dh_T = Why^T dy``. The output layer (Why, by) is not part of the recurrent cell.
+    The tutorial's names (Wxh, Whh, bh, Why, by; dWxh, ..., dxs, dh0) go in as they are. The loss is
+    the cross-entropy of the last step (``reduce="last"``), through the output layer Why, by, whose
+    gradients are checked too.
     """
-    from gradscope.testing import assert_bptt_close
+    _, grads, _ = loss_and_gradients(params, xs, target, h0, planted_bug)
+    from gradscope.testing import check_bptt
 
-    _, grads, _ = loss_and_gradients(params, xs, target, h0)
-    cell_params = {
-        "weight_ih_l0": params["Wxh"],
-        "weight_hh_l0": params["Whh"],
-        "bias_ih_l0": params["bh"],
-        "bias_hh_l0": np.zeros_like(params["bh"]),
-    }
-    p = _softmax(params["Why"] @ _last_hidden(params, xs, h0) + params["by"])
-    upstream = np.zeros((xs.shape[0], h0.shape[0]))
-    upstream[-1] = params["Why"].T @ (p - np.eye(p.size)[target])
-    mine = {
-        "weight_ih_l0": grads["dWxh"],
-        "weight_hh_l0": grads["dWhh"],
-        "bias_ih_l0": grads["dbh"],
-        "bias_hh_l0": grads["dbh"],
-        "inputs": grads["dxs"],
-        "h0": grads["dh0"],
-    }
-    assert_bptt_close("rnn", cell_params, xs, upstream, mine, h0=h0)
-
-
-def _softmax(y: np.ndarray) -> np.ndarray:
-    e = np.exp(y - y.max())
-    return e / e.sum()
-
-
-def _last_hidden(params: dict[str, np.ndarray], xs: np.ndarray, h0: np.ndarray) -> np.ndarray:
-    h = h0
-    for x in xs:
-        h = np.tanh(params["Wxh"] @ x + params["Whh"] @ h + params["bh"])
-    return h
+    check_bptt("rnn", params, grads, xs, targets=target, loss="softmax_ce", reduce="last", h0=h0)
 
 
 def train(epochs: int = 200, hidden_size: int = 8, learning_rate: float = 0.1, seed: int = 0) -> list[float]:
@@ -174,5 +149,12 @@ if __name__ == "__main__":
     vocabulary = build_vocabulary(SENTENCES)
     params = init_params(len(vocabulary), 8, 2, rng)
     params["bh"] = rng.normal(0.0, 0.1, size=8)
-    check_with_gradscope(params, one_hot("good acting and a great story", vocabulary), 1, rng.normal(0.0, 0.5, size=8))
+    problem = (params, one_hot("good acting and a great story", vocabulary), 1, rng.normal(0.0, 0.5, size=8))
+    check_with_gradscope(*problem)
     print("gradscope: the hand-written BPTT gradients match the exact reference")
+    from gradscope.testing import GradientMismatch
+
+    try:
+        check_with_gradscope(*problem, planted_bug=True)
+    except GradientMismatch as mismatch:
+        print(mismatch)

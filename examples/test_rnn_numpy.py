@@ -1,11 +1,10 @@
-"""The hand-written NumPy RNN's gradients are checked by gradscope; its buggy copy is caught."""
+"""The many-to-one NumPy RNN: its hand-written BPTT passes gradscope's check, and its planted bug is caught."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import rnn_numpy
-import rnn_numpy_buggy
 
 from gradscope.testing import GradientMismatch
 
@@ -26,7 +25,7 @@ def test_hand_written_bptt_matches_gradscope() -> None:
 
 
 def test_every_gradient_matches_finite_differences() -> None:
-    # A second source for all of the example's gradients, including the output layer gradscope does not cover.
+    # A second source for every gradient of the example, the output layer's included.
     params, xs, h0 = setup(2)
     _, grads, _ = rnn_numpy.loss_and_gradients(params, xs, TARGET, h0)
     arrays = dict(params) | {"xs": xs, "h0": h0}
@@ -47,21 +46,22 @@ def test_every_gradient_matches_finite_differences() -> None:
         np.testing.assert_allclose(grads["d" + name], numeric, rtol=1e-6, atol=1e-9, err_msg=name)
 
 
-def test_the_buggy_copy_is_caught_naming_the_parameters() -> None:
+def test_the_planted_bug_is_caught_at_the_last_step_with_its_hint() -> None:
     params, xs, h0 = setup()
     with pytest.raises(GradientMismatch) as info:
-        rnn_numpy_buggy.check_with_gradscope(params, xs, TARGET, h0)
+        rnn_numpy.check_with_gradscope(params, xs, TARGET, h0, planted_bug=True)
     message = str(info.value)
-    assert message.startswith("BPTT gradients differ from the exact reference (rnn, T=6, H=5, I=19)")
-    failed = info.value.comparison.failed_keys
-    assert "weight_hh_l0" in failed and "weight_ih_l0" in failed
-    assert "weight_hh_l0: " in message and "worst at weight_hh_l0[" in message
+    assert message.startswith("BPTT gradients differ from the exact reference (rnn, T=6, H=5, I=19, O=2")
+    assert {"dWxh", "dWhh", "dbh"} <= set(info.value.comparison.failed_keys)
+    assert "first goes wrong at t = 6 of 6" in message  # tanh' is wrong at the very first step visited
+    assert "tanh' is taken one step early" in message
+    assert "matching: dWhy, dby" in message  # the output layer reads the forward pass only
 
 
 def test_the_bug_is_invisible_in_the_forward_pass() -> None:
     params, xs, h0 = setup()
     good = rnn_numpy.loss_and_gradients(params, xs, TARGET, h0)
-    bad = rnn_numpy_buggy.loss_and_gradients(params, xs, TARGET, h0)
+    bad = rnn_numpy.loss_and_gradients(params, xs, TARGET, h0, planted_bug=True)
     assert good[0] == bad[0]
     np.testing.assert_array_equal(good[1]["dWhy"], bad[1]["dWhy"])
 

@@ -78,8 +78,10 @@ MOVED = {
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+    """The SymPy-side and study names, imported on first use; the former flat modules, with a warning."""
+    module = _LAZY.get(name)
+    if module is not None:
+        return getattr(importlib.import_module(module), name)
     if f"gradscope.{name}" in MOVED:
         return importlib.import_module(f"gradscope.{name}")
     raise AttributeError(f"module 'gradscope' has no attribute {name!r}")

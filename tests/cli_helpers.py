@@ -16,6 +16,7 @@ ENV: dict[str, str | None] = {
     "COLUMNS": "80",
     "GRADSCOPE_DEBUG": None,
     cli.REPORT_QUICK_ENV: None,
+    "LANGUAGE": "en",  # English, whatever the machine's locale; a test that wants Chinese overrides it
 }
 
 

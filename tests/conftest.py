@@ -11,6 +11,7 @@ from gradscope.cells import Cell, m, now, prev, u
 from gradscope.cells.activations import sigmoid
 from gradscope.engine import products as engine_products
 from gradscope.engine.coefficients import dense_jacobians
+from gradscope.i18n import set_language
 
 
 def exact_products(cell: str, **options: object) -> tuple[np.ndarray, object]:
@@ -51,6 +52,16 @@ def spectral_route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
     if request.param == "tracker":
         monkeypatch.setattr(engine_products, "EXACT_BELOW", 0)
     return request.param
+
+
+@pytest.fixture(autouse=True)
+def _english_unless_asked(monkeypatch: pytest.MonkeyPatch):
+    """Every test reads English, whatever the machine's locale (LANGUAGE comes first); a test that wants
+    Chinese asks for it, and no test leaves its language to the next."""
+    monkeypatch.setenv("LANGUAGE", "en")
+    set_language(None)
+    yield
+    set_language(None)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gradscope"
 
 #: The layers, bottom to top: a module may import its own layer and the ones before it.
 LAYERS = (
+    "i18n",
     "cells",
     "symbolic",
     "compile",

@@ -25,7 +25,7 @@ def module_for(cell: str, params: Mapping[str, np.ndarray]) -> torch.nn.Module:
     module = module.double()
     with torch.no_grad():
         for name, value in params.items():
-            getattr(module, name).copy_(torch.as_tensor(np.asarray(value, dtype=np.float64)))
+            getattr(module, name).copy_(torch.tensor(np.asarray(value, dtype=np.float64)))
     return module
 
 
@@ -46,11 +46,11 @@ def states(cell: str, params: Mapping[str, np.ndarray], inputs: np.ndarray, init
     """The states ``s_0 .. s_T`` as ``(T + 1, S)`` from the torch module."""
     hidden = params["weight_hh_l0"].shape[1]
     step = step_function(cell, module_for(cell, params), hidden)
-    state = torch.as_tensor(initial)
+    state = torch.tensor(initial)
     out = [state]
     with torch.no_grad():
         for x in inputs:
-            state = step(state, torch.as_tensor(x))
+            state = step(state, torch.tensor(x))
             out.append(state)
     return torch.stack(out).numpy()
 
@@ -62,8 +62,8 @@ def step_jacobians(cell: str, params: Mapping[str, np.ndarray], inputs: np.ndarr
     trajectory = states(cell, params, inputs, initial)
 
     def jacobian(state: np.ndarray, x: np.ndarray) -> np.ndarray:
-        x_t = torch.as_tensor(x)
-        return torch.autograd.functional.jacobian(lambda s: step(s, x_t), torch.as_tensor(state)).numpy()
+        x_t = torch.tensor(x)
+        return torch.autograd.functional.jacobian(lambda s: step(s, x_t), torch.tensor(state)).numpy()
 
     return np.stack([jacobian(s, x) for s, x in zip(trajectory[:-1], inputs, strict=True)])
 
@@ -78,7 +78,7 @@ def lag_products(cell: str, params: Mapping[str, np.ndarray], inputs: np.ndarray
     step = step_function(cell, module_for(cell, params), hidden)
     trajectory = states(cell, params, inputs, initial)
     steps = len(inputs)
-    xs = [torch.as_tensor(x) for x in inputs]
+    xs = [torch.tensor(x) for x in inputs]
 
     def tail(state: torch.Tensor, start: int) -> torch.Tensor:
         for t in range(start, steps):
@@ -88,7 +88,7 @@ def lag_products(cell: str, params: Mapping[str, np.ndarray], inputs: np.ndarray
     return np.stack(
         [
             torch.autograd.functional.jacobian(
-                lambda s, k=k: tail(s, steps - k), torch.as_tensor(trajectory[steps - k])
+                lambda s, k=k: tail(s, steps - k), torch.tensor(trajectory[steps - k])
             ).numpy()
             for k in range(1, steps + 1)
         ]
@@ -108,7 +108,7 @@ def stacked_module(
     module = module.double()
     with torch.no_grad():
         for name, value in params.items():
-            getattr(module, name).copy_(torch.as_tensor(value))
+            getattr(module, name).copy_(torch.tensor(value))
     return module
 
 
@@ -124,7 +124,7 @@ def depth_jacobian_norms(
     hidden = params["weight_hh_l0"].shape[1]
     directions = 2 if bidirectional else 1
     real = stacked_module(cell, params, num_layers, bidirectional)
-    xs = torch.as_tensor(inputs)
+    xs = torch.tensor(inputs)
     steps = xs.shape[0]
     size = 2 * hidden if cell == "lstm" else hidden
     steppers = []

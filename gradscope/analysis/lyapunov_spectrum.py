@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gradscope._version import __version__
 from gradscope.analysis import theory
-from gradscope.analysis.document import json_numbers
+from gradscope.analysis.document import json_numbers, sized_header
 from gradscope.analysis.problem import Problem, as_problem
 from gradscope.engine.benettin import DEFAULT_CHECKPOINTS, TangentMap, benettin
 from gradscope.errors import ConfigError
@@ -99,13 +98,7 @@ class LyapunovSpectrum:
     def to_dict(self) -> dict[str, Any]:
         """The JSON document (schema ``"gradscope.lyapunov/1"``); non-finite numbers become ``null``."""
         return {
-            "schema": LYAPUNOV_SCHEMA,
-            "gradscope_version": __version__,
-            "cell": self.cell,
-            "state": self.state,
-            "hidden_size": self.hidden_size,
-            "input_size": self.input_size,
-            "steps": self.steps,
+            **sized_header(LYAPUNOV_SCHEMA, self),
             "transient": self.transient,
             "averaged_steps": self.averaged_steps,
             "units": "natural log per step",

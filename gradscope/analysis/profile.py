@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -9,15 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gradscope._version import __version__
 from gradscope.analysis.describe import cell_title, describe_config
-from gradscope.analysis.document import json_number, json_numbers
+from gradscope.analysis.document import json_number, json_numbers, sized_header
 from gradscope.analysis.problem import Problem, as_problem
 from gradscope.analysis.summary import Thresholds, fit_line, summarize
 from gradscope.analysis.theory import PascanuBound, pascanu_bound
 from gradscope.engine.depth import DepthProfile, depth_profiles
 from gradscope.engine.products import norm_profile
 from gradscope.errors import ConfigError
+from gradscope.i18n import _
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -86,6 +87,28 @@ class Analysis:
     output_size: int | None = None
     problem: Problem | None = field(default=None, compare=False, repr=False)
 
+    @classmethod
+    def of(cls, problem: Problem, *, lags: np.ndarray, **measured: Any) -> Analysis:
+        """The analysis of ``problem`` from what was measured on it (``lags`` ``(T,)`` and the other fields
+        that are not the problem's); the cell, sizes, precision, structure and configuration are the problem's."""
+        spec, network = problem.spec, problem.network
+        return cls(
+            cell=spec.name,
+            hidden_size=problem.hidden_size,
+            input_size=problem.input_size,
+            steps=int(lags.size),
+            state=spec.state_layout,
+            norm=problem.norm,
+            dtype=problem.dtype,
+            config=problem.config,
+            num_layers=network.num_layers,
+            bidirectional=network.bidirectional,
+            output_size=problem.output_size,
+            problem=problem,
+            lags=lags,
+            **measured,
+        )
+
     @property
     def final_log10_norm(self) -> float:
         """``log10 ||d s_T / d s_0||``, the end-to-end gradient norm."""
@@ -114,7 +137,7 @@ class Analysis:
 
     def describe(self, *, with_cell: bool = True) -> str:
         """The configuration in one line: ``"LSTM, H=64, I=32, T=200, PyTorch default init, seed 0"``."""
-        parts = [self.display_name] if with_cell else []
+        parts = [_(self.display_name)] if with_cell else []
         parts += [
             f"H={self.hidden_size}",
             *([f"O={self.output_size}"] if self.output_size is not None else []),
@@ -124,7 +147,7 @@ class Analysis:
         if "params" in self.config:
             parts.append(describe_config(self.config))
         if "seed" in self.config:
-            parts.append(f"seed {self.config['seed']}")
+            parts.append(_("seed {seed}").format(seed=self.config["seed"]))
         return ", ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,13 +156,7 @@ class Analysis:
         ``"output_size"`` is present only for a cell that feeds its output back.
         """
         document = {
-            "schema": SCHEMA,
-            "gradscope_version": __version__,
-            "cell": self.cell,
-            "state": self.state,
-            "hidden_size": self.hidden_size,
-            "input_size": self.input_size,
-            "steps": self.steps,
+            **sized_header(SCHEMA, self),
             "norm": self.norm,
             "dtype": self.dtype,
             "config": dict(self.config),
@@ -229,27 +246,14 @@ def analyze(
     summary = summarize(lags, profile.log10_norm, thresholds)
     lags.setflags(write=False)
     profile.log10_norm.setflags(write=False)
-    return Analysis(
-        cell=spec.name,
-        hidden_size=problem.hidden_size,
-        input_size=problem.input_size,
-        steps=int(lags.size),
-        state=spec.state_layout,
-        norm=problem.norm,
-        dtype=problem.dtype,
+    return Analysis.of(
+        problem,
         lags=lags,
         log10_norm=profile.log10_norm,
-        rate_per_step=summary.rate_per_step,
-        efolding_lag=summary.efolding_lag,
-        verdict=summary.verdict,
         thresholds=thresholds,
-        config=problem.config,
         svd_fallbacks=profile.svd_fallbacks,
         kept_directions=profile.directions,
         singular_values=profile.singular_values,
-        num_layers=network.num_layers,
-        bidirectional=network.bidirectional,
         depth_profiles=depth,
-        output_size=problem.output_size,
-        problem=problem,
+        **dataclasses.asdict(summary),
     )

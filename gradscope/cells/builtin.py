@@ -14,6 +14,7 @@ import sympy
 from gradscope.cells.activations import relu, sigmoid
 from gradscope.cells.cell import Cell, Readout, m, now, prev, readout_projection, u
 from gradscope.cells.spec import ZOO_CELL_NAMES, ZOO_FOLDER, resolve_name
+from gradscope.i18n import N_
 
 
 def _elman(activation: Callable[[sympy.Expr], sympy.Expr], name: str, title: str, label: str) -> Cell:
@@ -32,12 +33,12 @@ def _elman(activation: Callable[[sympy.Expr], sympy.Expr], name: str, title: str
 
 def rnn() -> Cell:
     """Elman RNN with tanh, as ``torch.nn.RNN(nonlinearity="tanh")``."""
-    return _elman(sympy.tanh, "rnn", "Elman RNN, tanh", "tanh RNN")
+    return _elman(sympy.tanh, "rnn", N_("Elman RNN, tanh"), "tanh RNN")
 
 
 def rnn_relu() -> Cell:
     """Elman RNN with ReLU, as ``torch.nn.RNN(nonlinearity="relu")``."""
-    return _elman(relu, "rnn-relu", "Elman RNN, ReLU", "ReLU RNN")
+    return _elman(relu, "rnn-relu", N_("Elman RNN, ReLU"), "ReLU RNN")
 
 
 def lstm() -> Cell:
@@ -45,7 +46,7 @@ def lstm() -> Cell:
     i_t, f_t, g_t, o_t, c_t, h_t = (now(n) for n in "ifgoch")
     return Cell(
         name="lstm",
-        title="LSTM (PyTorch), gates i, f, g, o",
+        title=N_("LSTM (PyTorch), gates i, f, g, o"),
         label="LSTM",
         gates=("i", "f", "g", "o"),
         state=("h", "c"),
@@ -67,7 +68,7 @@ def gru() -> Cell:
     r_t, z_t, n_t, h_t = (now(n) for n in "rznh")
     return Cell(
         name="gru",
-        title="GRU (PyTorch variant: reset after the matrix product), gates r, z, n",
+        title=N_("GRU (PyTorch variant: reset after the matrix product), gates r, z, n"),
         label="GRU",
         gates=("r", "z", "n"),
         state=("h",),
@@ -93,8 +94,8 @@ def jordan() -> Cell:
     h_t = now("h")
     return Cell(
         name="jordan",
-        title="Jordan network, tanh hidden, sigmoid output fed back",
-        label="Jordan network",
+        title=N_("Jordan network, tanh hidden, sigmoid output fed back"),
+        label=N_("Jordan network"),
         gates=("h",),
         state=("y",),
         definitions=((h_t, sympy.tanh(u("h") + m("h"))),),

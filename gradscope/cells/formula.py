@@ -4,7 +4,8 @@ One language for every piece of math a person hands gradscope: a cell's equation
 strings given to :class:`~gradscope.cells.cell.Cell`) and hand-derived Jacobian blocks
 (:func:`gradscope.testing.check_formula`). Each use says which names it knows (:class:`Names`).
 
-**The language.** Numbers (``2``, ``0.5``, ``1e-3``), names, ``+ - * / @``, powers ``**`` or ``^``
+**The language.** Numbers (``2``, ``0.5``, ``1e-3``), names, ``+ - * / @``, juxtaposition for the
+product (``2x``, ``diag(f_t) W_hf`` as ``gradscope derive`` prints blocks), powers ``**`` or ``^``
 with a constant exponent (``x**2``, ``x**(1/2)``, ``x**-1``), parentheses and calls of the
 whitelisted functions (:data:`ARITIES`). Numbers are exact (``0.1`` is ``1/10``).
 
@@ -104,7 +105,7 @@ class _Parser:
     Grammar::
 
         sum     := product (("+" | "-") product)*
-        product := unary (("*" | "@" | "/") unary)*
+        product := unary (("*" | "@" | "/") unary | power)*     (a power after a factor: juxtaposition)
         unary   := ("+" | "-") unary | power
         power   := atom (("**" | "^") exponent)?
         exponent:= ["+" | "-"] NUMBER | "(" ["+" | "-"] NUMBER ["/" NUMBER] ")"
@@ -171,10 +172,16 @@ class _Parser:
 
     def product(self) -> Node:
         node = self.unary()
-        while self.peek().kind == "op" and self.peek().text in ("*", "@", "/"):
-            token = self.take()
-            node = self.node(token, "/" if token.text == "/" else "*", args=(node, self.unary()))
-        return node
+        while True:
+            token = self.peek()
+            if token.kind == "op" and token.text in ("*", "@", "/"):
+                self.take()
+                node = self.node(token, "/" if token.text == "/" else "*", args=(node, self.unary()))
+            elif token.kind == "name" or (token.kind == "paren" and token.text == "("):
+                # juxtaposition, as derive prints blocks (diag(f_t) W_hf): a power, so "a -b" stays a difference
+                node = self.node(token, "*", args=(node, self.power()))
+            else:
+                return node
 
     def unary(self) -> Node:
         token = self.peek()

@@ -78,7 +78,7 @@ _FORBIDDEN = {
     "=": "'=' is not allowed (a formula is an expression, not an assignment or comparison)",
     "{": "'{' is only allowed in '_{t-1}'",
     ";": "';' is not allowed (one expression only)",
-}
+} | dict.fromkeys("⋅·ₜₕᵢₒᵣₙₘᵤ₋₁⎛⎝⎞⎠θ∂", "SymPy's 2-D picture sign: write the one-line form (derive --format text)")
 
 
 def fail(expression: str, position: int, reason: str) -> FormulaError:

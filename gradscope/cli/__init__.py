@@ -20,6 +20,9 @@ Layout, for whoever adds the next command or option:
 * **Output** goes through :class:`~gradscope.cli.output.Output`: ``--json PATH`` (atomic write),
   ``--json -`` (only JSON on stdout), ``--plot PATH`` (a figure, atomic write), ``--quiet``, and the
   rich report built by :mod:`gradscope.terminal`. Every output path is checked before any work.
+* **Language**: every command takes ``--lang en|zh`` (:data:`~gradscope.cli.options.Language`, parsed
+  first), and so does ``gradscope`` itself; the application starts every run in that language or the
+  locale's. Reports and figure labels follow it; JSON and error messages do not.
 * **Imports**: this package, ``gradscope --help`` and ``gradscope analyze`` never import SymPy,
   matplotlib or torch; ``derive`` imports SymPy when it runs, ``--plot`` and ``report`` matplotlib
   (through :mod:`gradscope.figures`), ``verify`` torch when it is installed. Keep heavy imports

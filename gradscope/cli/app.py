@@ -14,7 +14,9 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from gradscope._version import __version__
+from gradscope.cli.options import Language
 from gradscope.errors import GradscopeError
+from gradscope.i18n import set_language
 
 #: Set to 1 to let unexpected errors propagate with their traceback (same as ``--debug``).
 DEBUG_ENV = "GRADSCOPE_DEBUG"
@@ -92,7 +94,8 @@ app = typer.Typer(
         "  gradscope sweep --cell rnn --init gaussian --vary gain=0.5:3:11 --samples 8 --plot phase.png\n"
         "  gradscope lyapunov --cell lstm --exponents 16 --plot spectrum.png\n"
         "  gradscope report --out reports/\n"
-        "  gradscope cells"
+        "  gradscope cells\n"
+        "  gradscope analyze --cell lstm --lang zh"
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -120,8 +123,11 @@ def root(
         bool,
         typer.Option("--debug", envvar=DEBUG_ENV, help="Show the traceback of internal errors.", show_default=False),
     ] = False,
+    lang: Language = None,
 ) -> None:
     """See, with exact math, how gradients vanish or explode through time in RNN, LSTM and GRU cells.
 
     ``debug`` is read by :class:`GradscopeGroup` from the context; options given here apply to every command.
+    Every run starts in ``--lang`` or the locale's language (a command's own ``--lang`` comes after this).
     """
+    set_language(lang)

@@ -7,11 +7,11 @@ import typer
 
 from gradscope import terminal
 from gradscope.cells.spec import ALL_CELL_NAMES, resolve_name
-from gradscope.cli.app import app, make_console
-from gradscope.cli.options import CellName
+from gradscope.cli.app import EXIT_CHECK_FAILED, app, make_console
+from gradscope.cli.options import CellName, Language
 from gradscope.compile import compile_cell
 
-DeriveFormat = Literal["pretty", "latex", "markdown"]
+DeriveFormat = Literal["pretty", "text", "latex", "markdown"]
 
 
 @app.command(
@@ -20,6 +20,9 @@ DeriveFormat = Literal["pretty", "latex", "markdown"]
         "  gradscope derive --cell lstm\n"
         "  gradscope derive --cell gru --format latex > gru.tex\n"
         "  gradscope derive --cell rnn --format markdown\n"
+        "  gradscope derive --cell gru --format text\n"
+        '  gradscope derive --cell lstm --check "dc_t/dc_{t-1} = diag(f_t)"\n'
+        '  gradscope derive --cell rnn --check "dh/dh = (1 - h_t**2) * W_hh"\n'
         "  gradscope derive --cell jordan"
     )
 )
@@ -30,16 +33,47 @@ def derive(
         typer.Option(
             "--format",
             "-f",
-            help="pretty: SymPy's 2-D text; latex: aligned environments; markdown: lists with $...$ LaTeX.",
+            help=(
+                "pretty: SymPy's 2-D text, then each block on one line; text: one formula per line, in the "
+                "language --check reads; latex: aligned environments; markdown: lists with $...$ LaTeX."
+            ),
         ),
     ] = "pretty",
+    check: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--check",
+            metavar="BLOCK = FORMULA",
+            help=(
+                "Instead of printing the derivation, check a hand-derived block against it, e.g. "
+                "'dc_t/dc_{t-1} = diag(f_t)' (any line derive prints for a block is accepted as it is; see "
+                "check_formula for the language). Repeat for several blocks. Exit status 0 when every formula "
+                "is correct, 1 when one is wrong (with a counter-example), 2 when one cannot be read."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    lang: Language = None,
 ) -> None:
-    """The cell's equations and its SymPy-derived per-step Jacobian, block by block."""
+    """The cell's equations and its SymPy-derived per-step Jacobian, block by block; or check a hand-derived block."""
     from gradscope.symbolic import display
     from gradscope.symbolic.derivation import derive as derive_cell
 
-    derivation = derive_cell(resolve_name(cell))
-    if format == "latex":
+    name = resolve_name(cell)
+    if check:
+        from gradscope.testing.formula_check import check_equation
+
+        results = [check_equation(name, equation) for equation in check]  # all read before any is printed
+        console = make_console()
+        for result in results:
+            console.print(terminal.formula_check_text(result), soft_wrap=True)
+        if not all(results):
+            raise typer.Exit(EXIT_CHECK_FAILED)
+        return
+    derivation = derive_cell(name)
+    if format == "text":
+        sys.stdout.write(display.derivation_text(derivation))
+    elif format == "latex":
         sys.stdout.write(display.derivation_latex(derivation))
     elif format == "markdown":
         sys.stdout.write(display.derivation_markdown(derivation))
@@ -49,7 +83,7 @@ def derive(
         console.print(terminal.derivation_pretty(derivation, unicode=unicode), crop=False)
 
 
-@app.command(epilog="Example:\n  gradscope cells")
-def cells() -> None:
+@app.command(epilog="Examples:\n  gradscope cells\n  gradscope cells --lang zh")
+def cells(lang: Language = None) -> None:
     """The available cells, one line each: name, state s, gates (PyTorch chunk order) and description."""
     make_console().print(terminal.cells_table([compile_cell(name).spec for name in ALL_CELL_NAMES]))

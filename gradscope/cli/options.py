@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 import typer
 
 from gradscope.cells.spec import ALL_CELL_NAMES
+from gradscope.i18n import set_language
 
 #: Set to 1 to make ``gradscope report`` build the tiny test gallery (``gallery.QUICK``), for tests.
 REPORT_QUICK_ENV = "GRADSCOPE_REPORT_QUICK"
@@ -19,11 +20,12 @@ InitName = Literal["pytorch", "gaussian", "orthogonal"]
 NormName = Literal["spectral", "frobenius"]
 DtypeName = Literal["float64", "float32"]
 DeriveFormat = Literal["pretty", "latex", "markdown"]
+LanguageName = Literal["en", "zh"]
 
 
-def optional(*flags: str, help: str, panel: str, metavar: str | None = None) -> Any:
+def optional(*flags: str, help: str, panel: str, metavar: str | None = None, **more: Any) -> Any:
     """A ``typer.Option`` whose ``--help`` hides the default: the command picks it, or reads it from a file."""
-    return typer.Option(*flags, help=help, metavar=metavar, show_default=False, rich_help_panel=panel)
+    return typer.Option(*flags, help=help, metavar=metavar, show_default=False, rich_help_panel=panel, **more)
 
 
 def complete_cell(incomplete: str) -> list[str]:
@@ -99,6 +101,29 @@ Init = Annotated[
     ),
 ]
 Gain = Annotated[float, typer.Option("--gain", help="Scale of the random parameters.", rich_help_panel=DRAW_PANEL)]
+InputScale = Annotated[
+    float,
+    typer.Option("--input-scale", help="Inputs are input_scale * N(0, 1).", rich_help_panel=DRAW_PANEL),
+]
+ForgetBias = Annotated[
+    str | None,
+    optional(
+        "--forget-bias",
+        metavar="B|chrono",
+        help="LSTM only: the effective forget-gate bias b_f (bias_ih + bias_hh), or 'chrono' (Tallec & Ollivier "
+        "2018, b_f = log U(1, T_max - 1), b_i = -b_f); default PyTorch's random biases.",
+        panel=DRAW_PANEL,
+    ),
+]
+TMax = Annotated[
+    int | None,
+    optional(
+        "--t-max",
+        metavar="T",
+        help="Chrono initialisation's T_max (default: each task's steps).",
+        panel=DRAW_PANEL,
+    ),
+]
 Norm = Annotated[NormName, typer.Option("--norm", help="Matrix norm of d s_T / d s_{T-k}.", rich_help_panel=CELL_PANEL)]
 Dtype = Annotated[
     DtypeName,
@@ -208,5 +233,29 @@ Samples = Annotated[
             "Not with --weights, --inputs, --h0 or --c0."
         ),
         panel=DRAW_PANEL,
+    ),
+]
+
+
+def choose_language(language: str | None) -> str | None:
+    """``--lang``: speak it from now on (parsed first, so the whole command speaks it); absent, keep the choice
+    made before (``gradscope --lang zh analyze``, else the locale's, which the application resets to)."""
+    if language is not None:
+        set_language(language)
+    return language
+
+
+Language = Annotated[
+    LanguageName | None,
+    optional(
+        "--lang",
+        metavar="en|zh",
+        help=(
+            "Language of the report and of the figure's labels: en (English) or zh (Simplified Chinese); default "
+            "the locale's (LANG=zh_CN.UTF-8 is zh). Numbers, JSON and error messages are the same in both."
+        ),
+        panel=OUTPUT_PANEL,
+        callback=choose_language,
+        is_eager=True,
     ),
 ]

@@ -5,6 +5,7 @@ Every output path is checked before any work, and everything is rendered before 
 
 import contextlib
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,15 @@ from rich.console import Console, RenderableType
 from rich.text import Text
 
 from gradscope import files
-from gradscope.cli.app import make_console
+from gradscope.cli.app import make_console, print_error
+from gradscope.i18n import N_, _
+
+#: What ``Output.finish`` names the files it wrote after (translated where it is printed).
+_WRITTEN = {
+    "JSON": N_("JSON written to {path}"),
+    "Figure": N_("Figure written to {path}"),
+    "CSV": N_("CSV written to {path}"),
+}
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -74,13 +83,14 @@ class Output:
                 raise RuntimeError("--plot was accepted by a command that draws no figure")
             from gradscope import figures
 
-            image = figures.render(figure(), self.plot_format)
+            with figure_warnings():
+                image = figures.render(figure(), self.plot_format)
         text = files.to_json(document) if self.json_stdout or self.json_path is not None else None
         if self.json_path is not None and text is not None:
             files.write_text_atomic(self.json_path, text)
         if self.plot_path is not None and image is not None:
             files.write_bytes_atomic(self.plot_path, image)
-        for _, path, content in extra:  # e.g. ("CSV", path, text): further files, checked before any work
+        for _kind, path, content in extra:  # e.g. ("CSV", path, text): further files, checked before any work
             files.write_text_atomic(path, content)
         if self.json_stdout and text is not None:
             sys.stdout.write(text)
@@ -91,10 +101,30 @@ class Output:
             return
         console.print(full())
         notes = make_console(stderr=True)
-        written = [("JSON", self.json_path), ("Figure", self.plot_path), *((k, p) for k, p, _ in extra)]
+        written = [("JSON", self.json_path), ("Figure", self.plot_path), *((k, p) for k, p, _content in extra)]
         for kind, path in written:
             if path is not None:
-                notes.print(Text(f"{kind} written to {path}", style="dim"), soft_wrap=True)
+                note = _(_WRITTEN[kind]).format(path=path) if kind in _WRITTEN else f"{kind} written to {path}"
+                notes.print(Text(note, style="dim"), soft_wrap=True)
+
+
+@contextlib.contextmanager
+def figure_warnings() -> Iterator[None]:
+    """Figures' warnings for people (a missing font for Chinese labels) as ``gradscope: warning: ...`` lines on
+    stderr, each once; any other warning goes on as Python shows it."""
+    from gradscope.figures import MissingFontWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MissingFontWarning)
+        yield
+    shown = set()
+    for warning in caught:
+        if issubclass(warning.category, MissingFontWarning):
+            if str(warning.message) not in shown:
+                print_error(str(warning.message), kind="warning")
+                shown.add(str(warning.message))
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
 
 
 class ProgressCallback(Protocol):

@@ -8,22 +8,35 @@ from gradscope.analysis.problem import Problem, make_problem
 from gradscope.cells.spec import CellSpec, resolve_name
 from gradscope.compile import compile_cell
 from gradscope.errors import ConfigError
-from gradscope.files import ProblemFiles
+from gradscope.files import ProblemFiles, load_problem_files
 
 
 @dataclass(frozen=True)
-class RunSettings:
-    """The options every analysing command shares (everything but the cell and the files)."""
+class ProblemArguments:
+    """The problem options of one command line, as typed (a command's unused ones keep their defaults)."""
 
+    hidden_size: int | None = None
+    input_size: int | None = None
+    output_size: int | None = None
     steps: int | None = None
     seed: int = 0
     init: str = "pytorch"
     gain: float = 1.0
+    input_scale: float = 1.0
+    forget_bias: str | None = None
+    t_max: int | None = None
     norm: str = "spectral"
     dtype: str = "float64"
+    weights: Path | None = None
+    prefix: str | None = None
+    inputs: Path | None = None
+    h0: Path | None = None
+    c0: Path | None = None
+    y0: Path | None = None
+    samples: int | None = None
 
-    def options(self) -> dict[str, Any]:
-        """Keyword options of :func:`~gradscope.analysis.problem.make_problem`."""
+    def settings(self) -> dict[str, Any]:
+        """The keyword options every analysing command passes on (neither sizes nor files)."""
         return {
             "steps": self.steps,
             "seed": self.seed,
@@ -32,6 +45,45 @@ class RunSettings:
             "norm": self.norm,
             "dtype": self.dtype,
         }
+
+    def data_files(self) -> dict[str, Path | None]:
+        """The data-file options by name, for the checks that refuse them (``--samples``)."""
+        return {"weights": self.weights, "inputs": self.inputs, "h0": self.h0, "c0": self.c0, "y0": self.y0}
+
+    def check_samples(self) -> None:
+        """Reject ``--samples`` below 1, or together with data files: an ensemble redraws weights and inputs."""
+        if self.samples is None:
+            return
+        if self.samples < 1:
+            raise ConfigError(f"--samples must be >= 1, got {self.samples}")
+        given = [f"--{name.replace('_', '-')}" for name, path in self.data_files().items() if path is not None]
+        if given:
+            raise ConfigError(
+                f"--samples draws new random weights and inputs for every sample, so it cannot be combined with "
+                f"{', '.join(given)}; drop {'it' if len(given) == 1 else 'them'} or drop --samples"
+            )
+
+    def load_files(self, spec: CellSpec) -> ProblemFiles:
+        """Load and cross-check the data files given for ``spec`` (:func:`~gradscope.files.load_problem_files`)."""
+        return load_problem_files(
+            spec,
+            **self.data_files(),
+            prefix=self.prefix,
+            hidden_size=self.hidden_size,
+            input_size=self.input_size,
+            output_size=self.output_size,
+        )
+
+    def parsed_forget_bias(self) -> float | str | None:
+        """``--forget-bias``: a number (the effective b_f), ``chrono``, or ``None`` when not given."""
+        if self.forget_bias is None:
+            return None
+        if self.forget_bias.strip().lower() == "chrono":
+            return "chrono"
+        try:
+            return float(self.forget_bias)
+        except ValueError as error:
+            raise ConfigError(f"--forget-bias: expected a number or 'chrono', got {self.forget_bias!r}") from error
 
 
 def cell_spec(name: str) -> CellSpec:
@@ -46,20 +98,6 @@ def parse_cells(text: str, option: str = "--cells") -> list[CellSpec]:
         raise ConfigError(f"{option}: give at least one cell name, e.g. {option} rnn,lstm,gru")
     specs = [cell_spec(name) for name in names]
     return list({spec.name: spec for spec in specs}.values())
-
-
-def check_samples(samples: int | None, **paths: Path | None) -> None:
-    """Reject ``--samples`` below 1, or together with data files: an ensemble redraws weights and inputs."""
-    if samples is None:
-        return
-    if samples < 1:
-        raise ConfigError(f"--samples must be >= 1, got {samples}")
-    given = [f"--{name.replace('_', '-')}" for name, path in paths.items() if path is not None]
-    if given:
-        raise ConfigError(
-            f"--samples draws new random weights and inputs for every sample, so it cannot be combined with "
-            f"{', '.join(given)}; drop {'it' if len(given) == 1 else 'them'} or drop --samples"
-        )
 
 
 def file_options(files: ProblemFiles) -> dict[str, Any]:
@@ -79,6 +117,6 @@ def file_options(files: ProblemFiles) -> dict[str, Any]:
     return options
 
 
-def file_problem(spec: CellSpec, files: ProblemFiles, settings: RunSettings) -> Problem:
+def file_problem(spec: CellSpec, files: ProblemFiles, options: ProblemArguments) -> Problem:
     """The problem of one cell, its data files and the shared settings."""
-    return make_problem(spec.name, **file_options(files), **settings.options())
+    return make_problem(spec.name, **file_options(files), **options.settings())

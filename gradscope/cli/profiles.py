@@ -13,36 +13,30 @@ from gradscope.analysis.ensemble import analyze_ensemble
 from gradscope.analysis.problem import make_problem
 from gradscope.cells.spec import CELL_NAMES
 from gradscope.cli.app import app
-from gradscope.cli.options import (
-    C0,
-    CELL_PANEL,
-    FILE_PANEL,
-    H0,
-    Y0,
-    CellName,
-    Dtype,
-    Gain,
-    HiddenSize,
-    Init,
-    Inputs,
-    InputSize,
-    JsonPath,
-    Norm,
-    OutputSize,
-    PlotPath,
-    Prefix,
-    Quiet,
-    Samples,
-    Seed,
-    Steps,
-    Weights,
-    optional,
-)
+from gradscope.cli.options import CELL_PANEL, FILE_PANEL, CellName, JsonPath, Language, PlotPath, Quiet, optional
 from gradscope.cli.output import Output, ProgressCallback, progress_reporter
 from gradscope.cli.plots import analysis_plot, compare_plot, ensemble_plot
-from gradscope.cli.problems import RunSettings, cell_spec, check_samples, file_options, file_problem, parse_cells
+from gradscope.cli.problem_options import DRAW, FILES, PRECISION, SIZES, problem_options
+from gradscope.cli.problems import (
+    ProblemArguments,
+    cell_spec,
+    file_options,
+    file_problem,
+    parse_cells,
+)
 from gradscope.errors import ConfigError
-from gradscope.files import load_problem_files
+from gradscope.i18n import _
+
+# compare's --c0 serves whichever of the compared cells has a c state.
+CompareC0 = Annotated[
+    Path | None,
+    optional(
+        "--c0",
+        metavar="FILE.npy",
+        help="Initial cell state (H,) for the cells that have one (LSTM); default zeros.",
+        panel=FILE_PANEL,
+    ),
+]
 
 
 @app.command(
@@ -57,44 +51,32 @@ from gradscope.files import load_problem_files
         "  gradscope analyze --cell jordan --hidden-size 32 --output-size 8"
     )
 )
+@problem_options("hidden_size", "input_size", "output_size", "steps", *DRAW, *PRECISION, *FILES, "samples")
 def analyze(
     cell: CellName,
-    hidden_size: HiddenSize = None,
-    input_size: InputSize = None,
-    output_size: OutputSize = None,
-    steps: Steps = None,
-    seed: Seed = 0,
-    init: Init = "pytorch",
-    gain: Gain = 1.0,
-    norm: Norm = "spectral",
-    dtype: Dtype = "float64",
-    weights: Weights = None,
-    prefix: Prefix = None,
-    inputs: Inputs = None,
-    h0: H0 = None,
-    c0: C0 = None,
-    y0: Y0 = None,
-    samples: Samples = None,
+    options: ProblemArguments,
     json_path: JsonPath = None,
     plot: PlotPath = None,
     quiet: Quiet = False,
+    lang: Language = None,
 ) -> None:
     """How ||d s_T / d s_{T-k}|| changes with the lag k: table, chart and verdict for one cell.
 
     With --samples N: the median and 10-90 % band over N random draws of weights and inputs.
     """
     spec = cell_spec(cell)
-    check_samples(samples, weights=weights, inputs=inputs, h0=h0, c0=c0, y0=y0)
+    options.check_samples()
     output = Output.create(json_path, quiet, plot)
-    if prefix is not None and weights is None:
+    if options.prefix is not None and options.weights is None:
         raise ConfigError("--prefix selects a module inside --weights; give --weights too")
-    settings = RunSettings(steps, seed, init, gain, norm, dtype)
-    if output_size is not None and samples is not None:
+    if options.output_size is not None and options.samples is not None:
         raise ConfigError("--output-size: not available with --samples (ensembles draw O = H)")
-    if samples is not None:
-        problem = make_problem(spec.name, hidden_size=hidden_size, input_size=input_size, **settings.options())
-        with progress_reporter(output.shows_progress, f"{spec.name}: random draws", unit="draws") as progress:
-            ensemble = analyze_ensemble(problem, samples=samples, label=spec.display_name, progress=progress)
+    if options.samples is not None:
+        problem = make_problem(
+            spec.name, hidden_size=options.hidden_size, input_size=options.input_size, **options.settings()
+        )
+        with progress_reporter(output.shows_progress, f"{spec.name}: {_('random draws')}", unit=_("draws")) as progress:
+            ensemble = analyze_ensemble(problem, samples=options.samples, label=spec.display_name, progress=progress)
         output.finish(
             ensemble.to_dict(),
             full=lambda: terminal.ensemble_report([ensemble]),
@@ -102,20 +84,9 @@ def analyze(
             figure=lambda: ensemble_plot(ensemble),
         )
         return
-    files = load_problem_files(
-        spec,
-        weights=weights,
-        inputs=inputs,
-        h0=h0,
-        c0=c0,
-        hidden_size=hidden_size,
-        input_size=input_size,
-        prefix=prefix,
-        y0=y0,
-        output_size=output_size,
-    )
-    problem = file_problem(spec, files, settings)
-    with progress_reporter(output.shows_progress, f"{spec.name}: Jacobian products") as progress:
+    files = options.load_files(spec)
+    problem = file_problem(spec, files, options)
+    with progress_reporter(output.shows_progress, f"{spec.name}: {_('Jacobian products')}", unit=_("lags")) as progress:
         result = profile.analyze(problem, progress=progress)
     output.finish(
         result.to_dict(),
@@ -135,7 +106,9 @@ def analyze(
         "  gradscope compare --cells rnn,lstm,gru --samples 32 --plot bands.pdf"
     )
 )
+@problem_options(*SIZES, *DRAW, *PRECISION, "inputs", "h0", "c0", "samples", c0=CompareC0)
 def compare(
+    *,
     cells: Annotated[
         str,
         typer.Option(
@@ -144,47 +117,28 @@ def compare(
             rich_help_panel=CELL_PANEL,
         ),
     ] = ",".join(CELL_NAMES),
-    hidden_size: HiddenSize = None,
-    input_size: InputSize = None,
-    steps: Steps = None,
-    seed: Seed = 0,
-    init: Init = "pytorch",
-    gain: Gain = 1.0,
-    norm: Norm = "spectral",
-    dtype: Dtype = "float64",
-    inputs: Inputs = None,
-    h0: H0 = None,
-    c0: Annotated[
-        Path | None,
-        optional(
-            "--c0",
-            metavar="FILE.npy",
-            help="Initial cell state (H,) for the cells that have one (LSTM); default zeros.",
-            panel=FILE_PANEL,
-        ),
-    ] = None,
-    samples: Samples = None,
+    options: ProblemArguments,
     json_path: JsonPath = None,
     plot: PlotPath = None,
     quiet: Quiet = False,
+    lang: Language = None,
 ) -> None:
     """The cells side by side at the same lags, sizes and seed, with a verdict for each.
 
     With --samples N: each cell's median and 10-90 % band over N random draws (the same seeds for every cell).
     """
     specs = parse_cells(cells)
-    check_samples(samples, inputs=inputs, h0=h0, c0=c0)
+    options.check_samples()
     output = Output.create(json_path, quiet, plot)
-    settings = RunSettings(steps, seed, init, gain, norm, dtype)
-    if samples is not None:
-        with progress_reporter(output.shows_progress, "random draws", unit="draws") as progress:
+    if options.samples is not None:
+        with progress_reporter(output.shows_progress, _("random draws"), unit=_("draws")) as progress:
             ensembles = comparison.compare(
                 [spec.name for spec in specs],
-                samples=samples,
-                hidden_size=hidden_size,
-                input_size=input_size,
-                progress=_described(progress, "random draws"),
-                **settings.options(),
+                samples=options.samples,
+                hidden_size=options.hidden_size,
+                input_size=options.input_size,
+                progress=_described(progress, _("random draws")),
+                **options.settings(),
             )
         output.finish(
             ensembles.to_dict(),
@@ -194,13 +148,13 @@ def compare(
         )
         return
     anchor = next((spec for spec in specs if "c" in spec.state), specs[0])  # --c0 needs a cell with a c state
-    files = load_problem_files(anchor, inputs=inputs, h0=h0, c0=c0, hidden_size=hidden_size, input_size=input_size)
-    with progress_reporter(output.shows_progress, "Jacobian products") as progress:
+    files = options.load_files(anchor)
+    with progress_reporter(output.shows_progress, _("Jacobian products"), unit=_("lags")) as progress:
         results = comparison.compare(
             [spec.name for spec in specs],
-            progress=_described(progress, "Jacobian products"),
+            progress=_described(progress, _("Jacobian products")),
             **file_options(files),
-            **settings.options(),
+            **options.settings(),
         )
     output.finish(
         results.to_dict(),

@@ -9,31 +9,22 @@ import typer
 from gradscope import terminal
 from gradscope.cli.app import app
 from gradscope.cli.options import (
-    C0,
     CELL_PANEL,
     DRAW_PANEL,
-    H0,
     OUTPUT_PANEL,
     CellName,
-    Dtype,
-    Gain,
-    HiddenSize,
-    Init,
-    Inputs,
-    InputSize,
     JsonPath,
-    Norm,
+    Language,
     PlotPath,
     Quiet,
-    Seed,
-    Weights,
     optional,
 )
 from gradscope.cli.output import Output, progress_reporter
 from gradscope.cli.plots import lyapunov_plot, sweep_plot
-from gradscope.cli.problems import cell_spec, file_options
+from gradscope.cli.problem_options import DRAW, PRECISION, SIZES, problem_options
+from gradscope.cli.problems import ProblemArguments, cell_spec, file_options
 from gradscope.errors import ConfigError
-from gradscope.files import check_output_path, load_problem_files
+from gradscope.files import check_output_path
 
 # sweep and lyapunov import their studies inside the commands: the executors reach for Dask when asked to.
 
@@ -67,6 +58,19 @@ SweepSteps = Annotated[
     ),
 ]
 
+SweepSeed = Annotated[
+    int, typer.Option("--seed", help="Base seed the tasks' seeds are hashed from.", rich_help_panel=DRAW_PANEL)
+]
+LyapunovSteps = Annotated[
+    int | None,
+    optional(
+        "--steps",
+        "-T",
+        help="Trajectory length T, transient included (default 1000; taken from --inputs when given).",
+        panel=CELL_PANEL,
+    ),
+]
+
 
 def parse_vary(texts: Sequence[str]) -> tuple[Any, ...]:
     """``--vary`` texts as sweep axes; a bad one fails with a message that quotes it."""
@@ -85,18 +89,6 @@ def parse_vary(texts: Sequence[str]) -> tuple[Any, ...]:
         raise ConfigError(f"--vary: {error}") from error
 
 
-def parse_forget_bias(text: str | None) -> float | str | None:
-    """``--forget-bias``: a number (the effective b_f) or ``chrono``."""
-    if text is None:
-        return None
-    if text.strip().lower() == "chrono":
-        return "chrono"
-    try:
-        return float(text)
-    except ValueError as error:
-        raise ConfigError(f"--forget-bias: expected a number or 'chrono', got {text!r}") from error
-
-
 @app.command(
     epilog=(
         "Examples:\n"
@@ -106,7 +98,20 @@ def parse_forget_bias(text: str | None) -> float | str | None:
         "  gradscope sweep --cell rnn --vary gain=0.5:3:26 --samples 32 --scheduler tcp://10.0.0.5:8786"
     )
 )
+@problem_options(
+    *SIZES,
+    *DRAW,
+    "input_scale",
+    "forget_bias",
+    "t_max",
+    *PRECISION,
+    hidden_size=SweepHiddenSize,
+    input_size=SweepInputSize,
+    steps=SweepSteps,
+    seed=SweepSeed,
+)
 def sweep(
+    *,
     cell: CellName,
     vary: Annotated[
         list[str],
@@ -119,6 +124,7 @@ def sweep(
             panel=_SWEEP_PANEL,
         ),
     ],
+    options: ProblemArguments,
     samples: Annotated[
         int,
         typer.Option(
@@ -128,39 +134,6 @@ def sweep(
             rich_help_panel=_SWEEP_PANEL,
         ),
     ] = 1,
-    hidden_size: SweepHiddenSize = None,
-    input_size: SweepInputSize = None,
-    steps: SweepSteps = None,
-    seed: Annotated[
-        int, typer.Option("--seed", help="Base seed the tasks' seeds are hashed from.", rich_help_panel=DRAW_PANEL)
-    ] = 0,
-    init: Init = "pytorch",
-    gain: Gain = 1.0,
-    input_scale: Annotated[
-        float,
-        typer.Option("--input-scale", help="Inputs are input_scale * N(0, 1).", rich_help_panel=DRAW_PANEL),
-    ] = 1.0,
-    forget_bias: Annotated[
-        str | None,
-        optional(
-            "--forget-bias",
-            metavar="B|chrono",
-            help="LSTM only: the effective forget-gate bias b_f (bias_ih + bias_hh), or 'chrono' (Tallec & Ollivier "
-            "2018, b_f = log U(1, T_max - 1), b_i = -b_f); default PyTorch's random biases.",
-            panel=DRAW_PANEL,
-        ),
-    ] = None,
-    t_max: Annotated[
-        int | None,
-        optional(
-            "--t-max",
-            metavar="T",
-            help="Chrono initialisation's T_max (default: each task's steps).",
-            panel=DRAW_PANEL,
-        ),
-    ] = None,
-    norm: Norm = "spectral",
-    dtype: Dtype = "float64",
     scheduler: Annotated[
         str | None,
         optional(
@@ -192,6 +165,7 @@ def sweep(
     ] = None,
     plot: PlotPath = None,
     quiet: Quiet = False,
+    lang: Language = None,
 ) -> None:
     """Rate per step and verdict over a grid of settings, several random networks per grid point.
 
@@ -209,17 +183,12 @@ def sweep(
         name,
         axes,
         samples=samples,
-        seed=seed,
-        init=init,
-        gain=gain,
-        input_scale=input_scale,
-        forget_bias=parse_forget_bias(forget_bias),
-        t_max=t_max,
-        norm=norm,
-        dtype=dtype,
-        hidden_size=hidden_size,
-        input_size=input_size,
-        steps=steps,
+        input_scale=options.input_scale,
+        forget_bias=options.parsed_forget_bias(),
+        t_max=options.t_max,
+        hidden_size=options.hidden_size,
+        input_size=options.input_size,
+        **options.settings(),
     )
     executor = make_executor(scheduler=scheduler, workers=workers)
     with progress_reporter(output.shows_progress, f"{name}: sweep", unit="tasks") as progress:
@@ -241,7 +210,9 @@ def sweep(
         "  gradscope lyapunov --cell gru --weights gru.npz --inputs x.npy --json -"
     )
 )
+@problem_options(*SIZES, *DRAW, "weights", "inputs", "h0", "c0", steps=LyapunovSteps)
 def lyapunov(
+    *,
     cell: CellName,
     exponents: Annotated[
         int | None,
@@ -262,24 +233,7 @@ def lyapunov(
             rich_help_panel=CELL_PANEL,
         ),
     ] = 0,
-    hidden_size: HiddenSize = None,
-    input_size: InputSize = None,
-    steps: Annotated[
-        int | None,
-        optional(
-            "--steps",
-            "-T",
-            help="Trajectory length T, transient included (default 1000; taken from --inputs when given).",
-            panel=CELL_PANEL,
-        ),
-    ] = None,
-    seed: Seed = 0,
-    init: Init = "pytorch",
-    gain: Gain = 1.0,
-    weights: Weights = None,
-    inputs: Inputs = None,
-    h0: H0 = None,
-    c0: C0 = None,
+    options: ProblemArguments,
     running: Annotated[
         bool,
         typer.Option(
@@ -291,6 +245,7 @@ def lyapunov(
     json_path: JsonPath = None,
     plot: PlotPath = None,
     quiet: Quiet = False,
+    lang: Language = None,
 ) -> None:
     """The top Lyapunov exponents of the driven cell (QR / Benettin method on the derived Jacobians).
 
@@ -301,20 +256,15 @@ def lyapunov(
 
     spec = cell_spec(cell)
     output = Output.create(json_path, quiet, plot)
-    files = load_problem_files(
-        spec, weights=weights, inputs=inputs, h0=h0, c0=c0, hidden_size=hidden_size, input_size=input_size
-    )
+    files = options.load_files(spec)
     with progress_reporter(output.shows_progress, f"{spec.name}: QR steps", unit="steps") as progress:
         result = lyapunov_spectrum.lyapunov(
             spec.name,
             **file_options(files),
             exponents=exponents,
             transient=transient,
-            steps=steps,
-            seed=seed,
-            init=init,
-            gain=gain,
             progress=progress,
+            **options.settings(),
         )
     output.finish(
         result.to_dict(),

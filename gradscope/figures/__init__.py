@@ -8,6 +8,7 @@ the only one that imports matplotlib; import it only where figures are made.
 from gradscope.figures.compare import compare_figure
 from gradscope.figures.depth import UNREACHED_COLOUR, depth_figure, depth_grid, profile_depth_figure
 from gradscope.figures.ensemble import ensemble_figure
+from gradscope.figures.fonts import MissingFontWarning, cjk_font
 from gradscope.figures.length import length_figure
 from gradscope.figures.lyapunov import lyapunov_figure
 from gradscope.figures.profile import profile_figure
@@ -23,6 +24,8 @@ __all__ = [
     "OKABE_ITO",
     "STYLE",
     "UNREACHED_COLOUR",
+    "MissingFontWarning",
+    "cjk_font",
     "compare_figure",
     "depth_figure",
     "depth_grid",

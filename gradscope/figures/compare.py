@@ -8,18 +8,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from gradscope.analysis.comparison import Comparison
-from gradscope.analysis.describe import describe_config
+from gradscope.analysis.describe import describe_config, verdict_word
 from gradscope.analysis.profile import Analysis
-from gradscope.figures.style import (
-    LAG_LABEL,
-    masked,
-    new_axes,
-    profile_label,
-    rate_text,
-    series_colours,
-    styled,
-    unit_line,
-)
+from gradscope.figures.style import lag_frame, masked, new_axes, rate_text, series_colours, styled
+from gradscope.i18n import _
 
 
 @styled
@@ -43,24 +35,23 @@ def compare_figure(
         analyses = analyses.analyses
     if not analyses:
         raise ValueError("compare_figure needs at least one analysis")
-    names = list(labels) if labels is not None else [a.display_name for a in analyses]
+    names = list(labels) if labels is not None else [_(a.display_name) for a in analyses]
     if len(names) != len(analyses):
         raise ValueError(f"{len(analyses)} analyses but {len(names)} labels")
     fig, ax = new_axes(ax)
     keys = [a.cell for a in analyses] if labels is None else names
     for a, name, colour in zip(analyses, names, series_colours(keys), strict=True):
-        ax.plot(a.lags, masked(a.log10_norm), color=colour, label=f"{name}: {rate_text(a.rate_per_step)}, {a.verdict}")
-    unit_line(ax)
+        label = f"{name}: {rate_text(a.rate_per_step)}, {verdict_word(a.verdict)}"
+        ax.plot(a.lags, masked(a.log10_norm), color=colour, label=label)
     first = analyses[0]
-    ax.set_xlabel(LAG_LABEL)
-    ax.set_ylabel(profile_label(first.norm))
-    ax.set_xlim(0, max(a.steps for a in analyses) + 1)
+    lag_frame(ax, first.norm, max(a.steps for a in analyses))
     if title is None:
         config = first.config
         init = describe_config(config)
         title = (
-            "Cell comparison: gradient norm through time, same sizes and seed\n"
-            f"H={first.hidden_size}, I={first.input_size}, T={first.steps}, {init}, seed {config.get('seed', 0)}"
+            _("Cell comparison: gradient norm through time, same sizes and seed")
+            + f"\nH={first.hidden_size}, I={first.input_size}, T={first.steps}, {init}, "
+            + _("seed {seed}").format(seed=config.get("seed", 0))
         )
     ax.set_title(title)
     ax.legend(loc="best")

@@ -14,14 +14,16 @@ from gradscope.analysis.profile import Analysis
 from gradscope.engine.depth import DepthProfile
 from gradscope.figures.profile import profile_figure
 from gradscope.figures.style import log10_colorbar, log10_colour_scale, masked, new_grid, styled
+from gradscope.i18n import N_, _, ngettext
 from gradscope.params.network import DIRECTIONS
 
 #: Cells whose gradient is exactly zero (``log10 = -inf``): ``y_T`` does not depend on that state,
 #: e.g. the top reverse direction before the last position. Grey is not on the ``RdBu_r`` map.
 UNREACHED_COLOUR = "#8C8C8C"
 DEPTH_LABEL = r"$\log_{10}\,\|\partial y_T\,/\,\partial s^{(l)}_t\|_2$"
-POSITION_LABEL = "input position t"
-READS = {"forward": "reads t = 1 → T", "reverse": "reads t = T → 1"}
+POSITION_LABEL = N_("input position t")
+READS = {"forward": N_("reads t = 1 → T"), "reverse": N_("reads t = T → 1")}
+DIRECTION_TITLES = {"forward": N_("forward direction ({reads})"), "reverse": N_("reverse direction ({reads})")}
 #: Figure widths (inches) by the number of direction panels, as the other one- and two-panel figures.
 DEPTH_WIDTHS = {1: 7.2, 2: 11.0}
 
@@ -71,15 +73,15 @@ def depth_figure(analysis: Analysis, *, axes: Sequence[Axes] | None = None, titl
             interpolation="nearest",
         )
         ax.set_yticks(np.arange(layers))
-        ax.set_xlabel(POSITION_LABEL)
-        ax.set_title(f"{direction} direction ({READS[direction]})")
+        ax.set_xlabel(_(POSITION_LABEL))
+        ax.set_title(_(DIRECTION_TITLES[direction]).format(reads=_(READS[direction])))
         ax.grid(False)
     for ax in panels[1:]:
         ax.tick_params(labelleft=False)  # the same layers as the first panel
-    panels[0].set_ylabel("layer l (0 = bottom, reads the input)")
+    panels[0].set_ylabel(_("layer l (0 = bottom, reads the input)"))
     log10_colorbar(fig, image, panels if len(panels) > 1 else panels[0], ticks, DEPTH_LABEL)
     if any(np.isneginf(g).any() for g in grids):
-        key = Patch(facecolor=UNREACHED_COLOUR, label=r"grey: exactly 0, $y_T$ does not depend on this state")
+        key = Patch(facecolor=UNREACHED_COLOUR, label=_("grey: exactly 0, $y_T$ does not depend on this state"))
         fig.legend(handles=[key], loc="outside lower center", frameon=False)
     if axes is None:
         fig.suptitle(title or depth_title(analysis))
@@ -88,13 +90,12 @@ def depth_figure(analysis: Analysis, *, axes: Sequence[Axes] | None = None, titl
 
 def depth_title(analysis: Analysis) -> str:
     """Two lines: cell and structure (``"LSTM, 3 layers, bidirectional: ..."``), then the configuration."""
-    structure = f"{analysis.num_layers} layer{'s' if analysis.num_layers > 1 else ''}" + (
-        ", bidirectional" if analysis.bidirectional else ""
+    structure = ngettext("{count} layer", "{count} layers", analysis.num_layers).format(count=analysis.num_layers)
+    structure += _(", bidirectional") if analysis.bidirectional else ""
+    heading = _("{cell}, {structure}: gradient of the last output $y_T$ through depth and time").format(
+        cell=_(analysis.display_name), structure=structure
     )
-    return (
-        f"{analysis.display_name}, {structure}: gradient of the last output $y_T$ through depth and time\n"
-        f"{analysis.describe(with_cell=False)}"
-    )
+    return f"{heading}\n{analysis.describe(with_cell=False)}"
 
 
 @styled
@@ -117,8 +118,8 @@ def profile_depth_figure(analysis: Analysis) -> Figure:
     bottom = [fig.add_subplot(grid[1, 0])]
     bottom += [fig.add_subplot(grid[1, c], sharey=bottom[0]) for c in range(1, count)]
     # The suptitle names the cell and the configuration; the panel's title says which recurrence it shows.
-    recurrence = "the recurrence of the top layer's forward state s, which the verdict describes"
-    profile_figure(a, label="top layer, forward", title=recurrence, ax=top)
+    recurrence = _("the recurrence of the top layer's forward state s, which the verdict describes")
+    profile_figure(a, label=_("top layer, forward"), title=recurrence, ax=top)
     depth_figure(a, axes=bottom)
     fig.suptitle(depth_title(a))
     return fig

@@ -11,16 +11,8 @@ from matplotlib.patches import Patch
 from gradscope.analysis.comparison import EnsembleComparison
 from gradscope.analysis.describe import describe_config
 from gradscope.analysis.ensemble import Ensemble
-from gradscope.figures.style import (
-    LAG_LABEL,
-    masked,
-    new_axes,
-    profile_label,
-    rate_text,
-    series_colours,
-    styled,
-    unit_line,
-)
+from gradscope.figures.style import lag_frame, masked, new_axes, rate_text, series_colours, styled
+from gradscope.i18n import _
 
 
 @styled
@@ -58,27 +50,30 @@ def ensemble_figure(
             e.lags,
             masked(e.median),
             color=colour,
-            label=f"{e.label}: median, rate {rate_text(e.median_rate)}",
+            label=_("{label}: median, rate {rate}").format(label=_(e.label), rate=rate_text(e.median_rate)),
             zorder=3,
         )
     low, high = (round(100 * q) for q in group[0].quantiles)
     counts = sorted({e.samples for e in group})
-    band_label = f"shaded: {low}-{high} % of {'/'.join(map(str, counts))} draws (pointwise)"
-    unit_line(ax)
+    band_label = _("shaded: {low}-{high} % of {draws} draws (pointwise)").format(
+        low=low, high=high, draws="/".join(map(str, counts))
+    )
     first = group[0]
-    ax.set_xlabel(LAG_LABEL)
-    ax.set_ylabel(profile_label(first.norm))
-    ax.set_xlim(0, max(e.steps for e in group) + 1)
+    lag_frame(ax, first.norm, max(e.steps for e in group))
     if title is None:
         init = describe_config(first.config)
-        names = ", ".join(e.label for e in group)
-        seeds = f"seeds {int(first.seeds[0])}-{int(first.seeds[-1])}" if first.samples > 1 else f"seed {first.seeds[0]}"
+        names = ", ".join(_(e.label) for e in group)
+        seeds = (
+            _("seeds {first}-{last}").format(first=int(first.seeds[0]), last=int(first.seeds[-1]))
+            if first.samples > 1
+            else _("seed {seed}").format(seed=first.seeds[0])
+        )
         title = (
-            f"{names}: median and spread over random weights and inputs\n"
-            f"H={first.hidden_size}, I={first.input_size}, T={first.steps}, {init}, {seeds}"
+            _("{names}: median and spread over random weights and inputs").format(names=names)
+            + f"\nH={first.hidden_size}, I={first.input_size}, T={first.steps}, {init}, {seeds}"
         )
     ax.set_title(title)
-    handles, _ = ax.get_legend_handles_labels()
+    handles, _labels = ax.get_legend_handles_labels()
     handles.append(Patch(facecolor="#999999", alpha=0.35, linewidth=0, label=band_label))
     ax.legend(handles=handles, loc="best")
     return fig

@@ -18,6 +18,7 @@ from gradscope.figures.style import (
     styled,
     unit_line,
 )
+from gradscope.i18n import _
 from gradscope.studies.length import LengthStudy
 
 
@@ -56,13 +57,13 @@ def length_figure(study: LengthStudy, *, axes: Sequence[Axes] | None = None, tit
     unit_line(left)
     right.axhline(0.0, color=REFERENCE_COLOUR, linestyle=":", linewidth=1.1, zorder=1)
     left.set_ylabel(profile_label("spectral", start="0"))
-    right.set_ylabel(r"rate per step (fit of $\ln\|P_k\|$, k = 1..T)")
+    right.set_ylabel(_(r"rate per step (fit of $\ln\|P_k\|$, k = 1..T)"))
     for ax in (left, right):
-        ax.set_xlabel(LENGTH_LABEL)
-    left.set_title(r"End-to-end gradient $\|\partial s_T / \partial s_0\|$")
-    right.set_title("Fitted rate per step")
+        ax.set_xlabel(_(LENGTH_LABEL))
+    left.set_title(_(r"End-to-end gradient $\|\partial s_T / \partial s_0\|$"))
+    right.set_title(_("Fitted rate per step"))
     if axes is None:
-        handles, _ = left.get_legend_handles_labels()
+        handles, _labels = left.get_legend_handles_labels()
         fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4))
     else:
         left.legend(loc="best")
@@ -70,13 +71,13 @@ def length_figure(study: LengthStudy, *, axes: Sequence[Axes] | None = None, tit
         if title is None:
             s = study.problems[0]
             seeds = (
-                f"median of {study.seeds.size} seeds (band: min-max)"
+                _("median of {count} seeds (band: min-max)").format(count=study.seeds.size)
                 if study.seeds.size > 1
-                else f"seed {study.seeds[0]}"
+                else _("seed {seed}").format(seed=study.seeds[0])
             )
             title = (
-                "How the gradient through the whole sequence changes with its length T\n"
-                f"H={s.hidden_size}, I={s.input_size}, {describe_config(s.config)}, {seeds}"
+                _("How the gradient through the whole sequence changes with its length T")
+                + f"\nH={s.hidden_size}, I={s.input_size}, {describe_config(s.config)}, {seeds}"
             )
         fig.suptitle(title)
     return fig

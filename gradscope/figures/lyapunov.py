@@ -21,6 +21,7 @@ from gradscope.figures.style import (
     new_grid,
     styled,
 )
+from gradscope.i18n import _
 
 THEORY_COLOUR = REFERENCE_COLOUR
 
@@ -72,7 +73,7 @@ def lyapunov_figure(
         marker="o",
         markersize=3.5,
         capsize=2,
-        label="QR (Benettin) estimate ± s.e.",
+        label=_("QR (Benettin) estimate ± s.e."),
         zorder=3,
     )
     if theory is not None:
@@ -86,9 +87,10 @@ def lyapunov_figure(
         )
     top_style = {"color": OKABE_ITO["bluish green"], "linestyle": "--", "linewidth": 1.3, "zorder": 4}
     if top_theory is not None:
-        ax.axhline(top_theory, label="mean-field $\\lambda_1$ = " + minus(f"{top_theory:+.4f}"), **top_style)
-    ax.set_xlabel(f"exponent index i (top {values.size} of state {spectrum.state})")
-    ax.set_ylabel(r"$\lambda_i$ (natural log per step)")
+        label = _("mean-field {symbol} = {value}").format(symbol="$\\lambda_1$", value=minus(f"{top_theory:+.4f}"))
+        ax.axhline(top_theory, label=label, **top_style)
+    ax.set_xlabel(_("exponent index i (top {count} of state {state})").format(count=values.size, state=spectrum.state))
+    ax.set_ylabel(_(r"$\lambda_i$ (natural log per step)"))
     ax.set_xlim(0.5, values.size + 0.5)
     ax.legend(loc="best")
     if show_running:
@@ -101,14 +103,20 @@ def lyapunov_figure(
         run_ax.axhline(0.0, color=REFERENCE_COLOUR, linestyle=":", linewidth=1.1, zorder=1)
         if top_theory is not None:
             run_ax.axhline(top_theory, **top_style)
-        run_ax.set_xlabel("averaged steps")
-        run_ax.set_ylabel("running estimate")
-        run_ax.set_title("convergence")
+        run_ax.set_xlabel(_("averaged steps"))
+        run_ax.set_ylabel(_("running estimate"))
+        run_ax.set_title(_("convergence"))
         run_ax.legend(loc="best", fontsize=8, ncol=2)
     if title is None:
-        title = (
-            f"{cell_title(spectrum.cell)}: Lyapunov spectrum, H={spectrum.hidden_size}, I={spectrum.input_size}, "
-            f"T={spectrum.steps} (transient {spectrum.transient}), {describe_config(spectrum.config)}"
+        title = _(
+            "{cell}: Lyapunov spectrum, H={hidden_size}, I={input_size}, T={steps} (transient {transient}), {origin}"
+        ).format(
+            cell=_(cell_title(spectrum.cell)),
+            hidden_size=spectrum.hidden_size,
+            input_size=spectrum.input_size,
+            steps=spectrum.steps,
+            transient=spectrum.transient,
+            origin=describe_config(spectrum.config),
         )
     (fig.suptitle if show_running and axes is None else ax.set_title)(title)
     return fig

@@ -5,6 +5,7 @@ from __future__ import annotations
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from gradscope.analysis.describe import verdict_word
 from gradscope.analysis.profile import Analysis
 from gradscope.figures.style import (
     BOUND_COLOUR,
@@ -19,6 +20,7 @@ from gradscope.figures.style import (
     styled,
     unit_line,
 )
+from gradscope.i18n import _
 
 
 @styled
@@ -38,10 +40,10 @@ def profile_figure(
     """
     fig, ax = new_axes(ax)
     a = analysis
-    label = label or a.display_name
+    label = label or _(a.display_name)
     fit, bound = a.fitted_log10, a.pascanu_bound
     colour = CELL_COLOURS.get(a.cell, SERIES_COLOURS[0])
-    ax.plot(a.lags, masked(a.log10_norm), color=colour, label=f"{label}: measured", zorder=3)
+    ax.plot(a.lags, masked(a.log10_norm), color=colour, label=_("{label}: measured").format(label=label), zorder=3)
     unit_line(ax)
     if fit is not None:
         ax.plot(
@@ -50,7 +52,9 @@ def profile_figure(
             color=REFERENCE_COLOUR,
             linestyle="--",
             linewidth=1.1,
-            label=f"fitted rate {rate_text(a.rate_per_step)} (e-folding {a.efolding_lag:.3g} steps)",
+            label=_("fitted rate {rate} (e-folding {lag} steps)").format(
+                rate=rate_text(a.rate_per_step), lag=f"{a.efolding_lag:.3g}"
+            ),
             zorder=4,
         )
     if bound is not None:
@@ -60,13 +64,17 @@ def profile_figure(
             color=BOUND_COLOUR,
             linestyle="-.",
             linewidth=1.5,
-            label=rf"Pascanu bound $(\gamma\,\sigma_{{\max}}(W_{{hh}}))^k$, $\gamma\,\sigma_{{\max}}$ = "
-            f"{bound.factor:.3g}",
+            label=_("Pascanu bound {bound}, {factor} = {value}").format(
+                bound=r"$(\gamma\,\sigma_{\max}(W_{hh}))^k$",
+                factor=r"$\gamma\,\sigma_{\max}$",
+                value=f"{bound.factor:.3g}",
+            ),
             zorder=2,
         )
-    ax.set_xlabel(LAG_LABEL)
+    ax.set_xlabel(_(LAG_LABEL))
     ax.set_ylabel(profile_label(a.norm))
     ax.set_xlim(0, a.steps + 1)
-    ax.set_title(f"{label}: gradient norm through time ({a.verdict})\n{title or a.describe(with_cell=False)}")
+    heading = _("{label}: gradient norm through time ({verdict})").format(label=label, verdict=verdict_word(a.verdict))
+    ax.set_title(f"{heading}\n{title or a.describe(with_cell=False)}")
     ax.legend(loc="best")
     return fig

@@ -16,6 +16,7 @@ from gradscope.analysis.describe import describe_config
 from gradscope.analysis.profile import Analysis
 from gradscope.analysis.spectra import relative_spectrum, resolution_floor
 from gradscope.figures.style import REFERENCE_COLOUR, masked, new_grid, styled
+from gradscope.i18n import _
 
 
 @styled
@@ -41,7 +42,7 @@ def spectrum_figure(
         analyses = analyses.analyses
     if not analyses:
         raise ValueError("spectrum_figure needs at least one analysis")
-    names = list(labels) if labels is not None else [a.display_name for a in analyses]
+    names = list(labels) if labels is not None else [_(a.display_name) for a in analyses]
     for a, name in zip(analyses, names, strict=True):
         if not a.singular_values:
             raise ValueError(f"{name}: the analysis has no singular values (run analyze with snapshot_lags)")
@@ -62,12 +63,12 @@ def spectrum_figure(
             )
         ax.set_ylim(bottom, 0.5)
         ax.set_xlim(0.5, size + 0.5)
-        ax.set_xlabel(f"singular value index i (of {size})")
-        ax.set_title(f"{name} (state {a.state})")
-        handles, _ = ax.get_legend_handles_labels()
+        ax.set_xlabel(_("singular value index i (of {size})").format(size=size))
+        ax.set_title(_("{name} (state {state})").format(name=name, state=a.state))
+        handles, _labels = ax.get_legend_handles_labels()
         handles += [
             Line2D([], [], color=REFERENCE_COLOUR, linestyle=":", linewidth=1.1, label=r"$\sigma_1 / 10$"),
-            Patch(facecolor="#BBBBBB", alpha=0.35, linewidth=0, label="below float64 resolution (not drawn)"),
+            Patch(facecolor="#BBBBBB", alpha=0.35, linewidth=0, label=_("below float64 resolution (not drawn)")),
         ]
         if not shared_legend:
             ax.legend(handles=handles, loc="lower left", fontsize=8)
@@ -79,8 +80,11 @@ def spectrum_figure(
         config = first.config
         init = describe_config(config)
         fig.suptitle(
-            r"Singular values of $P_k = \partial s_T / \partial s_{T-k}$ relative to the largest:"
-            " how many directions survive"
-            f"\nH={first.hidden_size}, I={first.input_size}, T={first.steps}, {init}, seed {config.get('seed', 0)}"
+            _(
+                r"Singular values of $P_k = \partial s_T / \partial s_{{T-k}}$ relative to the largest:"
+                " how many directions survive"
+            ).format()
+            + f"\nH={first.hidden_size}, I={first.input_size}, T={first.steps}, {init}, "
+            + _("seed {seed}").format(seed=config.get("seed", 0))
         )
     return fig

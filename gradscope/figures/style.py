@@ -23,6 +23,9 @@ from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from gradscope.figures.fonts import figure_language
+from gradscope.i18n import N_, _
+
 #: Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision deficiency.
 OKABE_ITO = {
     "black": "#000000",
@@ -71,18 +74,20 @@ STYLE: dict[str, Any] = {
     "svg.fonttype": "path",
     "pdf.fonttype": 42,
 }
-LAG_LABEL = "lag k (steps)"
-LENGTH_LABEL = "sequence length T (steps)"
+#: Axis labels, in English (translated where they are drawn: ``_(LAG_LABEL)``).
+LAG_LABEL = N_("lag k (steps)")
+LENGTH_LABEL = N_("sequence length T (steps)")
 
 F = TypeVar("F", bound=Callable[..., Figure])
 
 
 def styled(function: F) -> F:
-    """Run a figure function under matplotlib's default style plus :data:`STYLE`, whatever the user's rc."""
+    """Run a figure function under matplotlib's default style plus :data:`STYLE`, whatever the user's rc, in
+    the current language with a font that has its glyphs (:func:`~gradscope.figures.fonts.figure_language`)."""
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Figure:
-        with mpl.style.context("default"), mpl.rc_context(STYLE):
+        with mpl.style.context("default"), mpl.rc_context(STYLE), figure_language():
             return function(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -144,8 +149,17 @@ def unit_line(ax: Axes, label: str | None = r"$\|\cdot\| = 1$") -> Line2D:
     return ax.axhline(0.0, color=REFERENCE_COLOUR, linestyle=":", linewidth=1.1, label=label, zorder=1)
 
 
+def lag_frame(ax: Axes, norm: str, steps: int) -> None:
+    """The frame of a profile plot: the ``||.|| = 1`` line, the lag and norm labels, lags ``0 .. steps``."""
+    unit_line(ax)
+    ax.set_xlabel(_(LAG_LABEL))
+    ax.set_ylabel(profile_label(norm))
+    ax.set_xlim(0, steps + 1)
+
+
 def rate_text(rate: float) -> str:
-    return f"{rate:+.3g}/step"
+    """``"+0.0123/step"`` in the current language."""
+    return _("{rate}/step").format(rate=f"{rate:+.3g}")
 
 
 def log10_colour_scale(low: float, high: float) -> tuple[Colormap, Normalize, np.ndarray]:

@@ -20,6 +20,7 @@ from gradscope.figures.style import (
     profile_label,
     styled,
 )
+from gradscope.i18n import _
 from gradscope.studies.sweep_result import SweepResult
 
 
@@ -98,23 +99,23 @@ def sweep_figure(
     for p in range(rows - 1):
         if numeric[p] != numeric[p + 1]:
             ax.axhline((y[p] + y[p + 1]) / 2, color="white", linewidth=3)
-    ax.set_xlabel(LAG_LABEL)
+    ax.set_xlabel(_(LAG_LABEL))
     ax.set_ylabel(sweep.parameter_text)
     ax.grid(False)
     if drawn:
         # Below the axes, at the right end of the x label's line: inside, it would hide part of the map.
         ax.legend(
-            handles=[Line2D([], [], color="black", linewidth=1.6, label=r"$\|\cdot\| = 1$ (contour)")],
+            handles=[Line2D([], [], color="black", linewidth=1.6, label=_(r"$\|\cdot\| = 1$ (contour)"))],
             loc="upper right",
             bbox_to_anchor=(1.0, -0.06),
             frameon=False,
             borderaxespad=0.0,
         )
     if title is None:
-        title = (
-            f"{sweep.spec.problem.spec.display_name}: gradient norm against lag and {sweep.parameter_text}\n"
-            f"{sweep_context(sweep)}"
+        heading = _("{cell}: gradient norm against lag and {parameter}").format(
+            cell=_(sweep.spec.problem.spec.display_name), parameter=sweep.parameter_text
         )
+        title = f"{heading}\n{sweep_context(sweep)}"
     ax.set_title(title)
     return fig
 
@@ -148,5 +149,5 @@ def sweep_context(sweep: SweepResult) -> str:
     if parameter == "forget_bias" and "chrono" in sweep.values:
         t_max = spec.option("t_max")
         parts.append(f"chrono T_max = {steps if t_max is None else t_max}")
-    parts.append(f"seed {spec.seed}")
+    parts.append(_("seed {seed}").format(seed=spec.seed))
     return ", ".join(parts)

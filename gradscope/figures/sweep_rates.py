@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from gradscope.figures.style import CELL_COLOURS, REFERENCE_COLOUR, SERIES_COLOURS, masked, minus, new_axes, styled
+from gradscope.i18n import _
 from gradscope.studies.sweep_result import SweepResult
 
 #: Quantiles of the band drawn around a sweep's median rate.
@@ -59,18 +60,22 @@ def sweep_rate_figure(
     if labels_used is not None:
         ax.set_xticks(np.arange(len(labels_used)), [minus(t) for t in labels_used])
     ax.set_xlabel(first.replace("_", " "))
-    ax.set_ylabel(r"rate per step of $\ln \|\partial s_T / \partial s_{T-k}\|$")
-    handles, _ = ax.get_legend_handles_labels()
+    ax.set_ylabel(_(r"rate per step of $\ln \|\partial s_T / \partial s_{{T-k}}\|$").format())
+    handles, _labels = ax.get_legend_handles_labels()
     samples = sorted({int(r.spec.samples) for r in group})
     if samples[-1] > 1:
         low, high = (round(100 * q) for q in SWEEP_BAND)
         counts = "/".join(map(str, samples))
-        handles.append(Patch(facecolor="#999999", alpha=0.35, linewidth=0, label=f"{low}-{high} % of {counts} samples"))
+        band = _("{low}-{high} % of {counts} samples").format(low=low, high=high, counts=counts)
+        handles.append(Patch(facecolor="#999999", alpha=0.35, linewidth=0, label=band))
     ax.legend(handles=handles, loc="best")
     if title is None:
         fixed = ", ".join(f"{k} {v}" for k, v in spec.fixed().items() if v is not None)
-        names = ", ".join(r.spec.problem.spec.display_name for r in group)
-        title = f"{names}: gradient rate per step against {first.replace('_', ' ')}\n{fixed}"
+        names = ", ".join(_(r.spec.problem.spec.display_name) for r in group)
+        heading = _("{names}: gradient rate per step against {parameter}").format(
+            names=names, parameter=first.replace("_", " ")
+        )
+        title = f"{heading}\n{fixed}"
     ax.set_title(title)
     return fig
 
@@ -91,7 +96,7 @@ def _draw_sweep_rates(ax: Axes, result: SweepResult, several: bool) -> list[str]
         colours = [CELL_COLOURS.get(spec.cell_name, SERIES_COLOURS[0])]
     else:
         colours = list(mpl.colormaps["viridis"](np.linspace(0.0, 0.85, len(groups))))
-    prefix = f"{spec.problem.spec.display_name}: " if several else ""
+    prefix = f"{_(spec.problem.spec.display_name)}: " if several else ""
     labels_used: list[str] | None = None
     for points, name, colour in zip(groups.values(), names, colours, strict=True):
         x, labels_used = _axis_positions([grid[p][first] for p in points])
@@ -99,9 +104,10 @@ def _draw_sweep_rates(ax: Axes, result: SweepResult, several: bool) -> list[str]
         suffix = f" ({name})" if name else ""
         if spec.samples > 1:
             ax.fill_between(x, masked(lower), masked(upper), color=colour, alpha=0.25, linewidth=0, zorder=2)
-        ax.plot(x, masked(median), color=colour, marker="o", markersize=3.5, label=f"{prefix}median{suffix}", zorder=3)
+        label = f"{prefix}{_('median')}{suffix}"
+        ax.plot(x, masked(median), color=colour, marker="o", markersize=3.5, label=label, zorder=3)
         if theory_points is not None:
-            theory_label = "tanh RNN mean-field theory" if several else "mean-field theory"
+            theory_label = _("tanh RNN mean-field theory") if several else _("mean-field theory")
             ax.plot(
                 x,
                 masked(theory_points[points]),

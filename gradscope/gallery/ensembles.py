@@ -19,9 +19,7 @@ DEFAULT_BIASES_LABEL = "LSTM, PyTorch default biases"
 def lstm_variants(sizes: GallerySizes, steps: int) -> list[tuple[str, Problem]]:
     """``(label, problem)`` of the three LSTMs that differ only in their forget-gate bias: PyTorch's random
     biases, an effective ``b_f = 1``, and chrono initialisation with ``T_max = sizes.long_steps``."""
-    lstm = make_problem(
-        "lstm", hidden_size=sizes.hidden_size, input_size=sizes.input_size, steps=steps, seed=sizes.seed
-    )
+    lstm = make_problem("lstm", **(sizes.problem_options() | {"steps": steps}))
     return [
         (DEFAULT_BIASES_LABEL, lstm),
         ("LSTM, b_f = 1", lstm.redraw(forget_bias=1.0)),
@@ -83,14 +81,7 @@ def cell_ensemble_section(sizes: GallerySizes) -> Section:
     """Each cell's band over ``sizes.samples`` draws (:func:`gradscope.compare` with ``samples``)."""
     from gradscope.figures import ensemble_figure
 
-    comparison = compare(
-        ENSEMBLE_CELLS,
-        samples=sizes.samples,
-        hidden_size=sizes.hidden_size,
-        input_size=sizes.input_size,
-        steps=sizes.steps,
-        seed=sizes.seed,
-    )
+    comparison = compare(ENSEMBLE_CELLS, samples=sizes.samples, **sizes.problem_options())
     ensembles = comparison.ensembles
     last = sizes.seed + sizes.samples - 1
     return Section(

@@ -38,15 +38,7 @@ def analyze_flags(problem: Problem) -> str:
 
 def profile_problem(sizes: GallerySizes, init: str = "pytorch", gain: float = 1.0) -> Problem:
     """The tanh RNN of the profile figures at the gallery's sizes and seed."""
-    return make_problem(
-        "rnn",
-        hidden_size=sizes.hidden_size,
-        input_size=sizes.input_size,
-        steps=sizes.steps,
-        seed=sizes.seed,
-        init=init,
-        gain=gain,
-    )
+    return make_problem("rnn", init=init, gain=gain, **sizes.problem_options())
 
 
 def profile_section(name: str, problem: Problem, sizes: GallerySizes, lead: str) -> Section:
@@ -104,13 +96,7 @@ def compare_section(sizes: GallerySizes) -> Section:
     """Every built-in cell at the same sizes, seed and inputs (:func:`gradscope.compare`), one profile each."""
     from gradscope.figures import compare_figure
 
-    comparison = compare(
-        COMPARED_CELLS,
-        hidden_size=sizes.hidden_size,
-        input_size=sizes.input_size,
-        steps=sizes.steps,
-        seed=sizes.seed,
-    )
+    comparison = compare(COMPARED_CELLS, **sizes.problem_options())
     return Section(
         name="compare-cells",
         title="Cell comparison: same sizes, same seed",

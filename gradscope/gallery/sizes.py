@@ -17,14 +17,15 @@ class GallerySizes:
     Attributes:
         hidden_size, input_size: H and I of every network except in the hidden-size sweep.
         steps: T of the profiles, comparisons, ensembles, spectra, gain and hidden-size sweeps.
-        long_steps: T of the forget-gate-bias sweep and the LSTM ensembles, and chrono's T_max.
+        seed: the (first) seed of everything.
+        exploding_gain: the Gaussian init gain of the exploding profile.
         samples: draws per ensemble of the cell ensembles.
+        long_steps: T of the forget-gate-bias sweep and the LSTM ensembles, and chrono's T_max.
         lstm_samples: draws per ensemble of the LSTM forget-bias ensembles.
         gain_range: ``(start, stop, count)`` of the gain sweep, as ``numpy.linspace`` takes it.
         forget_bias_range: ``(start, stop, count)`` of the forget-bias sweep (chrono is added).
         hidden_sizes: ``(P,)`` the hidden sizes swept.
         hidden_gain: the Gaussian init gain of the hidden-size sweep.
-        exploding_gain: the Gaussian init gain of the exploding profile.
         lengths: ``(L,)`` the sequence lengths T of the length study.
         length_samples: seeds per configuration in the length study.
         spectrum_lags: ``(K,)`` the lags whose singular values are shown.
@@ -33,20 +34,20 @@ class GallerySizes:
         lyapunov_gain, lyapunov_steps, lyapunov_transient: the Gaussian gain, T and transient of the
             Lyapunov-spectrum figure (``gradscope lyapunov``, tanh RNN, all H exponents).
         depth_layers: layers of the bidirectional LSTM of the depth-by-time heatmap (H, I and T as above).
-        seed: the (first) seed of everything.
     """
 
     hidden_size: int = 64
     input_size: int = 32
     steps: int = 200
-    long_steps: int = 1000
+    seed: int = 0
+    exploding_gain: float = 2.0
     samples: int = 32
+    long_steps: int = 1000
     lstm_samples: int = 8
     gain_range: tuple[float, float, int] = (0.5, 2.0, 31)
     forget_bias_range: tuple[float, float, int] = (-2.0, 5.0, 15)
     hidden_sizes: tuple[int, ...] = (8, 16, 32, 64, 128, 256)
     hidden_gain: float = 1.5
-    exploding_gain: float = 2.0
     lengths: tuple[int, ...] = (200, 400, 600, 800, 1000)
     length_samples: int = 3
     spectrum_lags: tuple[int, ...] = (1, 10, 50, 200)
@@ -56,7 +57,15 @@ class GallerySizes:
     lyapunov_steps: int = 2000
     lyapunov_transient: int = 500
     depth_layers: int = 3
-    seed: int = 0
+
+    def problem_options(self) -> dict[str, int]:
+        """The sizes and seed of the gallery's networks, as keyword options of ``make_problem``/``compare``."""
+        return {
+            "hidden_size": self.hidden_size,
+            "input_size": self.input_size,
+            "steps": self.steps,
+            "seed": self.seed,
+        }
 
     @property
     def gains(self) -> list[float]:

@@ -48,6 +48,28 @@ def sweep_table(result: SweepResult, rows: Sequence[int] | None = None) -> str:
     )
 
 
+def sweep_section(
+    result: SweepResult,
+    name: str,
+    title: str,
+    caption: str,
+    values_code: str,
+    options: str,
+    rows: Sequence[int] | None = None,
+) -> Section:
+    """The section of a paired sweep: its heat map, the Python that draws it, and its table (at ``rows``)."""
+    from gradscope.figures import sweep_figure
+
+    return Section(
+        name=name,
+        title=title,
+        caption=caption,
+        figure=sweep_figure(result),
+        python=sweep_code(result.spec.cell_name, result.parameter, values_code, options),
+        table=sweep_table(result, rows),
+    )
+
+
 def value_text(result: SweepResult, p: int) -> str:
     """The ``p``-th swept value in words: ``"g = 1.5"``, ``"chrono initialisation"``."""
     label = result.labels[p]
@@ -75,8 +97,6 @@ def sweep_summary(result: SweepResult) -> str:
 
 def gain_section(sizes: GallerySizes) -> Section:
     """The tanh RNN with Gaussian recurrent weights against their gain g."""
-    from gradscope.figures import sweep_figure
-
     H, I, T, seed = sizes.hidden_size, sizes.input_size, sizes.steps, sizes.seed
     problem = make_problem("rnn", hidden_size=H, input_size=I, steps=T, seed=seed, init="gaussian")
     result = paired_sweep(problem, "gain", sizes.gains)
@@ -86,81 +106,59 @@ def gain_section(sizes: GallerySizes) -> Section:
         if crossings
         else "The fitted rate does not change sign in this range."
     )
-    stride = max(1, len(result.values) // 7)
     start, stop, count = sizes.gain_range
-    return Section(
-        name="sweep-gain",
-        title="Phase diagram: tanh RNN against the initial gain",
-        caption=(
-            f"A tanh RNN (H = {H}, I = {I}, T = {T}) whose recurrent matrix "
-            f"is Gaussian N(0, g²/H), for g from {start:g} to {stop:g}, driven by N(0, 1) inputs; same seed for every "
-            "row. Colour is `log10 ‖∂s_T/∂s_(T-k)‖` (blue: vanishing, red: exploding, white: norm 1); the black "
-            f"contour is where the norm crosses 1. {crossing_text} With inputs the transition lies above the "
-            "zero-input mean-field value g = 1: the inputs push units into saturation, shrinking tanh'."
-        ),
-        figure=sweep_figure(result),
-        python=sweep_code(
-            "rnn",
-            "gain",
-            f"numpy.linspace({start!r}, {stop!r}, {count}).tolist()",
-            f"hidden_size={H}, input_size={I}, steps={T}, seed={seed}, init='gaussian'",
-        ),
-        table=sweep_table(result, range(0, len(result.values), stride)),
+    caption = (
+        f"A tanh RNN (H = {H}, I = {I}, T = {T}) whose recurrent matrix "
+        f"is Gaussian N(0, g²/H), for g from {start:g} to {stop:g}, driven by N(0, 1) inputs; same seed for every "
+        "row. Colour is `log10 ‖∂s_T/∂s_(T-k)‖` (blue: vanishing, red: exploding, white: norm 1); the black "
+        f"contour is where the norm crosses 1. {crossing_text} With inputs the transition lies above the "
+        "zero-input mean-field value g = 1: the inputs push units into saturation, shrinking tanh'."
+    )
+    return sweep_section(
+        result,
+        "sweep-gain",
+        "Phase diagram: tanh RNN against the initial gain",
+        caption,
+        f"numpy.linspace({start!r}, {stop!r}, {count}).tolist()",
+        f"hidden_size={H}, input_size={I}, steps={T}, seed={seed}, init='gaussian'",
+        rows=range(0, len(result.values), max(1, len(result.values) // 7)),
     )
 
 
 def forget_bias_section(sizes: GallerySizes) -> Section:
     """The LSTM against its effective forget-gate bias b_f, and chrono initialisation."""
-    from gradscope.figures import sweep_figure
-
     H, I, T, seed = sizes.hidden_size, sizes.input_size, sizes.long_steps, sizes.seed
     problem = make_problem("lstm", hidden_size=H, input_size=I, steps=T, seed=seed, t_max=T)
     result = paired_sweep(problem, "forget_bias", sizes.forget_biases)
-    start, stop, count = sizes.forget_bias_range
-    return Section(
-        name="sweep-forget-bias",
-        title="Phase diagram: LSTM against the forget-gate bias, with chrono initialisation",
-        caption=(
-            f"An LSTM (H = {H}, I = {I}, T = {T}, PyTorch's default "
-            f"weights and inputs from seed {seed}) with the effective forget-gate bias b_f set from {start:g} to "
-            f"{stop:g} (in `bias_ih`, with `bias_hh` zeroed, because the two add), and a last row with chrono "
-            f"initialisation (T_max = {T}), set apart by a white rule. Colour is "
-            "`log10 ‖∂s_T/∂s_(T-k)‖`; the contour (numeric rows only) marks norm 1. A larger forget bias keeps the "
-            f"gradient longer. {sweep_summary(result)}"
-        ),
-        figure=sweep_figure(result),
-        python=sweep_code(
-            "lstm",
-            "forget_bias",
-            f"[*numpy.linspace({start!r}, {stop!r}, {count}).tolist(), 'chrono']",
-            f"hidden_size={H}, input_size={I}, steps={T}, t_max={T}, seed={seed}",
-        ),
-        table=sweep_table(result),
+    low, high, count = sizes.forget_bias_range
+    return sweep_section(
+        result,
+        "sweep-forget-bias",
+        "Phase diagram: LSTM against the forget-gate bias, with chrono initialisation",
+        f"An LSTM (H = {H}, I = {I}, T = {T}, PyTorch's default "
+        f"weights and inputs from seed {seed}) with the effective forget-gate bias b_f set from {low:g} to "
+        f"{high:g} (in `bias_ih`, with `bias_hh` zeroed, because the two add), and a last row with chrono "
+        f"initialisation (T_max = {T}), set apart by a white rule. Colour is "
+        "`log10 ‖∂s_T/∂s_(T-k)‖`; the contour (numeric rows only) marks norm 1. A larger forget bias keeps the "
+        f"gradient longer. {sweep_summary(result)}",
+        f"[*numpy.linspace({low!r}, {high!r}, {count}).tolist(), 'chrono']",
+        f"hidden_size={H}, input_size={I}, steps={T}, t_max={T}, seed={seed}",
     )
 
 
 def hidden_size_section(sizes: GallerySizes) -> Section:
     """The tanh RNN with Gaussian recurrent weights of gain ``sizes.hidden_gain`` against the hidden size H."""
-    from gradscope.figures import sweep_figure
-
     I, T, seed, gain = sizes.input_size, sizes.steps, sizes.seed, sizes.hidden_gain
     problem = make_problem("rnn", input_size=I, steps=T, seed=seed, init="gaussian", gain=gain)
     result = paired_sweep(problem, "hidden_size", list(sizes.hidden_sizes))
-    return Section(
-        name="sweep-hidden-size",
-        title="Phase diagram: tanh RNN against the hidden size",
-        caption=(
-            f"A tanh RNN with Gaussian recurrent weights N(0, g²/H), g = {gain:g} (close to this input "
-            f"level's transition), I = {I}, T = {T}, for H = "
-            f"{', '.join(map(str, sizes.hidden_sizes))} (one draw each, same seed, so expect some scatter from row "
-            f"to row). {sweep_summary(result)}"
-        ),
-        figure=sweep_figure(result),
-        python=sweep_code(
-            "rnn",
-            "hidden_size",
-            python_list(sizes.hidden_sizes),
-            f"input_size={I}, steps={T}, seed={seed}, init='gaussian', gain={gain!r}",
-        ),
-        table=sweep_table(result),
+    return sweep_section(
+        result,
+        "sweep-hidden-size",
+        "Phase diagram: tanh RNN against the hidden size",
+        f"A tanh RNN with Gaussian recurrent weights N(0, g²/H), g = {gain:g} (close to this input "
+        f"level's transition), I = {I}, T = {T}, for H = "
+        f"{', '.join(map(str, sizes.hidden_sizes))} (one draw each, same seed, so expect some scatter from row "
+        f"to row). {sweep_summary(result)}",
+        python_list(sizes.hidden_sizes),
+        f"input_size={I}, steps={T}, seed={seed}, init='gaussian', gain={gain!r}",
     )

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gradscope.analysis.problem import Problem, as_problem
+from gradscope.analysis.problem import Problem, ProblemOptions, as_problem
 from gradscope.analysis.summary import Thresholds
 from gradscope.errors import ConfigError
 from gradscope.params.arrays import check_choice, check_count, check_size
@@ -16,7 +16,6 @@ from gradscope.studies.axes import Axis, Value, axis_name, checked_value, parse_
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from gradscope.analysis.problem import ProblemOptions
     from gradscope.cells.cell import Cell
 
 #: How the tasks' seeds are chosen: a hash per task, or the same seeds at every grid point.
@@ -25,6 +24,17 @@ SEEDINGS = ("per-task", "paired")
 RESULT_COLUMNS = ("sample", "seed", "rate_per_step", "efolding_lag", "verdict", "final_log10_norm")
 #: The fixed options a sweep document lists, in order, with the problem's own value of each.
 FIXED_OPTIONS = ("hidden_size", "input_size", "steps", "init", "gain", "input_scale", "forget_bias", "t_max")
+
+
+class SweepOptions(ProblemOptions, total=False):
+    """The keyword arguments of :meth:`SweepSpec.create` after the cell and the axes: the sweep's and the problem's."""
+
+    samples: int
+    exponents: int
+    transient: int
+    thresholds: Thresholds | None
+    seeding: str
+    keep_profiles: bool
 
 
 @dataclass(frozen=True)

@@ -28,16 +28,14 @@ from gradscope.analysis.document import json_number
 from gradscope.analysis.lyapunov_spectrum import lyapunov
 from gradscope.analysis.problem import Problem
 from gradscope.analysis.profile import analyze
-from gradscope.analysis.summary import Thresholds
 from gradscope.studies.axes import Axis, Value
 from gradscope.studies.executors import Executor, LocalExecutor
 from gradscope.studies.sweep_result import SweepResult
-from gradscope.studies.sweep_spec import SweepSpec, SweepTask
+from gradscope.studies.sweep_spec import SweepOptions, SweepSpec, SweepTask
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from gradscope.analysis.problem import ProblemOptions
     from gradscope.cells.cell import Cell
 
 
@@ -105,30 +103,16 @@ def sweep(
     cell: Problem | str | Cell,
     vary: Sequence[Axis] | Sequence[str] | Mapping[str, Sequence[Value]],
     *,
-    samples: int = 1,
-    exponents: int = 0,
-    transient: int = 0,
-    thresholds: Thresholds | None = None,
-    seeding: str = "per-task",
-    keep_profiles: bool = False,
     executor: Executor | None = None,
     progress: Callable[[int, int], None] | None = None,
-    **options: Unpack[ProblemOptions],
+    **options: Unpack[SweepOptions],
 ) -> SweepResult:
-    """Rate per step and verdict over a grid: :meth:`SweepSpec.create` then :func:`run_sweep`.
+    """Rate per step and verdict over a grid: :meth:`SweepSpec.create` (whose keyword options ``options``
+    are: ``samples``, ``exponents``, ``transient``, ``thresholds``, ``seeding``, ``keep_profiles`` and those of
+    :func:`~gradscope.analysis.problem.make_problem`) then :func:`run_sweep` on ``executor``.
 
     >>> import gradscope  # doctest: +SKIP
     >>> gradscope.sweep("rnn", {"gain": [0.5, 1.0, 2.0]}, samples=4, init="gaussian", steps=100)  # doctest: +SKIP
     """
-    spec = SweepSpec.create(
-        cell,
-        vary,
-        samples=samples,
-        exponents=exponents,
-        transient=transient,
-        thresholds=thresholds,
-        seeding=seeding,
-        keep_profiles=keep_profiles,
-        **options,
-    )
+    spec = SweepSpec.create(cell, vary, **options)
     return run_sweep(spec, executor=executor, progress=progress)

@@ -1,7 +1,9 @@
-"""A derivation in print: SymPy's 2-D pictures, LaTeX and Markdown of a cell's equations and Jacobian blocks.
+"""A derivation in print: SymPy's 2-D pictures, one-line text, LaTeX and Markdown of a cell's equations and blocks.
 
-Plain strings, made by SymPy's printers; :mod:`gradscope.terminal.derivation` sets the pictures in
-a rich report, and ``gradscope derive --format latex|markdown`` writes the documents as they are.
+Plain strings, made by SymPy's printers. The one-line text is the formula language
+(:mod:`gradscope.symbolic.formula_parser`): what :func:`gradscope.check_formula` reads, exactly as
+printed. :mod:`gradscope.terminal.derivation` sets the pictures in a rich report, and
+``gradscope derive --format text|latex|markdown`` writes the documents as they are.
 """
 
 from __future__ import annotations
@@ -31,6 +33,22 @@ def equations(derivation: Derivation) -> list[tuple[object, object]]:
         if update not in named:
             equations.append((sympy.Symbol(f"{component}_t"), update))
     return equations
+
+
+def equation_texts(derivation: Derivation) -> list[str]:
+    """The cell's equations as one line each, in the formula language: ``c_t = c_{t-1}*f_t + g_t*i_t``."""
+    return [f"{symbol} = {sympy.sstr(expression)}" for symbol, expression in equations(derivation)]
+
+
+def block_texts(derivation: Derivation) -> list[str]:
+    """The Jacobian blocks as one line each, in the formula language that :func:`gradscope.check_formula`
+    reads: ``dc_t/dc_{t-1} = diag(f_t)`` (each line as it is, left-hand side included)."""
+    return [block.text() for block in derivation.blocks]
+
+
+def derivation_text(derivation: Derivation) -> str:
+    """``derive --format text``: the equations, a blank line, the blocks; one formula per line."""
+    return "\n".join([*equation_texts(derivation), "", *block_texts(derivation)]) + "\n"
 
 
 def pictures(items: Sequence[tuple[str, object]], unicode: bool) -> list[str]:

@@ -8,8 +8,9 @@ components ``h_{t-1}`` (also ``h_prev``), projections ``u_<gate>`` and ``m_<gate
 parameter vectors, and the recurrent weight blocks ``W_h<gate>`` (``W_hh`` for the plain RNN;
 ``W_hi, W_hf, W_hg, W_ho`` for the LSTM; ``W_hr, W_hz, W_hn`` for the GRU), with the functions
 ``tanh sigmoid exp log sqrt sech cosh sinh relu Heaviside diag transpose``. A per-unit quantity
-``q`` stands for the diagonal matrix ``diag(q)`` (``diag`` may be written or left out), ``*``
-between matrices is the matrix product, and the layout is numerator layout,
+``q`` stands for the diagonal matrix ``diag(q)`` (``diag`` may be written or left out), ``*`` or
+juxtaposition between matrices is the matrix product (``diag(f_t) W_hf``, as ``gradscope derive``
+prints blocks), and the layout is numerator layout,
 ``J[i, j] = d row_t[i] / d col_{t-1}[j]``: a block is ``sum_g diag(a_g) W_hg + diag(d)``.
 ``Heaviside(x)`` is ``Heaviside(x, 0)`` (0 at 0, as PyTorch's ReLU derivative).
 

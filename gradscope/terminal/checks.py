@@ -16,6 +16,7 @@ from rich.text import Text
 from gradscope.terminal.format import REPORT_WIDTH
 
 if TYPE_CHECKING:
+    from gradscope.testing.targets import TargetCheck
     from gradscope.testing.verification import Verification
 
 # ---------------------------------------------------------------------------------------------
@@ -112,6 +113,39 @@ def verification_report(verification: Verification, torch_skipped: bool = False)
 
 
 # ---------------------------------------------------------------------------------------------
+# verify --target (the user's own backward)
+
+
+def target_summary(check: TargetCheck) -> Text:
+    """The outcome of ``verify --target`` in one line: passed, or which gradients are wrong and from when."""
+    diagnosis = check.diagnosis
+    if diagnosis.passed:
+        return Text.assemble(("PASSED", "bold green"), f"  {check.target}: {', '.join(diagnosis.keys)} match")
+    when = "" if diagnosis.first_wrong_step is None else f", first wrong at t = {diagnosis.first_wrong_step}"
+    wrong = ", ".join(diagnosis.failed_keys)
+    return Text.assemble(("FAILED", "bold red"), f"  {check.target}: {wrong} differ from the exact reference{when}")
+
+
+def target_report(check: TargetCheck) -> RenderableType:
+    """The ``verify --target`` report: the random problem, the check's message as plain text (its lines are
+    long and indented by meaning, so no panel), and the outcome."""
+    settings = check.settings
+    sizes = ", ".join(f"{k} {settings[k]}" for k in ("hidden_size", "input_size", "output_size", "steps", "seed"))
+    keys = ("layout", "gates", "concat", "loss", "reduce", "inputs") if len(settings["gates"]) > 1 else (
+        "layout", "loss", "reduce", "inputs"
+    )  # fmt: skip
+    how = ", ".join(f"{k} {settings[k]}" for k in keys)
+    return Group(
+        Text.assemble(("gradscope verify --target", "bold"), f" {check.target} ({settings['cell']})"),
+        Text(f"Random problem: {sizes}; parameters {', '.join(settings['params'])} ({how}).", style="dim"),
+        Text(""),
+        Text(check.diagnosis.report()),
+        Text(""),
+        target_summary(check),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # report (the gallery)
 
 
@@ -140,3 +174,16 @@ def gallery_summary(paths: Sequence[Path], out_dir: Path) -> RenderableType:
 def gallery_summary_line(paths: Sequence[Path], out_dir: Path) -> Text:
     """What ``gradscope report`` wrote, in one line (for ``--quiet``)."""
     return Text(f"{len(paths)} files written to {out_dir}")
+
+
+#: What :mod:`gradscope.terminal` re-exports from this module.
+__all__ = [
+    "format_error",
+    "gallery_summary",
+    "gallery_summary_line",
+    "target_report",
+    "target_summary",
+    "verification_report",
+    "verification_summary",
+    "verification_table",
+]

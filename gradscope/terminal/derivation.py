@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING
 from rich.console import Group, RenderableType
 from rich.text import Text
 
+from gradscope.i18n import _
 from gradscope.terminal.format import block_legend
 
 if TYPE_CHECKING:
     from gradscope.symbolic.derivation import Derivation
+    from gradscope.testing.formula_check import FormulaCheck
 
 
 def derivation_pretty(derivation: Derivation, unicode: bool = True) -> RenderableType:
@@ -23,7 +25,7 @@ def derivation_pretty(derivation: Derivation, unicode: bool = True) -> Renderabl
     The 2-D pictures are ``no_wrap`` Text: print with ``crop=False`` so that a narrow terminal
     wraps them rather than rich cutting them. ``unicode=False`` gives ASCII only.
     """
-    from gradscope.symbolic.display import block_pictures, equation_pictures
+    from gradscope.symbolic.display import block_pictures, block_texts, equation_pictures
 
     cell = derivation.cell
 
@@ -31,14 +33,37 @@ def derivation_pretty(derivation: Derivation, unicode: bool = True) -> Renderabl
         return [Text(picture, no_wrap=True, overflow="ignore") for picture in pictures]
 
     return Group(
-        Text.assemble((f"{cell.name}", "bold"), f": {cell.title}"),
+        Text.assemble((f"{cell.name}", "bold"), f": {_(cell.title)}"),
         Text(cell.reference, style="dim"),
-        Text(f"state s = {cell.state_layout}, gates {', '.join(cell.gates)}"),
+        Text(_("state s = {state}, gates {gates}").format(state=cell.state_layout, gates=", ".join(cell.gates))),
         Text(""),
-        Text("Equations (one unit):", style="bold"),
+        Text(_("Equations (one unit):"), style="bold"),
         *lines(equation_pictures(derivation, unicode)),
         Text(block_legend(cell.spec), style="dim"),
         Text(""),
-        Text("Per-step Jacobian blocks:", style="bold"),
+        Text(_("Per-step Jacobian blocks:"), style="bold"),
         *lines(block_pictures(derivation, unicode)),
+        Text(""),
+        Text(_one_line_caption(derivation), style="bold"),
+        *lines(["  " + text for text in block_texts(derivation)]),
     )
+
+
+def _one_line_caption(derivation: Derivation) -> str:
+    if derivation.cell.readout is not None:  # check_formula reads one-stage blocks only
+        return _("On one line:")
+    return _("On one line each, as 'gradscope derive --check' and check_formula read them:")
+
+
+def formula_check_text(check: FormulaCheck) -> Text:
+    """``derive --check``: the verdict as a word (CORRECT in green, WRONG in red), then the check's message."""
+    verdict, style = ("CORRECT", "bold green") if check.correct else ("WRONG", "bold red")
+    message = check.message.removeprefix("correct: " if check.correct else "wrong: ")
+    return Text.assemble((verdict, style), f"  {check.cell}: {message}")
+
+
+#: What :mod:`gradscope.terminal` re-exports from this module.
+__all__ = [
+    "derivation_pretty",
+    "formula_check_text",
+]

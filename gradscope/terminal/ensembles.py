@@ -13,6 +13,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from gradscope.analysis.describe import norm_word, verdict_word
+from gradscope.i18n import _
 from gradscope.terminal.format import REPORT_WIDTH, VERDICT_STYLES, format_log10, format_power, format_rate, report_lags
 
 if TYPE_CHECKING:
@@ -36,7 +38,8 @@ def verdict_counts_text(ensemble: Ensemble) -> Text:
     text = Text()
     for index, (count, verdict) in enumerate(parts):
         text.append(", " if index else "")
-        text.append(f"{count} {verdict}", style=VERDICT_STYLES.get(verdict, "bold").replace("bold ", ""))
+        style = VERDICT_STYLES.get(verdict, "bold").replace("bold ", "")
+        text.append(f"{count} {verdict_word(verdict)}", style=style)
     return text
 
 
@@ -51,16 +54,29 @@ def rate_band_text(ensemble: Ensemble) -> str:
 def _ensemble_settings(ensembles: Sequence[Ensemble]) -> str:
     first = ensembles[0]
     config = first.config
-    seeds = f"seeds {first.seeds[0]}-{first.seeds[-1]}" if first.samples > 1 else f"seed {first.seeds[0]}"
+    seeds = (
+        _("seeds {first}-{last}").format(first=first.seeds[0], last=first.seeds[-1])
+        if first.samples > 1
+        else _("seed {seed}").format(seed=first.seeds[0])
+    )
     origin = (
-        f"init {config.get('init')}, gain {config.get('gain', 1.0):g}"
+        _("init {init}, gain {gain}").format(init=config.get("init"), gain=f"{config.get('gain', 1.0):g}")
         if config.get("params") == "random"
-        else "given parameters"
+        else _("given parameters")
     )
     draws = "/".join(str(n) for n in sorted({e.samples for e in ensembles}))
-    return (
-        f"{draws} random draws of weights and inputs ({seeds}); hidden_size {first.hidden_size}, "
-        f"input_size {first.input_size}, T = {first.steps} steps, {origin}, {first.norm} norm, {first.dtype}"
+    return _(
+        "{draws} random draws of weights and inputs ({seeds}); hidden_size {hidden_size}, "
+        "input_size {input_size}, T = {steps} steps, {origin}, {norm} norm, {dtype}"
+    ).format(
+        draws=draws,
+        seeds=seeds,
+        hidden_size=first.hidden_size,
+        input_size=first.input_size,
+        steps=first.steps,
+        origin=origin,
+        norm=norm_word(first.norm),
+        dtype=first.dtype,
     )
 
 
@@ -71,10 +87,10 @@ def ensemble_table(ensembles: Sequence[Ensemble]) -> Table:
     each, the median above its band ``lower..upper`` (so that four cells fit 80 columns).
     """
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    table.add_column("lag k", justify="right", no_wrap=True)
+    table.add_column(_("lag k"), justify="right", no_wrap=True)
     single = len(ensembles) == 1
     if single:
-        for header in ("median", *(quantile_text(q) for q in ensembles[0].quantiles)):
+        for header in (_("median"), *(quantile_text(q) for q in ensembles[0].quantiles)):
             table.add_column(header, justify="right", no_wrap=True)
     else:
         for ensemble in ensembles:
@@ -99,11 +115,11 @@ def ensemble_table(ensembles: Sequence[Ensemble]) -> Table:
 def ensemble_summary_table(ensembles: Sequence[Ensemble]) -> Table:
     """Per ensemble: the number of draws, the median rate per step, the rates' band and the verdict counts."""
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    table.add_column("cell", no_wrap=True, style="bold")
-    table.add_column("draws", justify="right", no_wrap=True)
-    table.add_column("median rate/step", justify="right", no_wrap=True)
-    table.add_column(f"rate {band_text(ensembles[0].quantiles)}", justify="right", no_wrap=True)
-    table.add_column("verdicts")
+    table.add_column(_("cell"), no_wrap=True, style="bold")
+    table.add_column(_("draws"), justify="right", no_wrap=True)
+    table.add_column(_("median rate/step"), justify="right", no_wrap=True)
+    table.add_column(_("rate {band}").format(band=band_text(ensembles[0].quantiles)), justify="right", no_wrap=True)
+    table.add_column(_("verdicts"))
     for e in ensembles:
         table.add_row(e.cell, str(e.samples), format_rate(e.median_rate), rate_band_text(e), verdict_counts_text(e))
     return table
@@ -119,11 +135,15 @@ def ensemble_report(ensembles: Ensemble | Sequence[Ensemble], command: str = "an
     group = [ensembles] if not isinstance(ensembles, Sequence) else list(ensembles)
     if not group:
         raise ValueError("ensemble_report needs at least one ensemble")
+    heading = _("log10 ||d s_T / d s_{{T-k}}||: pointwise median and {band} band").format(
+        band=band_text(group[0].quantiles)
+    )
+    layout = _("each entry: the median, and below it the band lower..upper")
     body = Group(
         Text(_ensemble_settings(group), style="dim"),
         Text(""),
-        Text(f"log10 ||d s_T / d s_{{T-k}}||: pointwise median and {band_text(group[0].quantiles)} band", style="bold"),
-        *([] if len(group) == 1 else [Text("each entry: the median, and below it the band lower..upper", style="dim")]),
+        Text(heading, style="bold"),
+        *([] if len(group) == 1 else [Text(layout, style="dim")]),
         ensemble_table(group),
         Text(""),
         ensemble_summary_table(group),
@@ -134,8 +154,22 @@ def ensemble_report(ensembles: Ensemble | Sequence[Ensemble], command: str = "an
 
 def ensemble_summary_line(ensemble: Ensemble) -> Text:
     """One ensemble in one line (for ``--quiet``)."""
-    text = Text(f"{ensemble.cell}: {ensemble.samples} draws, median rate {format_rate(ensemble.median_rate)}/step ")
+    draws = _("{cell}: {count} draws, median rate {rate}/step ")
+    text = Text(draws.format(cell=ensemble.cell, count=ensemble.samples, rate=format_rate(ensemble.median_rate)))
     text.append(f"({band_text(ensemble.quantiles)}: {rate_band_text(ensemble)}), ")
     text.append_text(verdict_counts_text(ensemble))
-    text.append(f", median ||d s_T / d s_0|| = {format_power(float(ensemble.median[-1]))}")
+    text.append(_(", median ||d s_T / d s_0|| = {norm}").format(norm=format_power(float(ensemble.median[-1]))))
     return text
+
+
+#: What :mod:`gradscope.terminal` re-exports from this module.
+__all__ = [
+    "band_text",
+    "ensemble_report",
+    "ensemble_summary_line",
+    "ensemble_summary_table",
+    "ensemble_table",
+    "quantile_text",
+    "rate_band_text",
+    "verdict_counts_text",
+]

@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.text import Text
+
+from gradscope.i18n import N_, _
 
 if TYPE_CHECKING:
     from gradscope.cells.spec import CellSpec
@@ -30,11 +33,12 @@ VERDICT_STYLES = {"vanishing": "bold cyan", "stable": "bold green", "exploding":
 _BLOCKS = " ▁▂▃▄▅▆▇█"
 _ASCII_BLOCKS = " ..--==##"
 #: What the symbols of the derived Jacobian blocks stand for (``analyze`` and ``derive``).
-BLOCK_LEGEND = (
+#: (In English: translated where they are shown.)
+BLOCK_LEGEND = N_(
     "u_g = (W_ig x_t + b_ig) and m_g = (W_hg h_{t-1} + b_hg) are gate g's input and recurrent "
     "projections; W_hg is gate g's block of rows of weight_hh_l0."
 )
-FEEDBACK_LEGEND = (
+FEEDBACK_LEGEND = N_(
     "u_g = (W_ig x_t + b_ig) and m_g = W_yg y_{t-1} are gate g's input and recurrent projections "
     "(W_yg: gate g's rows of weight_yh_l0); r = (W_hy h_t + b_y) is the readout (weight_hy_l0, bias_hy_l0), "
     "and its output y is the state."
@@ -42,8 +46,14 @@ FEEDBACK_LEGEND = (
 
 
 def block_legend(spec: CellSpec) -> str:
-    """What the symbols of the derived blocks stand for (the recurrent projection reads ``y`` in a feedback cell)."""
-    return FEEDBACK_LEGEND if spec.feedback else BLOCK_LEGEND
+    """What the symbols of the derived blocks stand for (the recurrent projection reads ``y`` in a feedback cell),
+    in the current language."""
+    return _(FEEDBACK_LEGEND if spec.feedback else BLOCK_LEGEND)
+
+
+def centred(text: str, width: int) -> str:
+    """``text.center(width)`` by the width the terminal shows: a CJK character takes two columns."""
+    return text.center(width - (cell_len(text) - len(text)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,9 +211,9 @@ class ProfileChart:
         width = columns.size
         yield Text(" " * (margin - 1) + corner + rule * width)
         # x axis: lag 1 under the first column, T under the last, the caption centred when it fits.
-        last, caption = str(self.log10_norm.size), "lag k"
+        last, caption = str(self.log10_norm.size), _("lag k")
         gap = max(1, width - 1 - len(last))
-        middle = caption.center(gap) if gap > len(caption) + 2 else " " * gap
+        middle = centred(caption, gap) if gap > cell_len(caption) + 2 else " " * gap
         yield Text(" " * margin + "1" + middle + last)
 
 
@@ -229,3 +239,26 @@ class Sparkline:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = min(options.max_width, self.max_width)
         yield Text(sparkline(self.log10_norm, width, self.low, self.high, options.ascii_only), style=self.style)
+
+
+#: What :mod:`gradscope.terminal` re-exports from this module.
+__all__ = [
+    "CHART_HEIGHT",
+    "REPORT_WIDTH",
+    "VERDICT_STYLES",
+    "ProfileChart",
+    "Sparkline",
+    "block_legend",
+    "centred",
+    "chart_range",
+    "chart_rows",
+    "column_levels",
+    "format_axis",
+    "format_log10",
+    "format_power",
+    "format_rate",
+    "format_steps",
+    "profile_columns",
+    "report_lags",
+    "sparkline",
+]

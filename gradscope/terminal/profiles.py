@@ -1,4 +1,4 @@
-"""The reports of ``analyze``, ``compare`` and ``cells``: one gradient-norm profile per cell.
+"""The report of ``analyze``: one gradient-norm profile.
 
 The ``analyze`` report is a stack of panels (configuration, derived Jacobian, lag table and
 chart, depth, verdict); the verdict is also a word, so no meaning is carried by colour alone.
@@ -17,8 +17,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from gradscope.analysis.describe import norm_word, verdict_word
 from gradscope.compile import BlockFormula, compile_cell
 from gradscope.engine.products import TRUNCATE_BELOW
+from gradscope.i18n import N_, _, ngettext
 from gradscope.terminal.format import (
     BLOCK_LEGEND,
     REPORT_WIDTH,
@@ -26,7 +28,6 @@ from gradscope.terminal.format import (
     ProfileChart,
     Sparkline,
     block_legend,
-    chart_range,
     format_axis,
     format_log10,
     format_power,
@@ -73,28 +74,32 @@ def split_terms(expression: str) -> list[str]:
     return terms
 
 
-def jacobian_panel(blocks: Sequence[BlockFormula], state_layout: str, legend: str = BLOCK_LEGEND) -> Panel:
-    """The derived per-step Jacobian, one block per row and one projection term per line."""
+def jacobian_panel(blocks: Sequence[BlockFormula], state_layout: str, legend: str | None = None) -> Panel:
+    """The derived per-step Jacobian, one block per row and one projection term per line.
+
+    ``legend`` says what the symbols stand for (default: :data:`BLOCK_LEGEND`, translated).
+    """
+    legend = _(BLOCK_LEGEND) if legend is None else legend
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
     grid.add_column()
     for block in blocks:
-        lhs, _, rhs = block.text.partition(" = ")
+        lhs, _equals, rhs = block.text.partition(" = ")
         terms = split_terms(rhs)
         grid.add_row(Text(f"{lhs} ="), Text("\n".join(("+ " if i else "  ") + t for i, t in enumerate(terms))))
     header = Text(
-        f"J_t[i, j] = d s_t[i] / d s_{{t-1}}[j] (numerator layout), s = {state_layout}:",
+        _("J_t[i, j] = d s_t[i] / d s_{{t-1}}[j] (numerator layout), s = {state}:").format(state=state_layout),
         style="dim",
     )
     return Panel(
         Group(header, grid, Text(legend, style="dim")),
-        title="Per-step Jacobian, derived by SymPy",
+        title=_("Per-step Jacobian, derived by SymPy"),
         title_align="left",
     )
 
 
 def _source(sources: Mapping[str, str], key: str, fallback: str) -> str:
-    return f"from {sources[key]}" if key in sources else fallback
+    return _("from {file}").format(file=sources[key]) if key in sources else fallback
 
 
 def configuration_panel(analysis: Analysis, spec: CellSpec, sources: Mapping[str, str] | None = None) -> Panel:
@@ -102,38 +107,55 @@ def configuration_panel(analysis: Analysis, spec: CellSpec, sources: Mapping[str
     sources = sources or {}
     config = analysis.config
     seed = config.get("seed", "?")
+    given = _("given")
     if config.get("params") == "random":
-        params = f"random, init {config.get('init')}, gain {config.get('gain', 1.0):g}, seed {seed}"
+        params = _("random, init {init}, gain {gain}, seed {seed}").format(
+            init=config.get("init"), gain=f"{config.get('gain', 1.0):g}", seed=seed
+        )
     else:
-        params = _source(sources, "params", "given")
+        params = _source(sources, "params", given)
     inputs = (
-        _source(sources, "inputs", "given")
+        _source(sources, "inputs", given)
         if config.get("inputs") == "given"
-        else f"{config.get('inputs')}, seed {seed}"
+        else _("{inputs}, seed {seed}").format(inputs=config.get("inputs"), seed=seed)
     )
     names = [f"{component}0" for component in spec.state]
-    initial = [f"{name} {_source(sources, name, 'given')}" for name in names if name in config]
+    initial = [f"{name} {_source(sources, name, given)}" for name in names if name in config]
     size = spec.state_size(analysis.hidden_size, analysis.output_size)
     sizes = f"hidden_size H = {analysis.hidden_size}"
     if analysis.output_size is not None:
-        sizes = f"the fed-back output, output_size O = {analysis.output_size}; {sizes}"
-    rows = [
-        ("cell", f"{analysis.cell}: {spec.title}"),
-        ("state", f"s = {analysis.state}, {size} numbers ({sizes})"),
-        ("sizes", f"hidden_size {analysis.hidden_size}, input_size {analysis.input_size}, T = {analysis.steps} steps"),
-        ("parameters", params),
-        ("inputs", inputs),
-        ("initial state", "; ".join(initial) + ("" if len(initial) == len(spec.state) else ", rest zeros")),
-        ("norm", f"{analysis.norm}, {analysis.dtype}"),
-    ]
+        sizes = _("the fed-back output, output_size O = {output_size}; {sizes}").format(
+            output_size=analysis.output_size, sizes=sizes
+        )
     if not initial:
-        rows[5] = ("initial state", "zeros")
+        initial_state = _("zeros")
+    elif len(initial) == len(spec.state):
+        initial_state = "; ".join(initial)
+    else:
+        initial_state = _("{given}, rest zeros").format(given="; ".join(initial))
+    rows = [
+        (_("cell"), f"{analysis.cell}: {_(spec.title)}"),
+        (_("state"), _("s = {state}, {size} numbers ({sizes})").format(state=analysis.state, size=size, sizes=sizes)),
+        (
+            _("sizes"),
+            _("hidden_size {hidden_size}, input_size {input_size}, T = {steps} steps").format(
+                hidden_size=analysis.hidden_size, input_size=analysis.input_size, steps=analysis.steps
+            ),
+        ),
+        (_("parameters"), params),
+        (_("inputs"), inputs),
+        (_("initial state"), initial_state),
+        (_("norm"), f"{norm_word(analysis.norm)}, {analysis.dtype}"),
+    ]
     if 0 < analysis.kept_directions < size:
         tolerance = f"{TRUNCATE_BELOW[np.dtype(analysis.dtype)]:.0e}".replace("e-0", "e-")
-        kept = f"{analysis.kept_directions} of {size} directions kept (the rest: < {tolerance} of the norm)"
-        rows.append(("products", kept))
+        kept = _("{kept} of {size} directions kept (the rest: < {tolerance} of the norm)").format(
+            kept=analysis.kept_directions, size=size, tolerance=tolerance
+        )
+        rows.append((_("products"), kept))
     if analysis.svd_fallbacks:
-        rows.append(("note", f"dense eigensolver fallback at {analysis.svd_fallbacks} lags"))
+        note = _("dense eigensolver fallback at {count} lags").format(count=analysis.svd_fallbacks)
+        rows.append((_("note"), note))
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
@@ -146,8 +168,8 @@ def configuration_panel(analysis: Analysis, spec: CellSpec, sources: Mapping[str
 def lag_table(analysis: Analysis, lags: Sequence[int] | None = None) -> Table:
     """``||d s_T / d s_{T-k}||`` at :func:`report_lags`: scientific notation and ``log10``."""
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    table.add_column("lag k", justify="right")
-    table.add_column(f"||d s_T / d s_{{T-k}}|| ({analysis.norm})", justify="right")
+    table.add_column(_("lag k"), justify="right")
+    table.add_column(f"||d s_T / d s_{{T-k}}|| ({norm_word(analysis.norm)})", justify="right")
     table.add_column("log10", justify="right")
     for k in lags or report_lags(analysis.steps):
         value = float(analysis.log10_norm[k - 1])
@@ -158,29 +180,32 @@ def lag_table(analysis: Analysis, lags: Sequence[int] | None = None) -> Table:
 def verdict_text(analysis: Analysis) -> Text:
     """The verdict in colour with the rate per step, the e-folding lag and the end-to-end norm."""
     rate, efold = analysis.rate_per_step, analysis.efolding_lag
-    text = Text.assemble((analysis.verdict.upper(), VERDICT_STYLES.get(analysis.verdict, "bold")), "  ")
-    text.append(f"rate {format_rate(rate)}/step, e-folding lag {format_steps(efold)} steps")
+    word = verdict_word(analysis.verdict).upper()
+    text = Text.assemble((word, VERDICT_STYLES.get(analysis.verdict, "bold")), "  ")
+    text.append(
+        _("rate {rate}/step, e-folding lag {lag} steps").format(rate=format_rate(rate), lag=format_steps(efold))
+    )
     if math.isfinite(rate) and rate != 0.0:
-        text.append(f", x10 every {format_steps(_LN10 / abs(rate))} steps")
+        text.append(_(", x10 every {steps} steps").format(steps=format_steps(_LN10 / abs(rate))))
     return text
 
 
-#: Per verdict: the verb, which side of which level to look for, and the sentence endings for a
-#: profile that crosses it (at ``lag``) or never does (after ``steps``, ending at ``final``).
+#: Per verdict: the sentence's start, which side of which level to look for, and the sentence endings
+#: for a profile that crosses it (at ``lag``) or never does (after ``steps``, ending at ``final``).
 _TRENDS = {
     "vanishing": (
-        "shrinks",
+        N_("The gradient shrinks 10x every {decade} steps on average; {tail}"),
         "below",
         _SMALL_LOG10,
-        "it is below 1e-6 from lag {lag} on, so dependencies longer than that get practically no gradient.",
-        "after all {steps} steps it is still {final}.",
+        N_("it is below 1e-6 from lag {lag} on, so dependencies longer than that get practically no gradient."),
+        N_("after all {steps} steps it is still {final}."),
     ),
     "exploding": (
-        "grows",
+        N_("The gradient grows 10x every {decade} steps on average; {tail}"),
         "above",
         _LARGE_LOG10,
-        "it exceeds 1e+06 from lag {lag} on: training on sequences this long needs gradient clipping.",
-        "after all {steps} steps it is {final}.",
+        N_("it exceeds 1e+06 from lag {lag} on: training on sequences this long needs gradient clipping."),
+        N_("after all {steps} steps it is {final}."),
     ),
 }
 
@@ -192,19 +217,21 @@ def interpretation(analysis: Analysis) -> str:
     zeros = np.flatnonzero(np.isneginf(np.asarray(analysis.log10_norm)))
     if analysis.verdict == "vanishing" and zeros.size:
         zero = int(analysis.lags[zeros[0]])
-        return f"The gradient is exactly zero from lag {zero} on: s_T does not depend on states that far back."
+        return _("The gradient is exactly zero from lag {lag} on: s_T does not depend on states that far back.").format(
+            lag=zero
+        )
     trend = _TRENDS.get(analysis.verdict)
     if trend is not None:
-        verb, side, level, crossed, never = trend
+        sentence, side, level, crossed, never = trend
         lag = first_lag(analysis, **{side: level})
         final = format_power(analysis.final_log10_norm)
-        tail = crossed.format(lag=lag) if lag is not None else never.format(steps=steps, final=final)
-        return f"The gradient {verb} 10x every {decade} steps on average; {tail}"
+        tail = _(crossed).format(lag=lag) if lag is not None else _(never).format(steps=steps, final=final)
+        return _(sentence).format(decade=decade, tail=tail)
     low, high = analysis.thresholds.vanishing_rate, analysis.thresholds.exploding_rate
-    return (
-        f"The rate lies in the stable band [{low:g}, {high:+g}] per step: over {steps} steps the gradient neither "
-        f"vanishes nor explodes (end to end {format_power(analysis.final_log10_norm)})."
-    )
+    return _(
+        "The rate lies in the stable band [{low}, {high}] per step: over {steps} steps the gradient neither "
+        "vanishes nor explodes (end to end {final})."
+    ).format(low=f"{low:g}", high=f"{high:+g}", steps=steps, final=format_power(analysis.final_log10_norm))
 
 
 def verdict_panel(analysis: Analysis) -> Panel:
@@ -212,7 +239,7 @@ def verdict_panel(analysis: Analysis) -> Panel:
     style = VERDICT_STYLES.get(analysis.verdict, "bold").replace("bold ", "")
     return Panel(
         Group(verdict_text(analysis), Text(interpretation(analysis))),
-        title="Verdict",
+        title=_("Verdict"),
         title_align="left",
         border_style=style,
     )
@@ -222,9 +249,11 @@ def profile_panel(analysis: Analysis) -> Panel:
     """The lag table above the chart of the whole profile."""
     style = VERDICT_STYLES.get(analysis.verdict, "").replace("bold ", "")
     chart = ProfileChart(np.asarray(analysis.log10_norm), style=style)
-    caption = Text(f"log10 ||d s_T / d s_{{T-k}}|| for every lag k = 1..{analysis.steps}:", style="dim")
+    caption = Text(
+        _("log10 ||d s_T / d s_{{T-k}}|| for every lag k = 1..{steps}:").format(steps=analysis.steps), style="dim"
+    )
     return Panel(
-        Group(lag_table(analysis), Text(""), caption, chart), title="Gradient norm through time", title_align="left"
+        Group(lag_table(analysis), Text(""), caption, chart), title=_("Gradient norm through time"), title_align="left"
     )
 
 
@@ -241,7 +270,7 @@ def depth_panel(analysis: Analysis) -> Panel:
     values = np.concatenate([f for f in finite if f.size]) if any(f.size for f in finite) else np.zeros(1)
     low, high = float(values.min()), float(values.max())
     table = Table(box=None, padding=(0, 1), show_edge=False)
-    table.add_column("layer", justify="right", no_wrap=True)
+    table.add_column(_("layer"), justify="right", no_wrap=True)
     for t in positions[-6:]:
         table.add_column(f"t={t}", justify="right", no_wrap=True)
     for profile in profiles:
@@ -252,20 +281,21 @@ def depth_panel(analysis: Analysis) -> Panel:
     lines.add_column()
     for profile in profiles:
         lines.add_row(f"{profile.layer} {profile.direction[:3]}", Sparkline(np.asarray(profile.log10_norm), low, high))
+    layers = ngettext(
+        "log10 ||d y_T / d s_t|| for every layer (0 = bottom) and direction; y_T = output[-1], {count} layer",
+        "log10 ||d y_T / d s_t|| for every layer (0 = bottom) and direction; y_T = output[-1], {count} layers",
+        analysis.num_layers,
+    ).format(count=analysis.num_layers)
+    scale = _("over t = 1..{steps}, one scale: {high} (full) to {low}; blank = 0").format(
+        steps=steps, high=format_axis(high), low=format_axis(low)
+    )
     body = Group(
-        Text(
-            f"log10 ||d y_T / d s_t|| for every layer (0 = bottom) and direction; y_T = output[-1], "
-            f"{analysis.num_layers} layer{'s' if analysis.num_layers > 1 else ''}"
-            f"{', bidirectional' if analysis.bidirectional else ''}",
-            style="dim",
-        ),
+        Text(layers + (_(", bidirectional") if analysis.bidirectional else ""), style="dim"),
         table,
-        Text(
-            f"over t = 1..{steps}, one scale: {format_axis(high)} (full) to {format_axis(low)}; blank = 0", style="dim"
-        ),
+        Text(scale, style="dim"),
         lines,
     )
-    return Panel(body, title="Gradient through depth and time", title_align="left")
+    return Panel(body, title=_("Gradient through depth and time"), title_align="left")
 
 
 def analysis_report(analysis: Analysis, sources: Mapping[str, str] | None = None) -> RenderableType:
@@ -292,80 +322,29 @@ def analysis_report(analysis: Analysis, sources: Mapping[str, str] | None = None
 def summary_line(analysis: Analysis) -> Text:
     """The result in one line (for ``--quiet``)."""
     text = Text(f"{analysis.cell}: ")
-    text.append(analysis.verdict, style=VERDICT_STYLES.get(analysis.verdict, "bold"))
+    text.append(verdict_word(analysis.verdict), style=VERDICT_STYLES.get(analysis.verdict, "bold"))
     text.append(
-        f", rate {format_rate(analysis.rate_per_step)}/step, e-folding lag {format_steps(analysis.efolding_lag)} "
-        f"steps, ||d s_T / d s_0|| = {format_power(analysis.final_log10_norm)}"
+        _(", rate {rate}/step, e-folding lag {lag} steps, ||d s_T / d s_0|| = {norm}").format(
+            rate=format_rate(analysis.rate_per_step),
+            lag=format_steps(analysis.efolding_lag),
+            norm=format_power(analysis.final_log10_norm),
+        )
     )
     return text
 
 
-# ---------------------------------------------------------------------------------------------
-# compare and cells
-
-
-def _shared_settings(analyses: Sequence[Analysis]) -> str:
-    first = analyses[0]
-    config = first.config
-    origin = (
-        f"init {config.get('init')}, gain {config.get('gain', 1.0):g}" if config.get("params") == "random" else "given"
-    )
-    return (
-        f"hidden_size {first.hidden_size}, input_size {first.input_size}, T = {first.steps} steps, "
-        f"seed {config.get('seed')}, {origin}, {first.norm} norm, {first.dtype}"
-    )
-
-
-def comparison_table(analyses: Sequence[Analysis]) -> Table:
-    """``log10 ||d s_T / d s_{T-k}||`` of each cell at the same lags, then each cell's verdict."""
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    table.add_column("lag k", justify="right", no_wrap=True)
-    for analysis in analyses:
-        table.add_column(analysis.cell, justify="right")
-    steps = min(a.steps for a in analyses)
-    for k in report_lags(steps):
-        table.add_row(str(k), *(format_log10(float(a.log10_norm[k - 1])) for a in analyses))
-    table.add_section()
-    table.add_row("verdict", *(Text(a.verdict, style=VERDICT_STYLES.get(a.verdict, "bold")) for a in analyses))
-    table.add_row("rate/step", *(format_rate(a.rate_per_step) for a in analyses))
-    table.add_row("e-fold lag", *(format_steps(a.efolding_lag) for a in analyses))
-    return table
-
-
-def comparison_report(analyses: Sequence[Analysis]) -> RenderableType:
-    """The ``compare`` report: shared settings, the side-by-side table, one sparkline per cell."""
-    if not analyses:
-        raise ValueError("comparison_report needs at least one analysis")
-    low, high = chart_range(*(a.log10_norm for a in analyses))
-    lines = Table.grid(padding=(0, 1))
-    lines.add_column(style="bold", no_wrap=True)
-    lines.add_column()
-    for analysis in analyses:
-        style = VERDICT_STYLES.get(analysis.verdict, "").replace("bold ", "")
-        lines.add_row(analysis.cell, Sparkline(np.asarray(analysis.log10_norm), low, high, style=style))
-    caption = Text(
-        f"log10 norm over k = 1..T, one scale: {format_axis(high)} (full) to {format_axis(low)}", style="dim"
-    )
-    body = Group(
-        Text(_shared_settings(analyses), style="dim"),
-        Text(""),
-        Text("log10 ||d s_T / d s_{T-k}||", style="bold"),
-        comparison_table(analyses),
-        Text(""),
-        caption,
-        lines,
-    )
-    title = Text.assemble(("gradscope compare", "bold"), f": {', '.join(a.cell for a in analyses)}")
-    return Constrain(Panel(body, title=title, title_align="left"), width=REPORT_WIDTH)
-
-
-def cells_table(specs: Sequence[CellSpec]) -> Table:
-    """The available cells, one row each: name, state, gates (PyTorch chunk order), description."""
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    table.add_column("cell", no_wrap=True, style="bold")
-    table.add_column("state s", no_wrap=True)
-    table.add_column("gates", no_wrap=True)
-    table.add_column("description")
-    for spec in specs:
-        table.add_row(spec.name, Text(spec.state_layout), ", ".join(spec.gates), Text(spec.title))
-    return table
+#: What :mod:`gradscope.terminal` re-exports from this module.
+__all__ = [
+    "analysis_report",
+    "configuration_panel",
+    "depth_panel",
+    "first_lag",
+    "interpretation",
+    "jacobian_panel",
+    "lag_table",
+    "profile_panel",
+    "split_terms",
+    "summary_line",
+    "verdict_panel",
+    "verdict_text",
+]

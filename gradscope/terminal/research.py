@@ -140,3 +140,15 @@ def lyapunov_summary_line(spectrum: LyapunovSpectrum) -> Text:
         f"{spectrum.cell}: lambda_1 = {spectrum.top:+.5f}/step (s.e. {spectrum.convergence:.2g}), "
         f"{spectrum.exponents.size} exponents over {spectrum.averaged_steps} steps"
     )
+
+
+#: What :mod:`gradscope.terminal` re-exports from this module.
+__all__ = [
+    "lyapunov_report",
+    "lyapunov_summary_line",
+    "lyapunov_table",
+    "sweep_report",
+    "sweep_settings",
+    "sweep_summary_line",
+    "sweep_table",
+]

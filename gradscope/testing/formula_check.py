@@ -296,6 +296,24 @@ def check_formula(cell: str | Cell, block: str | tuple[str, str], expression: st
     return result(formula, True, method, None, f"correct: {name} = {formula} ({how}); derived: {derived_text}")
 
 
+def check_equation(cell: str | Cell, equation: str, *, seed: int = 0) -> FormulaCheck:
+    """:func:`check_formula` for one line as ``gradscope derive`` prints a block: ``"BLOCK = FORMULA"``.
+
+    >>> check_equation("lstm", "dc_t/dc_{t-1} = diag(f_t)").correct
+    True
+
+    Raises:
+        FormulaError: no ``=``, a block that is not one of the cell's, or a formula not in the language.
+    """
+    block, separator, expression = equation.partition("=")
+    if not separator:
+        raise FormulaError(
+            f"expected BLOCK = FORMULA, e.g. 'dc_t/dc_{{t-1}} = diag(f_t)' (as 'gradscope derive' prints it), "
+            f"got {equation!r}"
+        )
+    return check_formula(cell, block.strip(), expression.strip(), seed=seed)
+
+
 def _check_matrix(
     cell: Cell,
     row: str,

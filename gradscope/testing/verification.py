@@ -281,7 +281,7 @@ def _torch_module(torch: Any, cell: str, arrays: Mapping[str, np.ndarray]) -> An
     module = factories[cell]().double()
     with torch.no_grad():
         for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
-            getattr(module, name).copy_(torch.from_numpy(arrays[name]))
+            getattr(module, name).copy_(torch.tensor(arrays[name]))
     return module
 
 
@@ -292,7 +292,7 @@ def _torch_reference(torch: Any, cell: str, problem: _Problem) -> dict[str, np.n
     leaves = {k: torch.tensor(v, requires_grad=True) for k, v in problem.arrays.items() if not k.startswith(("w", "b"))}
     initial = (leaves["h0"][None], leaves["c0"][None]) if lstm else leaves["h0"][None]
     output, _ = module(leaves["inputs"], initial)  # (T, H): h_1 .. h_T
-    (output * torch.from_numpy(problem.upstream)).sum().backward()
+    (output * torch.tensor(problem.upstream)).sum().backward()
     out = {name: parameter.grad.numpy().copy() for name, parameter in module.named_parameters()}
     out |= {k: v.grad.numpy().copy() for k, v in leaves.items()}
 
@@ -305,9 +305,9 @@ def _torch_reference(torch: Any, cell: str, problem: _Problem) -> dict[str, np.n
         _, h = module(x[None], state[None])
         return h.reshape(-1)
 
-    state = torch.cat([torch.from_numpy(problem.arrays[k]) for k in (("h0", "c0") if lstm else ("h0",))])
+    state = torch.cat([torch.tensor(problem.arrays[k]) for k in (("h0", "c0") if lstm else ("h0",))])
     states, jacobians = [state], []
-    for x in torch.from_numpy(problem.arrays["inputs"]):
+    for x in torch.tensor(problem.arrays["inputs"]):
         jacobians.append(torch.autograd.functional.jacobian(lambda s, x=x: step(s, x), state))
         with torch.no_grad():
             state = step(state, x)
@@ -332,7 +332,7 @@ def _torch_feedback_reference(torch: Any, problem: _Problem) -> dict[str, np.nda
         state = step(state, x)
         states.append(state)
     outputs = torch.stack(states)
-    (outputs[1:] * torch.from_numpy(problem.upstream)).sum().backward()
+    (outputs[1:] * torch.tensor(problem.upstream)).sum().backward()
     out = {k: v.grad.numpy().copy() for k, v in leaves.items()}
     detached = outputs.detach()
     out["states"] = detached.numpy().copy()

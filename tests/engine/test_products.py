@@ -63,7 +63,7 @@ def test_profiles_match_torch_autograd(cell: str, gain: float) -> None:
     params = problem.params.as_dict()
     result = gradscope.analyze(cell, params=params, inputs=problem.inputs)
     initial = np.zeros(problem.compiled.spec.state_size(5))
-    products = torch.as_tensor(torch_reference.lag_products(cell, params, problem.inputs, initial))
+    products = torch.tensor(torch_reference.lag_products(cell, params, problem.inputs, initial))
     for norm, order in (("spectral", 2), ("frobenius", "fro")):
         expected = torch.linalg.matrix_norm(products, ord=order).numpy()
         actual = (
