@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
+from torch_reference import tail_jacobians
 
 torch.set_default_dtype(torch.float64)
 
@@ -160,23 +161,9 @@ def step_jacobians(step: Step, params, inputs: np.ndarray, initial: np.ndarray, 
 
 def lag_products(step: Step, params, inputs: np.ndarray, initial: np.ndarray, constants) -> np.ndarray:
     """``P_k = d s_T / d s_{T-k}`` for ``k = 1..T``, each by autograd through the whole tail, ``(T, S, S)``."""
-    p, xs = tensors(params), torch.tensor(np.asarray(inputs))
+    p = tensors(params)
     trajectory = states(step, params, inputs, initial, constants)
-    steps = len(inputs)
-
-    def tail(state: torch.Tensor, start: int) -> torch.Tensor:
-        for t in range(start, steps):
-            state = step(p, xs[t], state, constants)
-        return state
-
-    return np.stack(
-        [
-            torch.autograd.functional.jacobian(
-                lambda s, k=k: tail(s, steps - k), torch.tensor(trajectory[steps - k])
-            ).numpy()
-            for k in range(1, steps + 1)
-        ]
-    )
+    return tail_jacobians(lambda state, x: step(p, x, state, constants), inputs, trajectory)
 
 
 def gradients(

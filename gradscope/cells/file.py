@@ -236,6 +236,12 @@ def _checked(source: str, data: Mapping[str, Any]) -> CellFile:
     equations = {
         key: check_string(fail, f"equations.{key}", value) for key, value in table_items(fail, data, "equations")
     }
+    for symbol, parameter in vectors:
+        if not parameter.isidentifier() or not parameter.isascii() or parameter.startswith("_"):
+            raise fail(f"vectors.{symbol}", f"{parameter!r} is not a parameter name (e.g. weight_peephole_i)")
+    for gate, _ in projections:
+        if gate not in gates:
+            raise fail(f"projections.{gate}", f"{gate!r} is not one of the gates {list(gates)}")
     for component in state:
         if component not in equations:
             raise fail("equations", f"the state component {component!r} has no equation (each one needs its new value)")

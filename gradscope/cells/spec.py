@@ -11,6 +11,7 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gradscope.cells.file_names import registered
 from gradscope.errors import UnknownCellError
 
 #: The built-in one-stage cells (state ``[h; ...]``), in display order: the ones every analysis handles.
@@ -141,7 +142,8 @@ class CellSpec:
 
 def resolve_name(name: object) -> str:
     """The registry name for ``name`` (case and ``_``/``-`` forgiving; classic aliases such as ``"elman"``
-    accepted; the zoo's cells by their names), or :class:`UnknownCellError`.
+    accepted; the zoo's cells by their names; the names of cell files in use, see
+    :func:`~gradscope.cells.file_registry.resolve` for paths), or :class:`UnknownCellError`.
 
     The error lists the valid names and suggests the closest one.
     """
@@ -152,9 +154,11 @@ def resolve_name(name: object) -> str:
         return key
     if key in ALIASES:
         return ALIASES[key]
+    if registered(name.strip()) is not None:
+        return name.strip()
     close = difflib.get_close_matches(key, [*ALL_CELL_NAMES, *ZOO_CELL_NAMES, *ALIASES], n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    files = "; a cell file: load_cell(PATH) or --cell-file PATH" if key.endswith(".toml") else ""
+    files = "; or a cell file: --cell PATH.toml, load_cell(PATH)"
     raise UnknownCellError(
         f"unknown cell {name!r}{hint} (built-in cells: {', '.join(ALL_CELL_NAMES)}; "
         f"zoo: {', '.join(ZOO_CELL_NAMES) or 'none'}{files})"

@@ -13,7 +13,18 @@ from gradscope.analysis.ensemble import analyze_ensemble
 from gradscope.analysis.problem import make_problem
 from gradscope.cells.spec import CELL_NAMES
 from gradscope.cli.app import app
-from gradscope.cli.options import CELL_PANEL, FILE_PANEL, CellName, JsonPath, Language, PlotPath, Quiet, optional
+from gradscope.cli.options import (
+    CELL_PANEL,
+    FILE_PANEL,
+    CellConstants,
+    CellName,
+    JsonPath,
+    Language,
+    PlotPath,
+    Quiet,
+    optional,
+    parse_constants,
+)
 from gradscope.cli.output import Output, ProgressCallback, progress_reporter
 from gradscope.cli.plots import analysis_plot, compare_plot, ensemble_plot
 from gradscope.cli.problem_options import DRAW, FILES, PRECISION, SIZES, problem_options
@@ -53,7 +64,9 @@ CompareC0 = Annotated[
 )
 @problem_options("hidden_size", "input_size", "output_size", "steps", *DRAW, *PRECISION, *FILES, "samples")
 def analyze(
+    *,
     cell: CellName,
+    constants: CellConstants = None,
     options: ProblemArguments,
     json_path: JsonPath = None,
     plot: PlotPath = None,
@@ -113,10 +126,12 @@ def compare(
         str,
         typer.Option(
             "--cells",
-            help="Comma-separated cells to compare (each analysed as 'gradscope analyze' would, same seed and sizes).",
+            help="Comma-separated cells to compare, names or cell files PATH.toml (each analysed as "
+            "'gradscope analyze' would, same seed and sizes).",
             rich_help_panel=CELL_PANEL,
         ),
     ] = ",".join(CELL_NAMES),
+    constants: CellConstants = None,
     options: ProblemArguments,
     json_path: JsonPath = None,
     plot: PlotPath = None,
@@ -127,7 +142,7 @@ def compare(
 
     With --samples N: each cell's median and 10-90 % band over N random draws (the same seeds for every cell).
     """
-    specs = parse_cells(cells)
+    specs = parse_cells(cells, constants=parse_constants(constants))
     options.check_samples()
     output = Output.create(json_path, quiet, plot)
     if options.samples is not None:

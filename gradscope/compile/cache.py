@@ -11,12 +11,15 @@ import functools
 import os
 from typing import TYPE_CHECKING
 
-from gradscope.cells.spec import ZOO_CELL_NAMES, resolve_name
+from gradscope.cells.file_registry import resolve
+from gradscope.cells.spec import ALL_CELL_NAMES
 from gradscope.compile.compiled import CompiledCell
 
 if TYPE_CHECKING:
     from gradscope.cells.cell import Cell
 
+#: The cells whose code ships in :mod:`gradscope.compile.generated` (the zoo's and files' are derived live).
+GENERATED_NAMES = frozenset(ALL_CELL_NAMES)
 #: Set to 1 to derive and lambdify the built-in cells at run time instead of using the shipped code.
 LIVE_ENV = "GRADSCOPE_LIVE_DERIVATION"
 
@@ -36,8 +39,8 @@ def compile_cell(cell: str | Cell, checked: bool = True) -> CompiledCell:
             at random points.
     """
     if isinstance(cell, str):
-        name = resolve_name(cell)
-        if name in ZOO_CELL_NAMES or os.environ.get(LIVE_ENV, "") not in ("", "0"):
+        name = resolve(cell)  # a name, or a cell file's path (read, checked and put in use)
+        if name not in GENERATED_NAMES or os.environ.get(LIVE_ENV, "") not in ("", "0"):
             from gradscope.cells.builtin import get_cell
 
             return _compile_live(get_cell(name))

@@ -43,6 +43,7 @@ class PartialsReport:
 
     cell: str
     checks: tuple[PartialCheck, ...]
+    tolerance: float = TOLERANCE
 
     @property
     def worst_error(self) -> float:
