@@ -16,6 +16,7 @@ from cli_helpers import assert_bad_input, invoke
 
 import gradscope
 from gradscope.cells import file_names
+from gradscope.cells.spec import ZOO_CELL_NAMES
 
 LEAKY = """name = "leaky-tanh"
 title = "Leaky-integrator tanh RNN"
@@ -174,3 +175,23 @@ def test_sweep_workers_read_the_file_with_its_constants(leaky: Path) -> None:
     rows = json.loads(result.stdout)["rows"]
     assert len(rows) == 4
     assert all(row["final_log10_norm"] == pytest.approx(0.0, abs=1e-12) for row in rows)
+
+
+@pytest.mark.parametrize("name", ZOO_CELL_NAMES)
+def test_every_zoo_cell_works_with_every_command(name: str) -> None:
+    small = ("--hidden-size", "3", "--input-size", "2", "--steps", "20")
+    for command in (
+        ("analyze", *small, "--quiet"),
+        ("derive", "--format", "text"),
+        ("lyapunov", *small, "--exponents", "2", "--quiet"),
+        ("sweep", "--vary", "gain=0.5,1.5", *small, "--quiet"),
+        ("verify", "--hidden-size", "2", "--input-size", "2", "--steps", "3", "--quiet"),
+    ):
+        result = invoke(command[0], "--cell", name, *command[1:])
+        assert result.exit_code == 0, (command, result.output)
+
+
+def test_compare_takes_the_whole_zoo() -> None:
+    result = invoke("compare", "--cells", ",".join(("lstm", *ZOO_CELL_NAMES)), *SIZES, "--json", "-")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["cells"] == ["lstm", *ZOO_CELL_NAMES]
