@@ -59,7 +59,9 @@ CompareC0 = Annotated[
         "  gradscope analyze --cell lstm --json - | jq .verdict\n"
         "  gradscope analyze --cell rnn --plot rnn.png\n"
         "  gradscope analyze --cell lstm --samples 32 --plot lstm-band.svg\n"
-        "  gradscope analyze --cell jordan --hidden-size 32 --output-size 8"
+        "  gradscope analyze --cell jordan --hidden-size 32 --output-size 8\n"
+        "  gradscope analyze --cell indrnn --steps 1000\n"
+        "  gradscope analyze --cell my_cell.toml --set alpha=0.5"
     )
 )
 @problem_options("hidden_size", "input_size", "output_size", "steps", *DRAW, *PRECISION, *FILES, "samples")
@@ -116,7 +118,8 @@ def analyze(
         "  gradscope compare --cells rnn,lstm,gru --steps 500 --seed 3\n"
         "  gradscope compare --cells rnn,gru --init orthogonal --json cmp.json\n"
         "  gradscope compare --cells rnn,lstm,gru --plot cells.png\n"
-        "  gradscope compare --cells rnn,lstm,gru --samples 32 --plot bands.pdf"
+        "  gradscope compare --cells rnn,lstm,gru --samples 32 --plot bands.pdf\n"
+        "  gradscope compare --cells lstm,indrnn,cornn,my_cell.toml"
     )
 )
 @problem_options(*SIZES, *DRAW, *PRECISION, "inputs", "h0", "c0", "samples", c0=CompareC0)
