@@ -38,4 +38,32 @@ class CheckpointError(GradscopeError, ValueError):
 
 
 class FormulaError(GradscopeError, ValueError):
-    """A formula string that is not in the formula language; the message names the offending token."""
+    """A formula string that is not in the formula language; the message names the offending token.
+
+    Where the problem is one place of the formula, ``reason`` says what is wrong there (one line),
+    ``expression`` is the formula, ``position`` the offset of the offending token in it (-1: none),
+    and ``where`` which formula of a cell it is (``"equation of c"``), when it is one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        expression: str | None = None,
+        position: int = -1,
+        where: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason if reason is not None else message
+        self.expression = expression
+        self.position = position
+        self.where = where
+
+
+class CellFileError(ConfigError):
+    """A cell file (TOML) that cannot be read or does not define a cell; the message names the file and the key."""
+
+
+class CellCheckError(ConfigError):
+    """A cell whose derived derivatives disagree with finite differences of its own update, or are not finite."""

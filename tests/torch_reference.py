@@ -77,6 +77,11 @@ def lag_products(cell: str, params: Mapping[str, np.ndarray], inputs: np.ndarray
     hidden = params["weight_hh_l0"].shape[1]
     step = step_function(cell, module_for(cell, params), hidden)
     trajectory = states(cell, params, inputs, initial)
+    return tail_jacobians(lambda state, x: step(state, x), inputs, trajectory)
+
+
+def tail_jacobians(step, inputs: np.ndarray, trajectory: np.ndarray) -> np.ndarray:
+    """``d s_T / d s_{T-k}`` ``(T, S, S)`` by autograd, re-running ``step(state, x)`` from each ``s_{T-k}``."""
     steps = len(inputs)
     xs = [torch.tensor(x) for x in inputs]
 

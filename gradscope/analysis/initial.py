@@ -23,7 +23,7 @@ def initial_state(spec: CellSpec, network: NetworkParams, options: Mapping[str, 
     if spec.feedback:
         return _initial_output(spec, network, options, config)[None]
     states = np.zeros((count, len(spec.state), hidden))
-    for name in ("h0", "c0"):
+    for name in ("h0", "c0", "y0"):  # by component name: coRNN's state [y; z] takes y0
         value = options.get(name)
         if value is None:
             continue

@@ -199,6 +199,8 @@ def make_problem(cell: str | Cell, **options: Any) -> Problem:
     input_scale = check_scale("input_scale", options.get("input_scale", 1.0))
     if not spec.feedback:
         for name in ("y0", "output_size"):
+            if name == "y0" and "y" in spec.state:
+                continue  # a state component named y (coRNN) takes it
             if options.get(name) is not None:
                 raise ConfigError(
                     f"{name} given, but the {spec.name} cell does not feed its output back (state: {spec.state_layout})"

@@ -6,13 +6,16 @@ these, not new engine code.
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable
 
 import sympy
 
 from gradscope.cells.activations import relu, sigmoid
 from gradscope.cells.cell import Cell, Readout, m, now, prev, readout_projection, u
-from gradscope.cells.spec import resolve_name
+from gradscope.cells.file_names import registered
+from gradscope.cells.spec import ZOO_FOLDER
 from gradscope.i18n import N_
 
 
@@ -126,4 +129,40 @@ def get_cell(cell: str | Cell) -> Cell:
     """
     if isinstance(cell, Cell):
         return cell
-    return CELLS[resolve_name(cell)]()
+    from gradscope.cells.file_registry import resolve  # a path is a cell file, read and put in use
+
+    name = resolve(cell)
+    if name in CELLS:
+        return CELLS[name]()
+    if registered(name) is not None:  # a cell file in use, or a zoo cell with constants set (--set)
+        return file_cell(name)
+    return zoo_cell(name)
+
+
+@functools.cache
+def zoo_cell(name: str) -> Cell:
+    """The zoo's cell ``name``, from its file ``gradscope/cells/zoo/NAME.toml`` (read once per process)."""
+    from gradscope.cells.file import load_cell
+
+    return load_cell(ZOO_FOLDER / f"{name}.toml")
+
+
+def file_cell(name: str) -> Cell:
+    """The cell of the file in use under ``name`` (:mod:`gradscope.cells.file_registry`), read once per process."""
+    entry = registered(name)
+    if entry is None:  # pragma: no cover - resolve_name has checked
+        raise KeyError(name)
+    path, constants = entry
+    try:
+        changed = os.stat(path).st_mtime_ns
+    except OSError:
+        changed = 0  # load_cell names the problem
+    return _file_cell(path, constants, changed)
+
+
+@functools.cache
+def _file_cell(path: str, constants: tuple[tuple[str, float], ...], changed: int) -> Cell:
+    """Read once per file, constants and modification time (a file edited in place is read again)."""
+    from gradscope.cells.file import load_cell
+
+    return load_cell(path, dict(constants))

@@ -4,12 +4,14 @@ import sys
 from typing import Annotated, Literal
 
 import typer
+from rich.text import Text
 
 from gradscope import terminal
-from gradscope.cells.spec import ALL_CELL_NAMES, resolve_name
+from gradscope.cells.spec import ALL_CELL_NAMES, ZOO_CELL_NAMES, ZOO_FOLDER, resolve_name
 from gradscope.cli.app import EXIT_CHECK_FAILED, app, make_console
-from gradscope.cli.options import CellName, Language
+from gradscope.cli.options import CellConstants, CellName, Language, cell_key, parse_constants
 from gradscope.compile import compile_cell
+from gradscope.errors import ConfigError
 
 DeriveFormat = Literal["pretty", "text", "latex", "markdown"]
 
@@ -28,6 +30,7 @@ DeriveFormat = Literal["pretty", "text", "latex", "markdown"]
 )
 def derive(
     cell: CellName,
+    constants: CellConstants = None,
     format: Annotated[
         DeriveFormat,
         typer.Option(
@@ -83,7 +86,61 @@ def derive(
         console.print(terminal.derivation_pretty(derivation, unicode=unicode), crop=False)
 
 
-@app.command(epilog="Examples:\n  gradscope cells\n  gradscope cells --lang zh")
-def cells(lang: Language = None) -> None:
-    """The available cells, one line each: name, state s, gates (PyTorch chunk order) and description."""
-    make_console().print(terminal.cells_table([compile_cell(name).spec for name in ALL_CELL_NAMES]))
+@app.command(
+    epilog=(
+        "Examples:\n"
+        "  gradscope cells\n"
+        "  gradscope cells --file leaky.toml\n"
+        "  gradscope cells --file leaky.toml --set alpha=0.5 --check\n"
+        "  gradscope cells --file cornn --check\n"
+        "  gradscope cells --lang zh"
+    )
+)
+def cells(
+    file: Annotated[
+        str | None,
+        typer.Option(
+            "--file",
+            metavar="PATH",
+            help="Show what a cell file (PATH.toml, or a zoo cell's name) defines, as read and checked.",
+            show_default=False,
+        ),
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="With --file: the full report of the check every loaded cell passes (each derived partial "
+            "against central differences of the cell's own update at random points).",
+        ),
+    ] = False,
+    constants: CellConstants = None,
+    lang: Language = None,
+) -> None:
+    """The available cells (built-in and zoo), one line each: name, state s, gates (PyTorch order), description.
+
+    With --file: what a cell file defines, as read and checked (and with --check, the check's full report).
+    """
+    console = make_console()
+    if file is None:
+        if check or constants:
+            raise ConfigError("--check and --set need --file PATH (the cell file to read)")
+        from gradscope.cells.file import read_cell_file  # the zoo's specs without deriving them (no SymPy)
+
+        shipped = [compile_cell(name).spec for name in ALL_CELL_NAMES]
+        zoo = [read_cell_file(ZOO_FOLDER / f"{name}.toml").spec for name in ZOO_CELL_NAMES]
+        console.print(terminal.cells_table(shipped + zoo))
+        return
+    from gradscope.cells.file import read_cell_file
+    from gradscope.cells.file_names import looks_like_file
+    from gradscope.compile.check import check_partials
+
+    given = parse_constants(constants)
+    name = cell_key(file, given)
+    path = file if looks_like_file(file) else str(ZOO_FOLDER / f"{name}.toml")
+    read = read_cell_file(path, given)
+    compiled = compile_cell(name)  # derived and checked: a cell that fails is an error here
+    console.print(terminal.cell_file_report(read), soft_wrap=True)
+    if check:
+        console.print(Text(""))
+        console.print(terminal.partials_table(check_partials(compiled)))

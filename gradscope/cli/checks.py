@@ -15,10 +15,12 @@ from gradscope.cli.options import (
     DRAW_PANEL,
     OUTPUT_PANEL,
     REPORT_QUICK_ENV,
+    CellConstants,
     JsonPath,
     Language,
     Quiet,
     complete_cell,
+    parse_constants,
 )
 from gradscope.cli.output import Output, figure_warnings, progress_reporter
 from gradscope.cli.problems import parse_cells
@@ -106,11 +108,13 @@ def verify(
         typer.Option(
             "--cell",
             "-c",
-            help=f"'all' (every built-in cell), or one or more of {', '.join(ALL_CELL_NAMES)}, separated by commas.",
+            help=f"'all' (every built-in cell), or one or more of {', '.join(ALL_CELL_NAMES)}, the zoo's cells or "
+            "cell files PATH.toml, separated by commas.",
             autocompletion=complete_cell,
             rich_help_panel=CELL_PANEL,
         ),
     ] = "all",
+    constants: CellConstants = None,
     hidden_size: Annotated[
         int,
         typer.Option(
@@ -228,7 +232,11 @@ def verify(
     from gradscope.testing import verification
 
     output = Output.create(json_path, quiet)
-    which = "all" if cell.strip().lower() == "all" else [spec.name for spec in parse_cells(cell, "--cell")]
+    which = (
+        "all"
+        if cell.strip().lower() == "all"
+        else [spec.name for spec in parse_cells(cell, "--cell", parse_constants(constants))]
+    )
     result = verification.verify(
         which,
         hidden_size=hidden_size,

@@ -5,7 +5,8 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from gradscope.cells.spec import ALL_CELL_NAMES
+from gradscope.cells.spec import ALL_CELL_NAMES, ZOO_CELL_NAMES
+from gradscope.errors import ConfigError
 from gradscope.i18n import set_language
 
 #: Set to 1 to make ``gradscope report`` build the tiny test gallery (``gallery.QUICK``), for tests.
@@ -29,7 +30,50 @@ def optional(*flags: str, help: str, panel: str, metavar: str | None = None, **m
 
 
 def complete_cell(incomplete: str) -> list[str]:
-    return [name for name in ALL_CELL_NAMES if name.startswith(incomplete)]
+    return [name for name in (*ALL_CELL_NAMES, *ZOO_CELL_NAMES) if name.startswith(incomplete)]
+
+
+#: Where the ``--set`` values of one command line wait for ``--cell`` (``--set`` is eager: read first).
+CONSTANTS_META = "gradscope.cell_constants"
+
+
+def parse_constants(values: list[str] | None) -> dict[str, str]:
+    """``--set NAME=VALUE`` values as ``{NAME: VALUE}`` (the cell file checks the values)."""
+    constants: dict[str, str] = {}
+    for text in values or ():
+        name, equals, value = text.partition("=")
+        if not equals or not name.strip() or not value.strip():
+            raise ConfigError(f"--set: expected NAME=VALUE, e.g. --set alpha=0.5, got {text!r}")
+        constants[name.strip()] = value.strip()
+    return constants
+
+
+def read_constants(ctx: typer.Context, values: list[str] | None) -> list[str] | None:
+    """``--set`` (eager): kept in the context for the ``--cell`` option of the same command line."""
+    ctx.meta[CONSTANTS_META] = parse_constants(values)
+    return values
+
+
+def cell_key(name: str, constants: dict[str, str] | None = None) -> str:
+    """A cell option's value as the name of a cell: a cell file (``PATH.toml``) is read, checked and put in use
+    with its constants set; a shipped cell with ``constants`` (the zoo's have some) is read from its file."""
+    from gradscope.cells import file_names, file_registry
+    from gradscope.cells.spec import ZOO_FOLDER, resolve_name
+
+    if file_names.looks_like_file(name):
+        return file_registry.use_cell_file(name.strip(), constants).name
+    resolved = resolve_name(name)
+    if constants and resolved not in ZOO_CELL_NAMES and file_names.registered(resolved) is not None:
+        return resolved  # a file already read with these constants (by --cell, then again by name)
+    if constants:
+        if resolved not in ZOO_CELL_NAMES:
+            raise ConfigError(f"--set: the cell {resolved!r} has no constants (a cell file's [constants] can be set)")
+        return file_registry.use_cell_file(ZOO_FOLDER / f"{resolved}.toml", constants).name
+    return resolved
+
+
+def read_cell(ctx: typer.Context, value: str) -> str:
+    return cell_key(value, ctx.meta.get(CONSTANTS_META))
 
 
 CellName = Annotated[
@@ -37,8 +81,23 @@ CellName = Annotated[
     typer.Option(
         "--cell",
         "-c",
-        help=f"The recurrent cell: {', '.join(ALL_CELL_NAMES)} (see 'gradscope cells').",
+        "--cell-file",
+        help=f"The recurrent cell: {', '.join(ALL_CELL_NAMES)}, the zoo's {', '.join(ZOO_CELL_NAMES)} "
+        "(see 'gradscope cells'), or a cell file PATH.toml (see docs/cell-files.md).",
         autocompletion=complete_cell,
+        callback=read_cell,
+        rich_help_panel=CELL_PANEL,
+    ),
+]
+CellConstants = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="NAME=VALUE",
+        help="Set a constant of the cell's file (e.g. --set alpha=0.5, --set dt=0.01); repeat for several.",
+        callback=read_constants,
+        is_eager=True,
+        show_default=False,
         rich_help_panel=CELL_PANEL,
     ),
 ]

@@ -5,7 +5,8 @@ from pathlib import Path
 from typing import Any
 
 from gradscope.analysis.problem import Problem, make_problem
-from gradscope.cells.spec import CellSpec, resolve_name
+from gradscope.cells.file_names import looks_like_file
+from gradscope.cells.spec import CellSpec
 from gradscope.compile import compile_cell
 from gradscope.errors import ConfigError
 from gradscope.files import ProblemFiles, load_problem_files
@@ -86,17 +87,25 @@ class ProblemArguments:
             raise ConfigError(f"--forget-bias: expected a number or 'chrono', got {self.forget_bias!r}") from error
 
 
-def cell_spec(name: str) -> CellSpec:
-    """The spec of a built-in cell, or :class:`~gradscope.errors.UnknownCellError` suggesting the closest name."""
-    return compile_cell(resolve_name(name)).spec
+def cell_spec(name: str, constants: dict[str, str] | None = None) -> CellSpec:
+    """The spec of a cell by name or cell file (``constants``: ``--set``), or
+    :class:`~gradscope.errors.UnknownCellError` suggesting the closest name."""
+    from gradscope.cli.options import cell_key
+
+    return compile_cell(cell_key(name, constants)).spec
 
 
-def parse_cells(text: str, option: str = "--cells") -> list[CellSpec]:
-    """``"rnn,lstm,gru"`` as cell specs, in order, without repeats."""
+def parse_cells(text: str, option: str = "--cells", constants: dict[str, str] | None = None) -> list[CellSpec]:
+    """``"rnn,lstm,gru"`` (names or cell files) as cell specs, in order, without repeats."""
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names:
         raise ConfigError(f"{option}: give at least one cell name, e.g. {option} rnn,lstm,gru")
-    specs = [cell_spec(name) for name in names]
+    specs = [cell_spec(name, constants) for name in names]
+    given: dict[str, str] = {}
+    for name, spec in zip(names, specs, strict=True):
+        first = given.setdefault(spec.name, name)
+        if first != name and (looks_like_file(first) or looks_like_file(name)):
+            raise ConfigError(f"{option}: {first!r} and {name!r} both define a cell named {spec.name!r}")
     return list({spec.name: spec for spec in specs}.values())
 
 

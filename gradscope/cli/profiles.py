@@ -13,7 +13,18 @@ from gradscope.analysis.ensemble import analyze_ensemble
 from gradscope.analysis.problem import make_problem
 from gradscope.cells.spec import CELL_NAMES
 from gradscope.cli.app import app
-from gradscope.cli.options import CELL_PANEL, FILE_PANEL, CellName, JsonPath, Language, PlotPath, Quiet, optional
+from gradscope.cli.options import (
+    CELL_PANEL,
+    FILE_PANEL,
+    CellConstants,
+    CellName,
+    JsonPath,
+    Language,
+    PlotPath,
+    Quiet,
+    optional,
+    parse_constants,
+)
 from gradscope.cli.output import Output, ProgressCallback, progress_reporter
 from gradscope.cli.plots import analysis_plot, compare_plot, ensemble_plot
 from gradscope.cli.problem_options import DRAW, FILES, PRECISION, SIZES, problem_options
@@ -48,12 +59,16 @@ CompareC0 = Annotated[
         "  gradscope analyze --cell lstm --json - | jq .verdict\n"
         "  gradscope analyze --cell rnn --plot rnn.png\n"
         "  gradscope analyze --cell lstm --samples 32 --plot lstm-band.svg\n"
-        "  gradscope analyze --cell jordan --hidden-size 32 --output-size 8"
+        "  gradscope analyze --cell jordan --hidden-size 32 --output-size 8\n"
+        "  gradscope analyze --cell indrnn --steps 1000\n"
+        "  gradscope analyze --cell my_cell.toml --set alpha=0.5"
     )
 )
 @problem_options("hidden_size", "input_size", "output_size", "steps", *DRAW, *PRECISION, *FILES, "samples")
 def analyze(
+    *,
     cell: CellName,
+    constants: CellConstants = None,
     options: ProblemArguments,
     json_path: JsonPath = None,
     plot: PlotPath = None,
@@ -103,7 +118,8 @@ def analyze(
         "  gradscope compare --cells rnn,lstm,gru --steps 500 --seed 3\n"
         "  gradscope compare --cells rnn,gru --init orthogonal --json cmp.json\n"
         "  gradscope compare --cells rnn,lstm,gru --plot cells.png\n"
-        "  gradscope compare --cells rnn,lstm,gru --samples 32 --plot bands.pdf"
+        "  gradscope compare --cells rnn,lstm,gru --samples 32 --plot bands.pdf\n"
+        "  gradscope compare --cells lstm,indrnn,cornn,my_cell.toml"
     )
 )
 @problem_options(*SIZES, *DRAW, *PRECISION, "inputs", "h0", "c0", "samples", c0=CompareC0)
@@ -113,10 +129,12 @@ def compare(
         str,
         typer.Option(
             "--cells",
-            help="Comma-separated cells to compare (each analysed as 'gradscope analyze' would, same seed and sizes).",
+            help="Comma-separated cells to compare, names or cell files PATH.toml (each analysed as "
+            "'gradscope analyze' would, same seed and sizes).",
             rich_help_panel=CELL_PANEL,
         ),
     ] = ",".join(CELL_NAMES),
+    constants: CellConstants = None,
     options: ProblemArguments,
     json_path: JsonPath = None,
     plot: PlotPath = None,
@@ -127,7 +145,7 @@ def compare(
 
     With --samples N: each cell's median and 10-90 % band over N random draws (the same seeds for every cell).
     """
-    specs = parse_cells(cells)
+    specs = parse_cells(cells, constants=parse_constants(constants))
     options.check_samples()
     output = Output.create(json_path, quiet, plot)
     if options.samples is not None:

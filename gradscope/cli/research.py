@@ -12,6 +12,7 @@ from gradscope.cli.options import (
     CELL_PANEL,
     DRAW_PANEL,
     OUTPUT_PANEL,
+    CellConstants,
     CellName,
     JsonPath,
     Language,
@@ -113,6 +114,7 @@ def parse_vary(texts: Sequence[str]) -> tuple[Any, ...]:
 def sweep(
     *,
     cell: CellName,
+    constants: CellConstants = None,
     vary: Annotated[
         list[str],
         optional(
@@ -214,6 +216,7 @@ def sweep(
 def lyapunov(
     *,
     cell: CellName,
+    constants: CellConstants = None,
     exponents: Annotated[
         int | None,
         optional(

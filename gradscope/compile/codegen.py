@@ -9,6 +9,7 @@ lambdified functions for the built-in cells as Python source, which ships as
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import inspect
 import keyword
 import sys
@@ -20,21 +21,26 @@ import sympy
 from gradscope.cells.activations import NUMPY_FUNCTIONS
 from gradscope.cells.builtin import CELLS
 from gradscope.cells.cell import Cell, readout_projection
+from gradscope.cells.spec import CellSpec
 from gradscope.compile.compiled import BlockFormula, CompiledCell, PartialKey
+from gradscope.errors import ConfigError
 from gradscope.symbolic.derivation import Derivation, derive
 
 _MODULES = [NUMPY_FUNCTIONS, "numpy"]
 
 
 def _argument_names(derivation: Derivation) -> list[str]:
-    """Python identifiers for the arguments: ``u_<gate>``, ``m_<gate>``, ``<component>_prev``."""
+    """Python identifiers for the arguments: ``u_<gate>``, ``m_<gate>``, ``<component>_prev``, ``vec_<vector>``."""
     cell = derivation.cell
     names = [f"u_{g}" for g in cell.gates] + [f"m_{g}" for g in cell.gates]
     if cell.readout is None:  # a readout cell's hidden stage is stateless: no previous components
         names += [f"{c}_prev" for c in cell.state]
+    names += [f"vec_{symbol}" for symbol, _ in cell.vectors]
     for name in names:
         if not name.isidentifier() or keyword.iskeyword(name):
             raise ValueError(f"cell {cell.name!r}: gate or state name gives the invalid argument name {name!r}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"cell {cell.name!r}: its gates, state and vectors give clashing argument names {names}")
     return names
 
 
@@ -44,11 +50,18 @@ def _functions(derivation: Derivation) -> dict[str, tuple[list[sympy.Expr], tupl
     state_keys = tuple([("m", *k) for k in d.recurrent_partials] + [("s", *k) for k in d.state_partials])
     state_exprs = list(d.recurrent_partials.values()) + list(d.state_partials.values())
     input_keys = tuple(("u", *k) for k in d.input_partials)
-    return {
+    functions = {
         "update": (list(d.new_state), ()),
         "state_partials": (state_exprs, state_keys),
         "input_partials": (list(d.input_partials.values()), input_keys),
     }
+    # Only for cells that have them: the built-in cells' shipped code stays as it is.
+    if d.cell.vectors:
+        functions["vector_partials"] = (list(d.vector_partials.values()), tuple(("p", *k) for k in d.vector_partials))
+    if d.inner_reads:
+        functions["inner"] = (list(d.inner_reads.values()), ())
+        functions["inner_partials"] = (list(d.inner_partials.values()), tuple(d.inner_partials))
+    return functions
 
 
 def lambdify_expressions(arguments: Sequence[sympy.Symbol], expressions: object) -> Callable[..., object]:
@@ -87,6 +100,13 @@ def lambdify_cell(cell: Cell) -> CompiledCell:
     derivation = derive(cell)
     functions = {kind: (_lambdify(derivation, exprs), keys) for kind, (exprs, keys) in _functions(derivation).items()}
     readout = _readout_functions(derivation)
+    extra = {}
+    for kind in ("vector_partials", "inner_partials"):
+        if kind in functions:
+            extra[f"{kind}_function"], keys = functions[kind]
+            extra[f"{kind.replace('partials', 'partial')}_keys"] = keys
+    if "inner" in functions:
+        extra["inner_function"] = functions["inner"][0]
     return CompiledCell(
         spec=cell.spec,
         update_function=functions["update"][0],
@@ -98,7 +118,29 @@ def lambdify_cell(cell: Cell) -> CompiledCell:
         origin="live",
         readout_function=readout.get("readout"),
         readout_partial_function=readout.get("readout_partial"),
+        **extra,
     )
+
+
+#: The fields of :class:`~gradscope.cells.spec.CellSpec` the shipped code always writes; later ones
+#: only where they differ from their defaults, so that the code needs no more imports than ``CellSpec``.
+_SPEC_FIELDS = ("name", "title", "gates", "state", "reference", "feedback", "label", "reads")
+
+
+def spec_source(spec: CellSpec) -> str:
+    """``CellSpec(...)`` as source (the repr of its plain fields, the rest only where not default)."""
+    values = []
+    for item in dataclasses.fields(spec):
+        value = getattr(spec, item.name)
+        if item.name in _SPEC_FIELDS:
+            values.append(f"{item.name}={value!r}")
+            continue
+        default = item.default if item.default is not dataclasses.MISSING else item.default_factory()  # type: ignore[misc]
+        if value != default:
+            if not isinstance(value, (str, bool, tuple)):
+                raise ValueError(f"cell {spec.name!r}: {item.name} cannot be written into the shipped code")
+            values.append(f"{item.name}={value!r}")
+    return f"CellSpec({', '.join(values)})"
 
 
 def _function_source(function: Callable[..., object], name: str) -> tuple[str, set[str]]:
@@ -123,6 +165,11 @@ def render_module(cells: Sequence[Cell] | None = None) -> str:
             used |= names_used
             names[kind] = (f"{prefix}_{kind}", keys)
         readout_fields = ""
+        for kind in ("vector_partials", "inner", "inner_partials"):
+            if kind in names:
+                readout_fields += f"        {kind}_function={names[kind][0]},\n"
+                if kind != "inner":
+                    readout_fields += f"        {kind.replace('partials', 'partial')}_keys={names[kind][1]!r},\n"
         for kind, function in _readout_functions(derivation).items():
             source, names_used = _function_source(function, f"{prefix}_{kind}")
             bodies.append(source)
@@ -130,7 +177,7 @@ def render_module(cells: Sequence[Cell] | None = None) -> str:
             readout_fields += f"        {kind}_function={prefix}_{kind},\n"
         entries.append(
             f"    {cell.name!r}: CompiledCell(\n"
-            f"        spec={cell.spec!r},\n"
+            f"        spec={spec_source(cell.spec)},\n"
             f"        update_function={names['update'][0]},\n"
             f"        state_partials_function={names['state_partials'][0]},\n"
             f"        state_partial_keys={names['state_partials'][1]!r},\n"

@@ -39,10 +39,11 @@ class BlockFormula:
 class CompiledCell:
     """NumPy callables for one cell; build with :func:`compile_cell`.
 
-    Every method takes ``(u, m, prev)``: ``u`` and ``m`` of shape ``(..., G, H)`` (the input and
-    recurrent projections, gates in the cell's order) and ``prev`` of shape ``(..., C, H)`` (the
+    Every method takes ``(u, m, prev, vectors)``: ``u`` and ``m`` of shape ``(..., G, H)`` (the input
+    and recurrent projections, gates in the cell's order), ``prev`` of shape ``(..., C, H)`` (the
     previous state components; ``(..., 0, H)`` for a cell with a readout, whose hidden stage is
-    stateless). Leading dimensions are anything that broadcasts, typically time.
+    stateless) and ``vectors`` ``(P, H)``, the per-unit parameter vectors (``None`` when the cell has
+    none). Leading dimensions are anything that broadcasts, typically time.
     """
 
     spec: CellSpec
@@ -61,26 +62,67 @@ class CompiledCell:
     #: the readout projection ``r``; ``None`` otherwise.
     readout_function: Callable[[np.ndarray], object] | None = None
     readout_partial_function: Callable[[np.ndarray], object] | None = None
+    #: ``d row_t / d p`` for the per-unit vectors (keys ``("p", row, vector)``); ``None`` without vectors.
+    vector_partials_function: Callable[..., Sequence[object]] | None = None
+    vector_partial_keys: tuple[PartialKey, ...] = ()
+    #: What each inner gate's projection reads, ``q_g`` (``spec.inner_gates`` order), and its partials
+    #: (keys ``(kind, g, other)``, see :class:`gradscope.symbolic.derivation.Derivation`); ``None`` without.
+    inner_function: Callable[..., Sequence[object]] | None = None
+    inner_partials_function: Callable[..., Sequence[object]] | None = None
+    inner_partial_keys: tuple[PartialKey, ...] = ()
 
     @property
     def cell(self) -> CellSpec:
         return self.spec
 
-    def update(self, u: np.ndarray, m: np.ndarray, prev: np.ndarray) -> np.ndarray:
+    def update(self, u: np.ndarray, m: np.ndarray, prev: np.ndarray, vectors: np.ndarray | None = None) -> np.ndarray:
         """New state components, shape ``(..., C, H)``."""
-        values = self.update_function(*_unpack(u, m, prev))
+        values = self.update_function(*_unpack(u, m, prev, vectors))
         shape = _shape(u, m, prev)
         return np.stack([np.broadcast_to(v, shape) for v in values], axis=-2)
 
-    def state_partials(self, u: np.ndarray, m: np.ndarray, prev: np.ndarray) -> dict[PartialKey, np.ndarray]:
+    def state_partials(
+        self, u: np.ndarray, m: np.ndarray, prev: np.ndarray, vectors: np.ndarray | None = None
+    ) -> dict[PartialKey, np.ndarray]:
         """The coefficients ``J_t`` is assembled from, each ``(..., H)``: ``d row/d m_g`` and direct ``d row/d col``."""
-        values = self.state_partials_function(*_unpack(u, m, prev))
+        values = self.state_partials_function(*_unpack(u, m, prev, vectors))
         return _as_arrays(self.state_partial_keys, values, _shape(u, m, prev))
 
-    def input_partials(self, u: np.ndarray, m: np.ndarray, prev: np.ndarray) -> dict[PartialKey, np.ndarray]:
+    def input_partials(
+        self, u: np.ndarray, m: np.ndarray, prev: np.ndarray, vectors: np.ndarray | None = None
+    ) -> dict[PartialKey, np.ndarray]:
         """``d row_t / d u_g`` for every pair that is not identically zero, each ``(..., H)``."""
-        values = self.input_partials_function(*_unpack(u, m, prev))
+        values = self.input_partials_function(*_unpack(u, m, prev, vectors))
         return _as_arrays(self.input_partial_keys, values, _shape(u, m, prev))
+
+    def vector_partials(
+        self, u: np.ndarray, m: np.ndarray, prev: np.ndarray, vectors: np.ndarray | None = None
+    ) -> dict[PartialKey, np.ndarray]:
+        """``d row_t / d p`` for the per-unit vectors (empty for a cell without), each ``(..., H)``."""
+        if self.vector_partials_function is None:
+            return {}
+        values = self.vector_partials_function(*_unpack(u, m, prev, vectors))
+        return _as_arrays(self.vector_partial_keys, values, _shape(u, m, prev))
+
+    def inner_reads(
+        self, u: np.ndarray, m: np.ndarray, prev: np.ndarray, vectors: np.ndarray | None = None
+    ) -> np.ndarray:
+        """What the inner gates' projections read, ``(..., L, H)`` in ``spec.inner_gates`` order
+        (``m`` of the inner gates is not used)."""
+        if self.inner_function is None:
+            raise TypeError(f"cell {self.spec.name!r} has no gate that reads a quantity of the step")
+        values = self.inner_function(*_unpack(u, m, prev, vectors))
+        shape = _shape(u, m, prev)
+        return np.stack([np.broadcast_to(np.asarray(v, dtype=np.float64), shape) for v in values], axis=-2)
+
+    def inner_partials(
+        self, u: np.ndarray, m: np.ndarray, prev: np.ndarray, vectors: np.ndarray | None = None
+    ) -> dict[PartialKey, np.ndarray]:
+        """``d q_g / d other`` for the inner gates' reads, each ``(..., H)`` (empty for a cell without)."""
+        if self.inner_partials_function is None:
+            return {}
+        values = self.inner_partials_function(*_unpack(u, m, prev, vectors))
+        return _as_arrays(self.inner_partial_keys, values, _shape(u, m, prev))
 
     def readout(self, r: np.ndarray) -> np.ndarray:
         """The fed-back output ``y_t`` for readout projections ``r = W_hy h_t + b_y`` of any shape."""
@@ -107,7 +149,8 @@ def _as_arrays(
     return {key: np.broadcast_to(np.asarray(v, dtype=np.float64), shape) for key, v in zip(keys, values, strict=True)}
 
 
-def _unpack(u: np.ndarray, m: np.ndarray, prev: np.ndarray) -> list[np.ndarray]:
+def _unpack(u: np.ndarray, m: np.ndarray, prev: np.ndarray, vectors: np.ndarray | None = None) -> list[np.ndarray]:
     """Split the gate and component axes into the positional arguments of the generated code."""
     gates = [u[..., k, :] for k in range(u.shape[-2])] + [m[..., k, :] for k in range(m.shape[-2])]
-    return gates + [prev[..., k, :] for k in range(prev.shape[-2])]
+    arguments = gates + [prev[..., k, :] for k in range(prev.shape[-2])]
+    return arguments if vectors is None else arguments + list(vectors)

@@ -165,6 +165,12 @@ class TangentMap:
         k = t - 1 - self.chunk.start
         H, C, K = self.hidden, self.components, frame.shape[1]
         projected = (self.weight_hh @ frame[self.reads]).reshape(self.gates, H, K)
+        inner = self.chunk.inner
+        if inner is not None:  # an inner gate's block is W_hn K_t: W_hn (sum_g Q_g (W_hg Q) + Q_r Q_r-rows)
+            gates = list(inner.gates)
+            through = np.einsum("lgh,ghk->lhk", inner.recurrent[k], projected)
+            through += np.einsum("lch,chk->lhk", inner.direct[k], frame.reshape(C, H, K))
+            projected[gates] = np.einsum("lij,ljk->lik", self.run.params.recurrent_blocks()[gates], through)
         out = np.einsum("agh,ghk->ahk", self.chunk.recurrent[k], projected)
         if self.chunk.readout is not None:
             assert self.run.params.weight_out is not None

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradscope.compile.compiled import CompiledCell
-from gradscope.engine.coefficients import StepCoefficients, input_coefficients
+from gradscope.engine.coefficients import StepCoefficients, inner_input_jacobian, input_coefficients
 from gradscope.engine.operator import StepOperator
 from gradscope.engine.products import CHUNK_STEPS, spectral_norm
 from gradscope.engine.spectral import SpectralNormTracker
@@ -140,7 +140,7 @@ class _DepthSweep:
         self, compiled: CompiledCell, run: Trajectory, outputs: int, tracker: SpectralNormTracker, feeds_below: bool
     ) -> None:
         self.operator = StepOperator(run, np.dtype(np.float64), extra_rows=0)
-        self.hidden_rows = self.operator.component_rows("h")
+        self.hidden_rows = self.operator.component_rows(run.spec.state[0])  # what the layer outputs
         self.compiled, self.run, self.feeds_below = compiled, run, feeds_below
         self.input_blocks = run.params.weight_ih.reshape(compiled.spec.num_gates, run.params.hidden_size, -1)
         self.steps, self.hidden, self.tracker = run.steps, run.params.hidden_size, tracker
@@ -186,6 +186,10 @@ class _DepthSweep:
         index = self._at(k - 1)  # (evaluated first: it may load a new window)
         coefficients = self.input_coefficients[index]  # (C, G, H), internal order
         jacobian = np.einsum("agi,giw->aiw", coefficients, self.input_blocks)  # d s_k / d x, (C, H, width)
+        chunk = self.coefficients
+        if chunk is not None and chunk.inner is not None:  # through what the inner gates read
+            blocks = self.run.params.recurrent_blocks()
+            jacobian += inner_input_jacobian(chunk.inner, chunk.recurrent, blocks, self.input_blocks, index)
         return self.gradient_t.T @ jacobian.reshape(self.operator.size, -1), self.exponent
 
 

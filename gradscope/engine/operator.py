@@ -10,13 +10,17 @@ components' rows are diagonal (the LSTM's ``c``).
 A cell that feeds its output back has one hidden stage and a readout in front of it,
 ``J^T = (sum_g W_yg^T diag(D_g)) W_hy^T diag(rho')``: every row is a read row, and the ``O x O``
 factor is always assembled (one ``O x H x O`` GEMM per step: the state is the output, usually small).
+
+A cell with a gate whose projection reads a quantity of the step (Cho's GRU) uses ``W_hn K_t`` for
+that gate's block (:func:`~gradscope.engine.coefficients.inner_weights`, one ``H x H x R`` GEMM per
+step) and always assembles its read rows.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from gradscope.engine.coefficients import StepCoefficients, step_coefficients
+from gradscope.engine.coefficients import InnerCoefficients, StepCoefficients, inner_weights, step_coefficients
 from gradscope.engine.trajectory import Trajectory
 from gradscope.engine.truncation import coupling
 
@@ -85,6 +89,12 @@ class StepOperator:
             self.order = [k for k in range(C) if k not in read] + read  # internal position -> cell component
         self.components = C
         self.read_count = len(read)  # components read, last in the internal order
+        # Inner gates (a projection of a quantity of the step): their blocks change every step.
+        self.inner = bool(spec.inner_gates)
+        self.blocks = blocks  # (G, H, R), float64
+        self.inner_coefficients: StepCoefficients | None = None
+        self.inner_masks: InnerCoefficients | None = None
+        self.inner_step = 0
         # WT[g] = W_hg^T, contiguous: the read rows' blocks sum_g WT[g] * D[a, g] broadcast over rows.
         self.weight_t = np.ascontiguousarray(blocks.transpose(0, 2, 1), dtype=dtype)
         # For the unassembled products: [W_hg[i, j]] as (R, H G) with columns ordered (i, g), so
@@ -133,6 +143,8 @@ class StepOperator:
         self.read_sources = [[int(a) for a in np.flatnonzero(direct_mask[:, b])] for b in range(first_read, C)]
         self.direct_mask = direct_mask
         self.recurrent_mask = coefficients.recurrent_mask[order]
+        inner = coefficients.inner.reordered(order) if coefficients.inner is not None else None
+        self.inner_masks = inner  # the coupling pattern reads which partials of q can be nonzero
         recurrent = np.ascontiguousarray(coefficients.recurrent[:, order], dtype=self.dtype)
         direct = np.ascontiguousarray(coefficients.direct[:, order][:, :, order], dtype=self.dtype)
         return StepCoefficients(
@@ -143,6 +155,7 @@ class StepOperator:
             self.recurrent_mask,
             direct_mask,
             coefficients.readout,
+            inner,
         )
 
     def load(self, coefficients: StepCoefficients, k: int, scale: float) -> None:
@@ -158,6 +171,8 @@ class StepOperator:
         else:
             np.multiply(coefficients.recurrent[k], inverse, out=self.recurrent)
             np.multiply(coefficients.direct[k], inverse, out=self.direct)
+        if self.inner:
+            self.inner_coefficients, self.inner_step = coefficients, k
         self.assembled = False
 
     def _assemble(self) -> None:
@@ -171,13 +186,24 @@ class StepOperator:
             self.assembled = True
             return
         blocks = self.read_block.reshape(self.reads, C, H)
-        np.einsum("gji,agi->jai", self.weight_t, self.recurrent, out=blocks)
+        np.einsum("gji,agi->jai", self._step_weight_t(), self.recurrent, out=blocks)
         first_read = C - self.read_count
         for p, sources in enumerate(self.read_sources):
             rows = blocks[p * H : (p + 1) * H]
             for a in sources:
                 rows[self.diagonal, a, self.diagonal] += self.direct[a, first_read + p]
         self.assembled = True
+
+    def _step_weight_t(self) -> np.ndarray:
+        """``W_hg^T`` ``(G, R, H)`` of the current step: the weights, with ``(W_hn K_t)^T`` for inner gates."""
+        if not self.inner:
+            return self.weight_t
+        assert self.inner_coefficients is not None and self.inner_coefficients.inner is not None
+        inner = self.inner_coefficients.inner
+        weight_t = self.weight_t.copy()
+        through = inner_weights(inner, self.blocks, self.inner_step)  # (L, H, R)
+        weight_t[list(inner.gates)] = through.transpose(0, 2, 1)
+        return weight_t
 
     def _read_rows_product(self, x: np.ndarray, out: np.ndarray) -> None:
         """``out = (read rows of J^T) x`` ``(R, n)`` without assembling them: ``sum_g W_hg^T (sum_a D[a, g] x_a)``."""
@@ -217,7 +243,7 @@ class StepOperator:
                 rows[...] = 0.0
 
     def _uses_assembly(self, columns: int) -> bool:
-        return self.readout or self.assembled or self.wide or columns >= self.ASSEMBLE_FROM
+        return self.readout or self.inner or self.assembled or self.wide or columns >= self.ASSEMBLE_FROM
 
     def apply(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
         """``out = (J^T / scale) x`` for ``x`` ``(S, n)``."""
@@ -257,7 +283,7 @@ class StepOperator:
         ``out`` must have ``S + n`` rows: for wide ``q`` one GEMM writes rows ``S-R .. S+n`` in one go.
         """
         R, S = self.reads, self.size
-        self.wide = self.readout or q.shape[1] >= self.ASSEMBLE_FROM
+        self.wide = self.readout or self.inner or q.shape[1] >= self.ASSEMBLE_FROM
         if not self.wide:
             self._read_rows_product(q, out[S - R : S])
             if extra:
@@ -273,6 +299,13 @@ class StepOperator:
         weights that count (:func:`~gradscope.engine.truncation.coupling`) and the direct diagonal terms;
         valid once a chunk has been prepared."""
         weights = coupling(self.weight_t.transpose(0, 2, 1))  # (G, H, R): W_hg
+        if self.inner_masks is not None:
+            inner = self.inner_masks  # W_hn K_t can couple where W_hn (sum_g W_hg + I) does
+            for position, n in enumerate(inner.gates):
+                through = weights[inner.recurrent_mask[position]].any(axis=0)
+                if inner.direct_mask[position].any():
+                    through = through | np.eye(self.hidden, dtype=bool)
+                weights[n] = (weights[n].astype(float) @ through.astype(float)) > 0
         if self.readout:
             readout = coupling(self.readout_t.T).astype(float)  # W_hy (O, H)
             return (readout @ weights.any(axis=0).astype(float)) > 0

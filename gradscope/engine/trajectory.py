@@ -5,6 +5,8 @@ A step reads the input projections ``u_g = W_ig x_t + b_ig`` and the recurrent p
 state ``h_{t-1}`` (or the components the cell names in ``reads``), or, for a cell that feeds its
 output back, the previous output ``y_{t-1}``. The per-unit stage gives the new components; a
 cell with a readout then maps its hidden stage ``h_t`` to the new state ``y_t = rho(W_hy h_t + b_y)``.
+A gate whose projection reads a quantity of the step (Cho's GRU) projects it instead:
+``m_g = W_hg q_t + b_hg``, ``q_t`` computed from the other projections first.
 """
 
 from __future__ import annotations
@@ -72,13 +74,41 @@ class Trajectory:
         return self.states[start:stop, read_index(self.spec, self.params.hidden_size, self.params.output_size)]
 
     def recurrent_projection(self, start: int, stop: int) -> np.ndarray:
-        """``m_g = W_hg r_{t-1} + b_hg`` for steps ``t = start+1 .. stop``, shape ``(stop - start, G, H)``."""
+        """``m_g = W_hg r_{t-1} + b_hg`` for steps ``t = start+1 .. stop``, shape ``(stop - start, G, H)``
+        (an inner gate's ``W_hg q_t + b_hg``)."""
         m = self.read(start, stop) @ self.params.weight_hh.T + self.params.bias_hh
-        return m.reshape(stop - start, self.spec.num_gates, self.params.hidden_size)
+        m = m.reshape(stop - start, self.spec.num_gates, self.params.hidden_size)
+        if self.spec.inner_gates:
+            project_inner(self.compiled, self.params, self.input_projection[start:stop], m, self.components[start:stop])
+        return m
+
+    def inner_reads(self, start: int, stop: int) -> np.ndarray:
+        """What the inner gates project at steps ``t = start+1 .. stop``, ``q_t``, ``(stop - start, L, H)``."""
+        m = self.recurrent_projection(start, stop)
+        return self.compiled.inner_reads(
+            self.input_projection[start:stop], m, self.components[start:stop], self.params.vectors
+        )
 
     def state_vectors(self) -> np.ndarray:
         """The states as vectors ``s_t``, shape ``(T + 1, S)``."""
         return self.states
+
+
+def inner_indices(spec: CellSpec) -> list[int]:
+    """The chunk indices of the gates whose projection reads a quantity of the step."""
+    return [spec.gates.index(gate) for gate in spec.inner_gates]
+
+
+def project_inner(
+    compiled: CompiledCell, params: LayerParams, u: np.ndarray, m: np.ndarray, previous: np.ndarray
+) -> None:
+    """Overwrite, in ``m`` ``(..., G, H)``, the inner gates' projections with ``W_hg q_t + b_hg``, where
+    ``q_t`` comes from the other projections (``u`` ``(..., G, H)``, ``previous`` ``(..., C, H)``)."""
+    q = compiled.inner_reads(u, m, previous, params.vectors)  # (..., L, H)
+    blocks = params.recurrent_blocks()
+    hidden = params.hidden_size
+    for position, k in enumerate(inner_indices(compiled.spec)):
+        m[..., k, :] = q[..., position, :] @ blocks[k].T + params.bias_hh[k * hidden : (k + 1) * hidden]
 
 
 def step(
@@ -93,7 +123,9 @@ def step(
     m = (params.weight_hh @ state[reads] + params.bias_hh).reshape(spec.num_gates, hidden)
     if not spec.feedback:
         previous = state.reshape(len(spec.state), hidden)
-        return compiled.update(input_projection, m, previous).reshape(-1), None, None
+        if spec.inner_gates:
+            project_inner(compiled, params, input_projection, m, previous)
+        return compiled.update(input_projection, m, previous, params.vectors).reshape(-1), None, None
     assert params.weight_out is not None and params.bias_out is not None
     h = compiled.update(input_projection, m, np.zeros((0, hidden)))[0]
     r = params.weight_out @ h + params.bias_out

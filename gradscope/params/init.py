@@ -63,6 +63,11 @@ def init_params(
     * ``"orthogonal"``: each ``W_hg`` is ``gain`` times a Haar-random (semi-)orthogonal matrix, so that
       every singular value is ``gain``; the rest PyTorch's default.
 
+    For a cell that stores its recurrent weight otherwise (:mod:`gradscope.params.recurrent`) the init
+    draws what is stored: per-unit weights ``U(-k, k)`` times ``gain``, ``N(0, gain^2)``, or ``+-gain``;
+    a structured matrix (``W - W^T - gamma I``) is drawn as a full one and then combined. Per-unit
+    parameter vectors (peepholes) follow the biases, ``U(-k, k)`` (times ``gain`` for ``"pytorch"``).
+
     ``output_size`` is O of a cell that feeds its output back (default H). Layers are drawn bottom up,
     forward before reverse; within a layer (part of the reproducibility contract) the weights, then
     the biases, in :meth:`~gradscope.params.layer.Layout.shapes` order, all from PyTorch's uniform
@@ -81,7 +86,9 @@ def init_params(
             drawn = {name: rng.uniform(-bound, bound, size=shape) for name, shape in shapes.items()}
             if init == "pytorch":
                 drawn = {name: gain * value for name, value in drawn.items()}
-            else:
+            elif names.recurrent_weight in drawn and cell.recurrent.kind == "per-unit":
+                draw_per_unit(drawn[names.recurrent_weight], init, gain, rng)
+            elif names.recurrent_weight in drawn:
                 recurrent = drawn[names.recurrent_weight]
                 draw_recurrent_blocks(recurrent.reshape(cell.num_gates, hidden_size, -1), init, gain, rng)
             params |= {name + suffix: value for name, value in drawn.items()}
@@ -100,6 +107,16 @@ def draw_recurrent_blocks(blocks: np.ndarray, init: str, gain: float, rng: np.ra
             blocks[g] = rng.normal(0.0, gain / np.sqrt(cols), size=(rows, cols))
         else:
             blocks[g] = gain * haar_semi_orthogonal(rows, cols, rng)
+
+
+def draw_per_unit(weights: np.ndarray, init: str, gain: float, rng: np.random.Generator) -> None:
+    """Redraw per-unit recurrent weights ``(G*H,)`` in place: ``"gaussian"`` ``N(0, gain^2)`` (the fan-in
+    is 1), ``"orthogonal"`` ``+-gain`` with random signs (a diagonal orthogonal matrix times ``gain``:
+    every singular value is ``gain``, as for the full matrices)."""
+    if init == "gaussian":
+        weights[...] = rng.normal(0.0, gain, size=weights.shape)
+    else:
+        weights[...] = gain * rng.choice((-1.0, 1.0), size=weights.shape)
 
 
 def haar_orthogonal(n: int, rng: np.random.Generator) -> np.ndarray:

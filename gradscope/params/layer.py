@@ -9,6 +9,10 @@ A cell that feeds its output back (Jordan network, state ``y`` of size O) names 
 weight after what it reads, ``weight_yh_l0`` ``(G*H, O)``, has no recurrent bias, and adds the
 readout ``weight_hy_l0`` ``(O, H)`` and ``bias_hy_l0`` ``(O,)``. Both kinds are one
 :class:`LayerParams`; the cell's :class:`Layout` says which names it uses.
+
+Cells defined by files may store their recurrent weight otherwise (:mod:`gradscope.params.recurrent`:
+per-unit ``(G*H,)``, none at all, or a matrix used as ``W - W^T - gamma I``) and have per-unit
+parameter vectors (peepholes: ``weight_peephole_i_l0`` ``(H,)``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy as np
 from gradscope.cells.spec import CellSpec
 from gradscope.errors import ParameterError, ShapeError
 from gradscope.params.arrays import as_float_array, check_shape
+from gradscope.params.recurrent import stored_shape, used_weight
 
 
 @dataclass(frozen=True)
@@ -28,7 +33,7 @@ class Layout:
     """The PyTorch-style base names (no ``_l0`` suffix) of a cell's parameters, by role; ``None``: none."""
 
     spec: CellSpec
-    recurrent_weight: str = "weight_hh"
+    recurrent_weight: str | None = "weight_hh"
     recurrent_bias: str | None = "bias_hh"
     readout_weight: str | None = None
     readout_bias: str | None = None
@@ -36,20 +41,28 @@ class Layout:
     @property
     def weights(self) -> tuple[str, ...]:
         """Weight names in draw order: input, recurrent, readout."""
-        return ("weight_ih", self.recurrent_weight, *(() if self.readout_weight is None else (self.readout_weight,)))
+        return tuple(n for n in ("weight_ih", self.recurrent_weight, self.readout_weight) if n is not None)
 
     @property
     def biases(self) -> tuple[str, ...]:
         """Bias names (all present or all absent), in draw order."""
         return tuple(n for n in ("bias_ih", self.recurrent_bias, self.readout_bias) if n is not None)
 
+    @property
+    def vectors(self) -> tuple[str, ...]:
+        """The per-unit parameter vectors' names (always present), in draw order."""
+        return self.spec.vectors
+
     def shapes(
         self, hidden_size: int, input_size: int, output_size: int | None = None, bias: bool = True
     ) -> dict[str, tuple[int, ...]]:
-        """Base names and shapes, in draw order (weights, then biases)."""
+        """Base names and shapes, in draw order (weights, biases, then the per-unit vectors)."""
         rows = self.spec.num_gates * hidden_size
         read = self.spec.read_size(hidden_size, output_size)
-        shapes: dict[str, tuple[int, ...]] = {"weight_ih": (rows, input_size), self.recurrent_weight: (rows, read)}
+        shapes: dict[str, tuple[int, ...]] = {"weight_ih": (rows, input_size)}
+        recurrent = stored_shape(self.spec, hidden_size, read)
+        if self.recurrent_weight is not None and recurrent is not None:
+            shapes[self.recurrent_weight] = recurrent
         if self.readout_weight is not None:
             shapes[self.readout_weight] = (read, hidden_size)
         if bias:
@@ -58,6 +71,8 @@ class Layout:
                 shapes[self.recurrent_bias] = (rows,)
             if self.readout_bias is not None:
                 shapes[self.readout_bias] = (read,)
+        for name in self.vectors:
+            shapes[name] = (hidden_size,)
         return shapes
 
 
@@ -67,6 +82,8 @@ def layout(spec: CellSpec) -> Layout:
         return Layout(
             spec, recurrent_weight="weight_yh", recurrent_bias=None, readout_weight="weight_hy", readout_bias="bias_hy"
         )
+    if spec.recurrent.kind == "none":
+        return Layout(spec, recurrent_weight=None, recurrent_bias=None)
     return Layout(spec)
 
 
@@ -83,7 +100,10 @@ class LayerParams:
     """Validated float64 parameters of one layer and direction; absent biases are zeros.
 
     ``weight_hh`` is the recurrent weight whatever its name (``weight_yh_l0`` for a cell that feeds
-    its output back); ``weight_out`` and ``bias_out`` are that cell's readout, ``None`` otherwise.
+    its output back), as the projections use it: the stacked blocks ``W_hg`` ``(G*H, R)`` (for a
+    structured weight, built from ``stored_hh``, what is stored; :mod:`gradscope.params.recurrent`);
+    ``weight_out`` and ``bias_out`` are that cell's readout, ``None`` otherwise; ``vectors`` the
+    per-unit parameter vectors ``(P, H)`` in the cell's order (``P = 0`` for PyTorch's cells).
     """
 
     layout: Layout
@@ -94,6 +114,13 @@ class LayerParams:
     has_bias: bool = True
     weight_out: np.ndarray | None = None  # (O, H)
     bias_out: np.ndarray | None = None  # (O,)
+    vectors: np.ndarray | None = None  # (P, H)
+    stored_hh: np.ndarray | None = None  # weight_hh_l0 as stored, where that differs from weight_hh
+
+    @property
+    def unit_vectors(self) -> np.ndarray:
+        """The per-unit parameter vectors, ``(P, H)`` (``(0, H)`` when the cell has none)."""
+        return self.vectors if self.vectors is not None else np.zeros((0, self.hidden_size))
 
     @property
     def hidden_size(self) -> int:
@@ -120,7 +147,9 @@ class LayerParams:
     def as_dict(self, suffix: str = "_l0") -> dict[str, np.ndarray]:
         """The PyTorch ``state_dict``-style mapping (biases left out when ``has_bias`` is false)."""
         names = self.layout
-        values = {"weight_ih": self.weight_ih, names.recurrent_weight: self.weight_hh}
+        values: dict[str, np.ndarray | None] = {"weight_ih": self.weight_ih}
+        if names.recurrent_weight is not None:
+            values[names.recurrent_weight] = self.weight_hh if self.stored_hh is None else self.stored_hh
         if names.readout_weight is not None:
             values[names.readout_weight] = self.weight_out
         if self.has_bias:
@@ -129,6 +158,8 @@ class LayerParams:
                 values[names.recurrent_bias] = self.bias_hh
             if names.readout_bias is not None:
                 values[names.readout_bias] = self.bias_out
+        for name, vector in zip(names.vectors, self.unit_vectors, strict=True):
+            values[name] = vector
         return {name + suffix: value for name, value in values.items()}
 
 
@@ -142,7 +173,7 @@ def projection_error(name: str) -> ParameterError:
 
 def _check_names(cell: CellSpec, names: set[str], names_of: Layout, suffix: str) -> bool:
     """Missing and unexpected names, with hints; returns whether the biases are present."""
-    weights = [n + suffix for n in names_of.weights]
+    weights = [n + suffix for n in names_of.weights + names_of.vectors]
     biases = [n + suffix for n in names_of.biases]
     missing = [n for n in weights if n not in names]
     present_bias = [n for n in biases if n in names]
@@ -160,6 +191,8 @@ def _check_names(cell: CellSpec, names: set[str], names_of: Layout, suffix: str)
         hint = ""
         if cell.feedback and f"weight_hh{suffix}" in unexpected:
             hint = "; the recurrent weight of a feedback cell is weight_yh_l0 (G*H, O): it reads the previous output"
+        elif names_of.recurrent_weight is None and f"weight_hh{suffix}" in unexpected:
+            hint = f"; the {cell.name} cell has no recurrent weight (its equations use no m_g)"
         elif any(n.endswith("_reverse") or "_l1" in n for n in unexpected):
             hint = "; only single-layer, unidirectional cells are analysed (layer 0)"
         raise ParameterError(f"{cell.name} parameters: unexpected {', '.join(unexpected)}{hint}")
@@ -180,9 +213,12 @@ def validate_layer(cell: CellSpec, params: Mapping[str, object], suffix: str = "
     names_of = layout(cell)
     has_bias = _check_names(cell, set(params), names_of, suffix)
     arrays = {name[: -len(suffix)]: as_float_array(name, params[name]) for name in sorted(params)}
-    weight_ih, recurrent = arrays["weight_ih"], arrays[names_of.recurrent_weight]
+    weight_ih = arrays["weight_ih"]
+    recurrent = arrays.get(names_of.recurrent_weight or "")
     G = cell.num_gates
-    if cell.feedback:
+    if recurrent is None or cell.recurrent.kind == "per-unit":
+        output, hidden, origin = None, _hidden_from_unit_shapes(cell, arrays, suffix), ""
+    elif cell.feedback:
         readout = arrays["weight_hy"]
         if readout.ndim != 2:
             raise ShapeError(f"weight_hy{suffix}: expected shape (output_size, hidden_size), got {readout.shape}")
@@ -202,13 +238,32 @@ def validate_layer(cell: CellSpec, params: Mapping[str, object], suffix: str = "
     for name, shape in names_of.shapes(hidden, weight_ih.shape[1], output, has_bias).items():
         check_shape(name + suffix, arrays[name], shape)
     rows = np.zeros(G * hidden)
+    read = cell.read_size(hidden, output)
+    used = used_weight(cell, recurrent, hidden, read)
     return LayerParams(
         layout=names_of,
         weight_ih=weight_ih,
-        weight_hh=recurrent,
+        weight_hh=used,
         bias_ih=arrays.get("bias_ih", rows),
         bias_hh=arrays.get(names_of.recurrent_bias or "", rows),
         has_bias=has_bias,
         weight_out=arrays.get("weight_hy"),
         bias_out=arrays.get("bias_hy", np.zeros(output)) if output is not None else None,
+        vectors=np.stack([arrays[name] for name in names_of.vectors]) if names_of.vectors else None,
+        stored_hh=None if cell.recurrent.plain else recurrent,
     )
+
+
+def _hidden_from_unit_shapes(cell: CellSpec, arrays: Mapping[str, np.ndarray], suffix: str) -> int:
+    """H of a cell without a recurrent matrix: from per-unit ``weight_hh`` ``(G*H,)``, else ``weight_ih``."""
+    G = cell.num_gates
+    name = "weight_hh" if "weight_hh" in arrays else "weight_ih"
+    array = arrays[name]
+    if array.ndim < 1 or array.shape[0] % G or array.shape[0] == 0 or (name == "weight_hh" and array.ndim != 1):
+        expected = f"({G}*H,)" if name == "weight_hh" else f"({G}*H, input_size)"
+        what = "per-unit recurrent weights, " if name == "weight_hh" else ""
+        raise ShapeError(
+            f"{name}{suffix}: expected shape {expected} for {cell.name} ({what}gates {', '.join(cell.gates)}), "
+            f"got {array.shape}"
+        )
+    return array.shape[0] // G

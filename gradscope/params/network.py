@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from gradscope.cells.spec import CellSpec
 from gradscope.errors import ParameterError, ShapeError
-from gradscope.params.layer import LayerParams, projection_error, validate_layer
+from gradscope.params.layer import LayerParams, layout, projection_error, validate_layer
 
 DIRECTIONS = ("forward", "reverse")
-_NAME = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?$")
+_NAME = re.compile(r"^([a-z][a-z0-9_]*?)_l(\d+)(_reverse)?$")
 _LAYERED = re.compile(r"_l[1-9]\d*(_reverse)?$|_reverse$")
 
 
@@ -111,9 +111,11 @@ def validate_params(spec: CellSpec, params: Mapping[str, object]) -> NetworkPara
 def _validate_stacked(spec: CellSpec, params: Mapping[str, object]) -> NetworkParams:
     groups: dict[tuple[int, int], dict[str, object]] = {}
     unknown = []
+    names = layout(spec)
+    known = {*names.weights, *names.biases, *names.vectors, "weight_hr"}
     for name, value in params.items():
         match = _NAME.match(name)
-        if match is None:
+        if match is None or match.group(1) not in known:
             unknown.append(name)
             continue
         kind, layer, reverse = match.group(1), int(match.group(2)), bool(match.group(3))

@@ -21,84 +21,13 @@ stages (:class:`ReadoutBlock`):
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy
 
 from gradscope.cells.builtin import get_cell
 from gradscope.cells.cell import Cell, m, now, prev, readout_projection, u
-
-
-@dataclass(frozen=True)
-class JacobianBlock:
-    """One block ``d row_t / d col_{t-1}`` of ``J_t`` (each ``H x H``).
-
-    ``block = sum_g diag(projection_terms[g]) W_hg + diag(diagonal)``, where the coefficients are
-    per-unit SymPy expressions written with the cell's named quantities (``f_t``, ``c_t``, ...).
-    Terms that are identically zero are left out; ``diagonal`` is ``0`` when there is none.
-    """
-
-    row: str
-    col: str
-    projection_terms: tuple[tuple[str, sympy.Expr], ...]
-    diagonal: sympy.Expr
-
-    def _parts(self, diag: str, weight: str, printer: object) -> list[str]:
-        # W_{col g}: the columns of gate g's block of weight_hh_l0 that read component col (W_hg for h).
-        parts = [
-            diag.format(printer(coefficient)) + weight.format(self.col, gate)
-            for gate, coefficient in self.projection_terms
-        ]
-        if self.diagonal != 0:
-            parts.append(diag.format(printer(self.diagonal)))
-        return parts or ["0"]
-
-    def latex(self) -> str:
-        """The block as a LaTeX equation.
-
-        For example ``\\frac{\\partial c_t}{\\partial c_{t-1}} = \\operatorname{diag}\\left(f_{t}\\right)``.
-        """
-        parts = self._parts(r"\operatorname{{diag}}\left({}\right)", " W_{{{}{}}}", sympy.latex)
-        return rf"\frac{{\partial {self.row}_t}}{{\partial {self.col}_{{t-1}}}} = " + " + ".join(parts)
-
-    def text(self) -> str:
-        """The block as one line of plain text (``sympy.sstr`` coefficients)."""
-        parts = self._parts("diag({})", " W_{}{}", sympy.sstr)
-        return f"d{self.row}_t/d{self.col}_{{t-1}} = " + " + ".join(parts)
-
-    def __str__(self) -> str:
-        return self.text()
-
-
-@dataclass(frozen=True)
-class ReadoutBlock:
-    """The Jacobian ``d y_t / d y_{t-1}`` (``O x O``) of a cell that feeds its output back.
-
-    ``block = diag(readout) W_hy sum_g diag(hidden_terms[g]) W_yg``, coefficients per unit in the
-    cell's named quantities (``y_t``, ``h_t``).
-    """
-
-    row: str
-    col: str
-    readout: sympy.Expr
-    hidden_terms: tuple[tuple[str, sympy.Expr], ...]
-
-    def _format(self, diag: str, readout_weight: str, weight: str, printer: object) -> str:
-        terms = [diag.format(printer(coefficient)) + weight.format(gate) for gate, coefficient in self.hidden_terms]
-        inner = terms[0] if len(terms) == 1 else "(" + " + ".join(terms) + ")"
-        return diag.format(printer(self.readout)) + readout_weight + " " + inner
-
-    def latex(self) -> str:
-        """The block as a LaTeX equation (``\\frac{\\partial y_t}{\\partial y_{t-1}} = ...``)."""
-        body = self._format(r"\operatorname{{diag}}\left({}\right)", " W_{hy}", " W_{{y{}}}", sympy.latex)
-        return rf"\frac{{\partial {self.row}_t}}{{\partial {self.col}_{{t-1}}}} = " + body
-
-    def text(self) -> str:
-        """The block as one line of plain text, e.g. ``dy_t/dy_{t-1} = diag(...) W_hy diag(...) W_yh``."""
-        return f"d{self.row}_t/d{self.col}_{{t-1}} = " + self._format("diag({})", " W_hy", " W_y{}", sympy.sstr)
-
-    def __str__(self) -> str:
-        return self.text()
+from gradscope.symbolic.blocks import InnerTerm, JacobianBlock, ReadoutBlock
 
 
 @dataclass(frozen=True)
@@ -127,6 +56,13 @@ class Derivation:
     #: For a cell with a readout: ``y_t`` and ``d y_t / d r`` in the readout projection ``r``.
     readout_output: sympy.Expr | None = None
     readout_partial: sympy.Expr | None = None
+    #: ``d row_t / d p`` for each (row, vector symbol) pair not identically zero (parameter gradients).
+    vector_partials: dict[tuple[str, str], sympy.Expr] = field(default_factory=dict)
+    #: What each inner gate's projection reads, ``q_g`` (expanded): ``m_g = W_hg q_g + b_hg``.
+    inner_reads: dict[str, sympy.Expr] = field(default_factory=dict)
+    #: ``d q_g / d other`` for ``(kind, g, other)``: kind ``"m"`` (a projection of the state), ``"s"`` (a
+    #: previous state component), ``"u"`` (an input projection) or ``"p"`` (a vector); not identically zero.
+    inner_partials: dict[tuple[str, str, str], sympy.Expr] = field(default_factory=dict)
 
     def block(self, row: str, col: str) -> JacobianBlock | ReadoutBlock:
         """The block ``d row_t / d col_{t-1}``."""
@@ -143,7 +79,8 @@ class Derivation:
 
 def expand(cell: Cell, expression: sympy.Expr | float) -> sympy.Expr:
     """Replace the named quantities by their definitions, latest first, so only arguments remain."""
-    expression = sympy.sympify(expression)  # a SymPy expression, or a number
+    if not isinstance(expression, sympy.Basic):  # a number (cells hold SymPy expressions, never strings)
+        expression = sympy.Float(expression) if isinstance(expression, float) else sympy.Integer(expression)
     for symbol, definition in reversed(cell.definitions):
         expression = expression.subs(symbol, definition)
     return expression
@@ -174,12 +111,14 @@ def _derive(cell: Cell) -> Derivation:
     if cell.readout is not None:
         return _derive_readout(cell)
     gates, state = cell.gates, cell.state
-    arguments = tuple(u(g) for g in gates) + tuple(m(g) for g in gates) + tuple(prev(c) for c in state)
+    vectors = cell.vector_symbols
+    arguments = tuple(u(g) for g in gates) + tuple(m(g) for g in gates) + tuple(prev(c) for c in state) + vectors
     new_state = tuple(expand(cell, update) for update in cell.updates)
 
     recurrent: dict[tuple[str, str], sympy.Expr] = {}
     inputs: dict[tuple[str, str], sympy.Expr] = {}
     direct: dict[tuple[str, str], sympy.Expr] = {}
+    by_vector: dict[tuple[str, str], sympy.Expr] = {}
     for row, expression in zip(state, new_state, strict=True):
         for gate in gates:
             if (d := expression.diff(m(gate))) != 0:
@@ -189,18 +128,65 @@ def _derive(cell: Cell) -> Derivation:
         for col in state:
             if (d := expression.diff(prev(col))) != 0:
                 direct[row, col] = d
+        for vector in vectors:
+            if (d := expression.diff(vector)) != 0:
+                by_vector[row, str(vector)] = d
+    inner = {gate: expand(cell, read) for gate, read in cell.inner_reads}
+    inner_partials = _inner_partials(cell, inner)
 
     reads = cell.spec.read_components
     blocks = []
     for row in state:
         for col in state:
-            terms = ()
+            terms: tuple[tuple[str, sympy.Expr], ...] = ()
+            inner_terms: tuple[InnerTerm, ...] = ()
             if col in reads:
-                terms = tuple((g, _readable(cell, recurrent[row, g])) for g in gates if (row, g) in recurrent)
+                terms = tuple(
+                    (g, _readable(cell, recurrent[row, g])) for g in gates if (row, g) in recurrent and g not in inner
+                )
+                inner_terms = tuple(
+                    _inner_term(cell, g, _readable(cell, recurrent[row, g]), inner_partials, col)
+                    for g in inner
+                    if (row, g) in recurrent
+                )
             diagonal = _readable(cell, direct[row, col]) if (row, col) in direct else sympy.Integer(0)
-            blocks.append(JacobianBlock(row, col, terms, diagonal))
+            blocks.append(JacobianBlock(row, col, terms, diagonal, inner_terms))
 
-    return Derivation(cell, arguments, new_state, recurrent, inputs, direct, tuple(blocks))
+    return Derivation(
+        cell,
+        arguments,
+        new_state,
+        recurrent,
+        inputs,
+        direct,
+        tuple(blocks),
+        vector_partials=by_vector,
+        inner_reads=inner,
+        inner_partials=inner_partials,
+    )
+
+
+def _inner_partials(cell: Cell, inner: dict[str, sympy.Expr]) -> dict[tuple[str, str, str], sympy.Expr]:
+    """``d q_g / d other`` of every inner gate's read ``q_g``, by ``(kind, g, other)``, zeros left out."""
+    out: dict[tuple[str, str, str], sympy.Expr] = {}
+    for gate, read in inner.items():
+        candidates = [("m", g, m(g)) for g in cell.gates if g not in inner]
+        candidates += [("s", c, prev(c)) for c in cell.state]
+        candidates += [("u", g, u(g)) for g in cell.gates]
+        candidates += [("p", str(v), v) for v in cell.vector_symbols]
+        for kind, other, symbol in candidates:
+            if (d := read.diff(symbol)) != 0:
+                out[kind, gate, other] = d
+    return out
+
+
+def _inner_term(
+    cell: Cell, gate: str, coefficient: sympy.Expr, partials: dict[tuple[str, str, str], sympy.Expr], col: str
+) -> InnerTerm:
+    """The readable :class:`InnerTerm` of ``gate`` in a block whose column is the read component ``col``."""
+    terms = tuple((g, _readable(cell, d)) for (kind, n, g), d in partials.items() if kind == "m" and n == gate)
+    diagonal = partials.get(("s", gate, col), sympy.Integer(0))
+    return InnerTerm(gate, coefficient, terms, _readable(cell, diagonal) if diagonal != 0 else diagonal)
 
 
 def _derive_readout(cell: Cell) -> Derivation:
@@ -217,98 +203,3 @@ def _derive_readout(cell: Cell) -> Derivation:
     terms = tuple((g, _readable(cell, recurrent[hidden, g])) for g in gates if (hidden, g) in recurrent)
     block = ReadoutBlock(cell.state[0], cell.state[0], readable_partial, terms)
     return Derivation(cell, arguments, (new_hidden,), recurrent, inputs, {}, (block,), output, partial)
-
-
-def _symbols(name: str, rows: int, columns: int = 1) -> sympy.Matrix:
-    """A ``(rows, columns)`` matrix of symbols ``name_i_j`` (``name_i`` for a column)."""
-    if columns == 1:
-        return sympy.Matrix(rows, 1, lambda i, _: sympy.Symbol(f"{name}_{i}"))
-    return sympy.Matrix(rows, columns, lambda i, j: sympy.Symbol(f"{name}_{i}_{j}"))
-
-
-def _unit_entry(
-    cell: Cell,
-    expression: sympy.Expr,
-    unit: int,
-    input_projection: sympy.Matrix,
-    recurrent_projection: sympy.Matrix,
-    state: sympy.Matrix | None = None,
-) -> sympy.Expr:
-    """``expression`` (in the per-unit symbols) for one unit, in explicit weight and state symbols."""
-    hidden = input_projection.shape[0] // cell.num_gates
-    substitution = {u(g): input_projection[k * hidden + unit] for k, g in enumerate(cell.gates)}
-    substitution |= {m(g): recurrent_projection[k * hidden + unit] for k, g in enumerate(cell.gates)}
-    if state is not None:
-        substitution |= {prev(c): state[k * hidden + unit] for k, c in enumerate(cell.state)}
-    return expression.xreplace(substitution)
-
-
-def expanded_jacobian(cell: Cell, hidden_size: int, input_size: int) -> tuple[sympy.Matrix, dict[str, sympy.Matrix]]:
-    """The fully expanded ``J_t`` (numerator layout) by ``Matrix.jacobian``, entry by entry.
-
-    Independent of the structured route in :func:`derive`: every entry of the state update is
-    written out with explicit weight symbols and differentiated directly. Its size explodes with H,
-    so it is meant for ``hidden_size <= 3``, as a cross-check.
-
-    Returns:
-        ``(J, symbols)``: ``J`` is ``(S, S)`` with ``S = len(cell.state) * hidden_size``;
-        ``symbols`` maps ``"weight_ih"`` ``(G*H, I)``, ``"weight_hh"`` ``(G*H, R)``, ``"bias_ih"``,
-        ``"bias_hh"`` ``(G*H, 1)``, ``"x"`` ``(I, 1)`` and ``"s"`` ``(S, 1)`` (the previous state)
-        to matrices of the symbols ``J`` is written in.
-    """
-    if hidden_size > 3:
-        raise ValueError(f"expanded_jacobian is for hidden_size <= 3 (it grows too fast), got {hidden_size}")
-    if cell.readout is not None:
-        raise ValueError(f"cell {cell.name!r} feeds its output back: use expanded_readout_jacobian")
-    H, I, G = hidden_size, input_size, cell.num_gates
-    reads = cell.spec.read_components
-    w_ih, w_hh = _symbols("Wih", G * H, I), _symbols("Whh", G * H, len(reads) * H)
-    b_ih, b_hh = _symbols("bih", G * H), _symbols("bhh", G * H)
-    x, s = _symbols("x", I), _symbols("s", len(cell.state) * H)
-    input_projection = w_ih * x + b_ih
-    read = sympy.Matrix.vstack(*(s[cell.state.index(c) * H : (cell.state.index(c) + 1) * H, :] for c in reads))
-    recurrent_projection = w_hh * read + b_hh
-    entries = [
-        _unit_entry(cell, expand(cell, update), unit, input_projection, recurrent_projection, s)
-        for update in cell.updates
-        for unit in range(H)
-    ]
-    jacobian = sympy.Matrix(entries).jacobian(s)
-    symbols = {"weight_ih": w_ih, "weight_hh": w_hh, "bias_ih": b_ih, "bias_hh": b_hh, "x": x, "s": s}
-    return jacobian, symbols
-
-
-def expanded_readout_jacobian(
-    cell: Cell, hidden_size: int, input_size: int, output_size: int
-) -> tuple[sympy.Matrix, dict[str, sympy.Matrix]]:
-    """The fully expanded ``J_t = d y_t / d y_{t-1}`` ``(O, O)`` of a cell with a readout, entry by entry.
-
-    The independent check of :class:`ReadoutBlock` for tiny sizes (``hidden_size <= 3``,
-    ``output_size <= 3``): ``y_t`` is written out with explicit weight symbols and
-    ``Matrix.jacobian`` differentiates it.
-
-    Returns:
-        ``(J, symbols)``: ``symbols`` maps ``"weight_ih"`` ``(G*H, I)``, ``"weight_yh"`` ``(G*H, O)``,
-        ``"bias_ih"`` ``(G*H, 1)``, ``"weight_hy"`` ``(O, H)``, ``"bias_hy"`` ``(O, 1)``, ``"x"``
-        ``(I, 1)`` and ``"y"`` ``(O, 1)`` (the previous output) to matrices of symbols.
-    """
-    if cell.readout is None:
-        raise ValueError(f"cell {cell.name!r} has no readout: use expanded_jacobian")
-    if hidden_size > 3 or output_size > 3:
-        raise ValueError(
-            f"expanded_readout_jacobian is for sizes <= 3 (it grows too fast), got H={hidden_size}, O={output_size}"
-        )
-    H, I, O, G = hidden_size, input_size, output_size, cell.num_gates
-    w_ih, w_yh, b_ih = _symbols("Wih", G * H, I), _symbols("Wyh", G * H, O), _symbols("bih", G * H)
-    w_hy, b_hy = _symbols("Why", O, H), _symbols("bhy", O)
-    x, y = _symbols("x", I), _symbols("y", O)
-    input_projection = w_ih * x + b_ih
-    recurrent_projection = w_yh * y
-    expression = expand(cell, cell.updates[0])
-    hidden = sympy.Matrix(
-        [_unit_entry(cell, expression, unit, input_projection, recurrent_projection) for unit in range(H)]
-    )
-    readout = w_hy * hidden + b_hy
-    output = sympy.Matrix([cell.readout.output.xreplace({readout_projection(): readout[o]}) for o in range(O)])
-    symbols = {"weight_ih": w_ih, "weight_yh": w_yh, "bias_ih": b_ih, "weight_hy": w_hy, "bias_hy": b_hy}
-    return output.jacobian(y), symbols | {"x": x, "y": y}

@@ -15,8 +15,9 @@ import sympy
 
 from gradscope.cells.activations import sigmoid
 from gradscope.cells.cell import Cell
+from gradscope.cells.expressions import FUNCTIONS, rational
+from gradscope.cells.formula import Node
 from gradscope.symbolic.derivation import expand
-from gradscope.symbolic.formula_parser import FUNCTIONS, Node
 
 #: A block ``sum_g diag(a[g]) W_hg + diag(a[None])`` as ``{gate or None: coefficient}``.
 LinearForm = dict[str | None, Any]
@@ -38,7 +39,7 @@ def linear_form(node: Node, leaf: Callable[[str], Any], exact: bool) -> LinearFo
     """
     kind, args = node.kind, node.args
     if kind == "num":
-        return {None: node.value if exact else float(node.value)}
+        return {None: rational(node.value) if exact else float(node.value)}
     if kind == "sym":
         return {None: leaf(node.value)}
     if kind == "mat":
@@ -67,7 +68,7 @@ def linear_form(node: Node, leaf: Callable[[str], Any], exact: bool) -> LinearFo
         base = parts[0]
         if set(base) - {None}:
             raise NotLinear("a power of a weight matrix")
-        exponent = node.value if exact else float(node.value)
+        exponent = rational(node.value) if exact else float(node.value)
         return {None: base[None] ** exponent}
     # call
     if node.value == "transpose" and set(parts[0]) - {None}:
@@ -129,7 +130,7 @@ def matrix_value(node: Node, values: Mapping[str, np.ndarray], weights: Mapping[
 def node_text(node: Node) -> str:
     """The parsed formula written back as text (fully parenthesised where it matters)."""
     if node.kind == "num":
-        return sympy.sstr(node.value)
+        return sympy.sstr(rational(node.value))
     if node.kind == "sym":
         return node.value
     if node.kind == "mat":
@@ -139,7 +140,7 @@ def node_text(node: Node) -> str:
     if node.kind in ("+", "-", "*", "/"):
         return f"{_wrapped(node.args[0])} {node.kind} {_wrapped(node.args[1])}"
     if node.kind == "pow":
-        return f"{_wrapped(node.args[0])}**{sympy.sstr(node.value)}"
+        return f"{_wrapped(node.args[0])}**{sympy.sstr(rational(node.value))}"
     return f"{node.value}({', '.join(node_text(a) for a in node.args)})"
 
 
@@ -165,16 +166,39 @@ def symbols_in(*expressions: Any) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
+#: Symbolic proofs are attempted on differences of at most this many operations, with integer
+#: powers of at most this size: within them a rational normal form (``cancel``) is fast, while
+#: ``sympy.simplify`` can take ten minutes on a 12-operation difference holding a 16th power.
+PROOF_OPERATIONS = 80
+PROOF_POWER = 4
+
+
+def provably_zero(difference: sympy.Expr) -> bool:
+    """Whether ``difference`` is 0 by a bounded symbolic route: its rational normal form, then that of
+    its rewriting in exponentials (``sech(x)**2 - 1 + tanh(x)**2``). ``False`` means "not proven"
+    (also for differences too large to try)."""
+    if difference == 0:
+        return True
+    if sympy.count_ops(difference) > PROOF_OPERATIONS or not all(
+        power.exp.is_Rational and power.exp.q in (1, 2) and abs(power.exp) <= PROOF_POWER
+        for power in difference.atoms(sympy.Pow)
+    ):
+        return False
+    if sympy.cancel(difference) == 0:
+        return True
+    rewritten = sympy.expand(difference.rewrite(sympy.exp))
+    return sympy.count_ops(rewritten) <= 8 * PROOF_OPERATIONS and sympy.cancel(rewritten) == 0
+
+
 def forms_equal(cell: Cell, given: LinearForm, derived: LinearForm, expand_definitions: bool) -> bool:
-    """Whether two blocks' coefficients are equal as SymPy expressions (with the cell's named quantities
-    expanded into their definitions, and the sigmoid into exponentials, when ``expand_definitions``)."""
+    """Whether two blocks' coefficients are provably equal as SymPy expressions (with the cell's named
+    quantities expanded into their definitions, and the sigmoid into exponentials, when
+    ``expand_definitions``); see :func:`provably_zero` for what "provably" means."""
     for key in set(given) | set(derived):
         difference = sympy.sympify(given.get(key, 0)) - sympy.sympify(derived.get(key, 0))
         if expand_definitions:
             difference = expand(cell, difference).replace(sigmoid, lambda x: 1 / (1 + sympy.exp(-x)))
-        if sympy.simplify(difference) != 0 and (
-            not expand_definitions or sympy.simplify(difference.rewrite(sympy.exp)) != 0
-        ):
+        if not provably_zero(difference):
             return False
     return True
 

@@ -14,6 +14,7 @@ The modules, by job (every public name is re-exported here, so ``report.X`` is t
 * :mod:`~gradscope.terminal.format`: the width, the verdicts' colours, number formatting, the charts;
 * :mod:`~gradscope.terminal.profiles`: ``analyze``;
 * :mod:`~gradscope.terminal.compare`: ``compare`` and ``cells``;
+* :mod:`~gradscope.terminal.cell_files`: ``cells --file`` (and ``--check``);
 * :mod:`~gradscope.terminal.derivation`: ``derive`` (pretty, LaTeX, Markdown);
 * :mod:`~gradscope.terminal.ensembles`: ``analyze --samples`` and ``compare --samples``;
 * :mod:`~gradscope.terminal.checks`: ``verify`` (and ``verify --target``) and the ``report`` gallery's summary;
@@ -21,7 +22,8 @@ The modules, by job (every public name is re-exported here, so ``report.X`` is t
 * :mod:`~gradscope.terminal.training`: ``training`` (a run's checkpoints).
 """
 
-from gradscope.terminal import checks, compare, derivation, ensembles, format, profiles, research, training
+from gradscope.terminal import cell_files, checks, compare, derivation, ensembles, format, profiles, research, training
+from gradscope.terminal.cell_files import *  # noqa: F403
 from gradscope.terminal.checks import *  # noqa: F403
 from gradscope.terminal.compare import *  # noqa: F403
 from gradscope.terminal.derivation import *  # noqa: F403
@@ -32,6 +34,7 @@ from gradscope.terminal.research import *  # noqa: F403
 from gradscope.terminal.training import *  # noqa: F403
 
 __all__ = [
+    *cell_files.__all__,
     *checks.__all__,
     *compare.__all__,
     *derivation.__all__,

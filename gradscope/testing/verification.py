@@ -226,8 +226,8 @@ def _verify_cell(cell: str, hidden: int, width: int, steps: int, seed: int, torc
     rows = [_row(cell, jacobian_check, FINITE_DIFFERENCES, jacobians, _numeric_jacobians(problem, trajectory))]
     numeric = _numeric_gradients(problem)
     rows += [_row(cell, key, FINITE_DIFFERENCES, grads[key], numeric[key]) for key in grads]
-    if torch is not None:
-        feedback = trajectory.spec.feedback
+    feedback = trajectory.spec.feedback
+    if torch is not None and (feedback or cell in _TORCH_MODULES):  # other cells: central differences only
         reference = _torch_feedback_reference(torch, problem) if feedback else _torch_reference(torch, cell, problem)
         rows.append(_row(cell, "states s_t", TORCH, trajectory.state_vectors(), reference["states"]))
         rows.append(_row(cell, jacobian_check, TORCH, jacobians, reference["jacobians"]))
@@ -267,6 +267,10 @@ def _numeric_gradients(problem: _Problem) -> dict[str, np.ndarray]:
             gradient[index] = (plus - minus) / (2 * EPSILON)
         out[key] = gradient
     return out
+
+
+#: The cells that torch.nn has as modules (the zoo's are checked against PyTorch twins in the test suite).
+_TORCH_MODULES = ("rnn", "rnn-relu", "lstm", "gru")
 
 
 def _torch_module(torch: Any, cell: str, arrays: Mapping[str, np.ndarray]) -> Any:

@@ -51,8 +51,8 @@ def test_gate_order_and_state_follow_pytorch() -> None:
 def test_cell_validation_names_the_problem() -> None:
     with pytest.raises(ValueError, match="undefined symbols"):
         Cell("bad", "bad", ("a",), ("h",), (), (sympy.tanh(u("a") + sympy.Symbol("q")),))
-    with pytest.raises(ValueError, match="first state component must be 'h'"):
-        Cell("bad", "bad", ("a",), ("c",), (), (u("a"),))
+    with pytest.raises(ValueError, match=r"reads .* must name distinct state components"):
+        Cell("bad", "bad", ("a",), ("c",), (), (u("a"),), reads=("h",))
     with pytest.raises(ValueError, match="2 state components"):
         Cell("bad", "bad", ("a",), ("h", "c"), (), (u("a"),))
 

@@ -26,7 +26,7 @@ from rich.console import Console
 import gradscope
 from gradscope import cli
 from gradscope.analysis.problem import make_problem
-from gradscope.cells.spec import ALL_CELL_NAMES, CELL_NAMES
+from gradscope.cells.spec import ALL_CELL_NAMES, CELL_NAMES, ZOO_CELL_NAMES
 from gradscope.compile import compile_cell
 from gradscope.engine.products import DTYPES, NORMS
 from gradscope.params import INITS
@@ -607,8 +607,9 @@ def test_cells_lists_every_cell_with_state_and_gates() -> None:
     result = invoke("cells", env={"COLUMNS": "120"})
     assert result.exit_code == 0
     lines = result.stdout.strip().splitlines()[1:]
-    assert [line.split()[0] for line in lines] == list(ALL_CELL_NAMES)
-    for name, line in zip(ALL_CELL_NAMES, lines, strict=True):
+    names = (*ALL_CELL_NAMES, *ZOO_CELL_NAMES)  # the built-in cells, then the zoo's
+    assert [line.split()[0] for line in lines] == list(names)
+    for name, line in zip(names, lines, strict=True):
         spec = compile_cell(name).spec
         assert spec.state_layout in line and ", ".join(spec.gates) in line
 

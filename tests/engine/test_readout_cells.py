@@ -22,7 +22,8 @@ from gradscope.engine.coefficients import dense_jacobians as feedback_jacobians
 from gradscope.errors import ConfigError, ParameterError, ShapeError
 from gradscope.params import validate_params as validate_feedback_params
 from gradscope.params.init import haar_semi_orthogonal
-from gradscope.symbolic.derivation import derive, expanded_readout_jacobian
+from gradscope.symbolic.derivation import derive
+from gradscope.symbolic.expanded import expanded_readout_jacobian
 
 SIZES = [(5, 3), (3, 7)]  # (H, O), both O != H
 

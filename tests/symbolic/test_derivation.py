@@ -14,7 +14,8 @@ from gradscope.compile import compile_cell
 from gradscope.engine.coefficients import dense_jacobians
 from gradscope.engine.trajectory import run_forward
 from gradscope.params import init_params, validate_layer
-from gradscope.symbolic.derivation import derive, expanded_jacobian
+from gradscope.symbolic.derivation import derive
+from gradscope.symbolic.expanded import expanded_jacobian
 
 
 def test_lstm_cell_carousel_is_diag_f() -> None:
