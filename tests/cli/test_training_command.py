@@ -89,6 +89,27 @@ def test_worker_processes_give_the_profiles_of_analyze(tmp_path: Path) -> None:
         np.testing.assert_allclose(entry["log10_norm"], json.loads(alone.stdout)["log10_norm"], rtol=1e-12)
 
 
+def test_a_dask_scheduler_gives_the_profiles_of_analyze(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    paths = write_run(tmp_path / "run", fmt="npz")
+    # Two single-threaded workers in this process, on loopback only; the command connects by address.
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        result = invoke(
+            "training", str(tmp_path / "run"), "--steps", str(STEPS), "--scheduler", cluster.scheduler_address,
+            "--json", "-",
+        )  # fmt: skip
+        ran_on_the_cluster = cluster.scheduler.transition_counter > 0
+    assert result.exit_code == 0, result.output
+    assert ran_on_the_cluster
+    document = json.loads(result.stdout)
+    assert [entry["step"] for entry in document["checkpoints"]] == [0, 500, 1000]
+    for entry, path in zip(document["checkpoints"], paths, strict=True):
+        alone = invoke("analyze", "--cell", "lstm", "--weights", str(path), "--steps", str(STEPS), "--json", "-")
+        np.testing.assert_allclose(entry["log10_norm"], json.loads(alone.stdout)["log10_norm"], rtol=1e-12)
+
+
 def test_report_calls_out_the_change(serial: None, tmp_path: Path) -> None:
     write_run(tmp_path / "run")
     result = invoke("training", str(tmp_path / "run"), "--steps", str(STEPS))
