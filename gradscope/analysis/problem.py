@@ -197,6 +197,7 @@ def make_problem(cell: str | Cell, **options: Any) -> Problem:
     init, gain = options.get("init", "pytorch"), options.get("gain", 1.0)
     gain = check_init(init, gain)
     input_scale = check_scale("input_scale", options.get("input_scale", 1.0))
+    _check_budget(spec, options)
     if not spec.feedback:
         for name in ("y0", "output_size"):
             if name == "y0" and "y" in spec.state:
@@ -221,6 +222,16 @@ def make_problem(cell: str | Cell, **options: Any) -> Problem:
         array.setflags(write=False)
     recipe = MappingProxyType({"cell": cell, **options})
     return Problem(compiled, network, inputs, initial, norm, dtype, seed, MappingProxyType(config), recipe)
+
+
+def _check_budget(spec: CellSpec, options: Mapping[str, Any]) -> None:
+    """The requested sizes against the memory budget, before anything is drawn (:mod:`gradscope.params.budget`)."""
+    from gradscope.params.budget import check_problem_size
+
+    defaults = {"hidden_size": DEFAULT_HIDDEN_SIZE, "input_size": DEFAULT_INPUT_SIZE, "steps": DEFAULT_STEPS}
+    sizes = [options.get(name) or default for name, default in defaults.items()]
+    if all(isinstance(size, int) and not isinstance(size, bool) and size > 0 for size in sizes):
+        check_problem_size(*sizes, gates=spec.num_gates, components=max(len(spec.state), 1))
 
 
 def _drawn(

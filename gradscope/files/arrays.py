@@ -8,6 +8,8 @@ one clean line and exit code 2.
 from __future__ import annotations
 
 import contextlib
+import os
+import stat
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,12 +44,27 @@ def about_file(path: Path | str) -> Iterator[None]:
         raise type(error)(f"{path}: {error}") from error
 
 
+def check_regular_file(path: Path, error: type[GradscopeError]) -> None:
+    """Refuse, before opening it, what is not a regular file: a FIFO would hang the read, a device or a
+    ``/proc`` file has no fixed size; ``error`` is the type raised (its message names the path)."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except OSError as problem:
+        raise error(f"{path}: cannot read ({problem.strerror or problem})") from problem
+    if stat.S_ISDIR(info.st_mode):
+        raise error(f"{path}: is a directory, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        kind = "FIFO (named pipe)" if stat.S_ISFIFO(info.st_mode) else "device or special file"
+        raise error(f"{path}: is a {kind}, not a regular file; refused")
+    if str(Path(path).resolve()).startswith("/proc/"):
+        raise error(f"{path}: is a /proc file, not a data file; refused")
+
+
 def _read_magic(path: Path) -> bytes:
     """The first bytes of ``path``, or a :class:`FileError` saying why it cannot be read."""
-    if not path.exists():
-        raise FileError(f"{path}: no such file")
-    if path.is_dir():
-        raise FileError(f"{path}: is a directory, not a file")
+    check_regular_file(path, FileError)
     try:
         with path.open("rb") as handle:
             return handle.read(len(_NPY_MAGIC))
@@ -57,6 +74,8 @@ def _read_magic(path: Path) -> bytes:
 
 def _checked_array(path: Path, name: str, array: np.ndarray) -> np.ndarray:
     """``array`` as finite float64, with errors naming the file and the array."""
+    if array.dtype.kind == "c":
+        raise ParameterError(f"{path}: {name}: complex values (dtype {array.dtype}) cannot be represented; refused")
     if array.dtype.kind not in _NUMERIC_KINDS:
         raise ParameterError(f"{path}: {name}: expected a numeric array, got dtype {array.dtype}")
     with about_file(path):

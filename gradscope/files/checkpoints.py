@@ -32,11 +32,10 @@ FORMATS = (".npz", ".pt", ".pth", ".safetensors")
 
 def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     """Every array in a checkpoint, keyed by its (dot-flattened) name, as NumPy arrays."""
+    from gradscope.files.arrays import check_regular_file
+
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such file")
-    if path.is_dir():
-        raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
+    check_regular_file(path, CheckpointError)
     suffix = path.suffix.lower()
     if suffix == ".npz":
         state = _load_npz(path)
@@ -103,24 +102,53 @@ def _load_safetensors(path: Path) -> dict[str, np.ndarray]:
         raise CheckpointError(f"{path}: not a valid .safetensors file ({error})") from error
 
 
-def _flatten(path: Path, value: object, prefix: str = "") -> dict[str, np.ndarray]:
-    """Nested mappings of tensors/arrays to ``{"a.b.c": array}``; other leaves (numbers, strings) are skipped."""
+#: How deep mappings may nest in a checkpoint (a training state is two or three levels deep).
+MAX_DEPTH = 16
+
+
+def _flatten(path: Path, value: object, prefix: str = "", depth: int = 0) -> dict[str, np.ndarray]:
+    """Nested mappings of tensors/arrays to ``{"a.b.c": array}``; other leaves (numbers, strings) are skipped.
+
+    A tensor that NumPy cannot hold faithfully (complex, sparse, meta, quantized) is refused, naming the entry.
+    """
+    if depth > MAX_DEPTH:
+        raise CheckpointError(f"{path}: {prefix.rstrip('.')}: nested more than {MAX_DEPTH} levels deep; refused")
     if hasattr(value, "detach"):
+        _check_tensor(path, prefix.rstrip("."), value)
         tensor = value.detach().cpu()
         # .double(): NumPy has no bfloat16, and gradscope computes in float64 anyway.
         return {prefix.rstrip("."): tensor.double().numpy() if tensor.is_floating_point() else tensor.numpy()}
     if isinstance(value, np.ndarray):
         return {prefix.rstrip("."): value}
+    if isinstance(value, (list, tuple)) and prefix == "":
+        raise CheckpointError(
+            f"{path}: holds a {type(value).__name__}, not a state_dict (a mapping of names to tensors)"
+        )
     if isinstance(value, Mapping):
         out: dict[str, np.ndarray] = {}
         for key, item in value.items():
-            out |= _flatten(path, item, f"{prefix}{key}.")
+            out |= _flatten(path, item, f"{prefix}{key}.", depth + 1)
         return out
     if prefix == "":
         raise CheckpointError(
             f"{path}: holds a {type(value).__name__}, not a state_dict (a mapping of names to tensors)"
         )
     return {}
+
+
+def _check_tensor(path: Path, name: str, tensor: object) -> None:
+    """Refuse a tensor whose values a float64 NumPy array cannot hold as they are."""
+    layout = str(getattr(tensor, "layout", "torch.strided"))
+    if layout != "torch.strided":
+        raise CheckpointError(f"{path}: {name}: a sparse tensor ({layout}); refused (save it dense: .to_dense())")
+    if getattr(tensor, "is_meta", False) or str(getattr(tensor, "device", "")) == "meta":
+        raise CheckpointError(f"{path}: {name}: a meta tensor (shape only, no values); refused")
+    if getattr(tensor, "is_quantized", False):
+        raise CheckpointError(f"{path}: {name}: a quantized tensor; refused (save it dequantized)")
+    if getattr(tensor, "is_complex", lambda: False)():
+        raise CheckpointError(
+            f"{path}: {name}: complex values ({tensor.dtype}); refused (the imaginary part would be lost)"
+        )
 
 
 def recurrent_prefixes(state: Mapping[str, object]) -> list[str]:

@@ -1,0 +1,71 @@
+"""The memory budget: sizes, steps and the arrays a file declares are checked against it before anything is
+allocated or decompressed, so that a huge ``--hidden-size`` or a small file that expands to gigabytes is a
+one-line error saying what would be needed, not a ``MemoryError`` half-way.
+
+The budget is ``GRADSCOPE_MEMORY_BUDGET`` (bytes, or with a unit: ``512M``, ``8G``), else half the
+physical memory (else 8 GiB where that cannot be read).
+"""
+
+from __future__ import annotations
+
+import os
+
+from gradscope.errors import ConfigError
+
+#: The environment variable that sets the budget.
+BUDGET_ENV = "GRADSCOPE_MEMORY_BUDGET"
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+_FALLBACK = 8 * 1024**3
+
+
+def memory_budget() -> int:
+    """The budget in bytes: :data:`BUDGET_ENV`, else half the physical memory."""
+    text = os.environ.get(BUDGET_ENV, "").strip().upper().removesuffix("B").removesuffix("I")
+    if text:
+        unit = text[-1] if text[-1] in _UNITS else ""
+        number = text[: -1 if unit else None]
+        try:
+            value = float(number) * _UNITS[unit]
+        except ValueError:
+            raise ConfigError(f"{BUDGET_ENV}={os.environ[BUDGET_ENV]!r}: expected bytes such as 4G or 512M") from None
+        if not value > 0:
+            raise ConfigError(f"{BUDGET_ENV}={os.environ[BUDGET_ENV]!r}: must be positive")
+        return int(value)
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) // 2
+    except (ValueError, OSError, AttributeError):
+        return _FALLBACK
+
+
+def format_bytes(count: float) -> str:
+    """``"3.2 GiB"``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if count < 1024 or unit == "PiB":
+            return f"{count:.1f} {unit}" if unit != "B" else f"{int(count)} B"
+        count /= 1024
+    return f"{count:.1f} PiB"  # pragma: no cover
+
+
+def check_budget(what: str, needed: float) -> None:
+    """A :class:`ConfigError` naming ``what`` and the bytes it needs when that exceeds the budget."""
+    budget = memory_budget()
+    if needed > budget:
+        raise ConfigError(
+            f"{what} would need about {format_bytes(needed)} of memory, over the budget of {format_bytes(budget)} "
+            f"(set {BUDGET_ENV} to change it)"
+        )
+
+
+def check_problem_size(
+    hidden_size: int | None, input_size: int | None, steps: int | None, gates: int, components: int
+) -> None:
+    """Check a problem's arrays against the budget before any is drawn: the weights ``G H (H + I)``, the
+    forward pass ``T (S + G H)`` and a few ``S x S`` product matrices, float64."""
+    hidden = int(hidden_size or 0)
+    width = int(input_size or 0)
+    length = int(steps or 0)
+    state = components * hidden
+    needed = 8.0 * (
+        gates * hidden * (hidden + width) + 2 * length * (state + gates * hidden + width) + 4 * state * state
+    )
+    check_budget(f"hidden size {hidden}, input size {width}, {length} steps", needed)
