@@ -126,3 +126,12 @@ def test_cells_whose_blocks_the_language_does_not_read_are_refused_clearly(cell:
     assert_bad_input(
         invoke("derive", "-c", cell, "--check", block.text()), "not read yet" if cell != "cornn" else "yet"
     )
+
+
+def test_derive_check_with_block_takes_bare_formulas() -> None:
+    right = invoke("derive", "-c", "lstm", "--block", "dh/dc", "--check", "diag(o_t*(1 - tanh(c_t)**2)*f_t)")
+    assert right.exit_code == 0 and right.stdout.startswith("CORRECT  lstm: dh_t/dc_{t-1} = ")
+    wrong = invoke("derive", "-c", "lstm", "--block", "dh/dc", "--check", "o_t*f_t")  # tanh'(c_t) left out
+    assert wrong.exit_code == 1 and wrong.stdout.startswith("WRONG  lstm: dh_t/dc_{t-1}")
+    assert_bad_input(invoke("derive", "-c", "lstm", "--block", "dh/dq", "--check", "f_t"), "no state component 'q'")
+    assert_bad_input(invoke("derive", "-c", "lstm", "--block", "dh/dc"), "--block", "--check")
