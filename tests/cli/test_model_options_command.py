@@ -83,3 +83,13 @@ def test_lyapunov_and_sweep_take_the_keep_gate_biases() -> None:
 )
 def test_options_that_do_not_fit_the_cell_exit_2_naming_the_option(args: list[str], fragments: list[str]) -> None:
     assert_bad_input(invoke(*args, *TINY), *fragments)
+
+
+@pytest.mark.parametrize("init", ["identity", "xavier"])
+def test_lyapunov_and_sweep_reports_take_the_new_inits_of_the_tanh_rnn(init: str) -> None:
+    # The mean-field theory line covers xavier (variance gain^2/H, as gaussian) and leaves IRNN's gain * I out.
+    spectrum = invoke("lyapunov", "--cell", "rnn", "--init", init, "-H", "4", "-I", "2", "-T", "30")
+    assert spectrum.exit_code == 0, spectrum.output
+    rows = invoke("sweep", "--cell", "rnn", "--vary", f"init=pytorch,{init}", "--workers", "1", *TINY)
+    assert rows.exit_code == 0, rows.output
+    assert init in rows.stdout
