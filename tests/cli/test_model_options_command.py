@@ -93,3 +93,13 @@ def test_lyapunov_and_sweep_reports_take_the_new_inits_of_the_tanh_rnn(init: str
     rows = invoke("sweep", "--cell", "rnn", "--vary", f"init=pytorch,{init}", "--workers", "1", *TINY)
     assert rows.exit_code == 0, rows.output
     assert init in rows.stdout
+
+
+def test_reports_say_which_model_options_drew_the_model() -> None:
+    single = invoke("analyze", "--cell", "lstm", "--forget-bias", "2", "--num-layers", "2", "--bidirectional", *TINY)
+    assert single.exit_code == 0, single.output
+    text = " ".join(single.stdout.replace("│", " ").split())
+    assert "b_f = 2, 2 layers, bidirectional" in text
+    both = invoke("compare", "--cells", "rnn,lstm,gru", "--forget-bias", "2", "--update-bias", "chrono", *TINY)
+    text = " ".join(both.stdout.replace("│", " ").split())
+    assert "lstm: b_f = 2; gru: chrono b_z, T_max = 8" in text
