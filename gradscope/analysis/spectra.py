@@ -71,3 +71,51 @@ def spectrum_table(analyses: Sequence[Analysis], labels: Sequence[str], decades:
     )
     sizes = tuple(len(a.singular_values[lags[0]]) for a in analyses) if lags else ()
     return SpectrumTable(tuple(labels), lags, counts, decades, sizes)
+
+
+@dataclass(frozen=True)
+class SpectrumSplit:
+    """The singular values of ``P_k`` on either side of index ``split`` at one snapshot lag.
+
+    For the LSTM (``S = 2H``, ``split = H``) the first H directions are those the cell-state carousel
+    ``dc_t/dc_{t-1} = diag(f_t)`` carries, the other H those that go through ``h`` and ``W_hh``: at
+    moderate lags the spectrum drops by many decades between ``sigma_H`` and ``sigma_(H+1)``.
+
+    Attributes:
+        lag: the snapshot lag k.
+        split: how many singular values are in the upper group.
+        upper, lower: ``log10`` of each group's largest singular value, ``sigma_1`` and ``sigma_(split+1)``.
+        upper_rate, lower_rate: those divided by k, in decades per step (``P_0 = I``: every ``sigma_i`` starts at 1).
+        drop: ``log10 sigma_split - log10 sigma_(split+1)``, the step in the spectrum at the split (decades).
+        resolved: whether ``sigma_(split+1)`` lies above the float64 resolution floor relative to ``sigma_1``
+            (:func:`resolution_floor`), i.e. whether ``lower`` is a measurement and not rounding.
+    """
+
+    lag: int
+    split: int
+    upper: float
+    lower: float
+    upper_rate: float
+    lower_rate: float
+    drop: float
+    resolved: bool
+
+
+def spectrum_split(analysis: Analysis, lag: int, split: int) -> SpectrumSplit:
+    """Split the spectrum of ``P_k`` (snapshot lag ``lag``, ``(S,)`` descending) after its ``split`` largest values."""
+    values = analysis.singular_values[lag]
+    if not 0 < split < len(values):
+        raise ValueError(f"split must be between 1 and {len(values) - 1}, got {split}")
+    upper, lower = float(values[0]), float(values[split])
+    resolved = lower - upper >= resolution_floor(analysis)
+    drop = float(values[split - 1] - values[split])
+    return SpectrumSplit(lag, split, upper, lower, upper / lag, lower / lag, drop, bool(resolved))
+
+
+def resolved_split(analysis: Analysis, split: int) -> SpectrumSplit | None:
+    """:func:`spectrum_split` at the longest snapshot lag above 1 whose lower group is resolved (else ``None``)."""
+    for lag in sorted((k for k in analysis.singular_values if k > 1), reverse=True):
+        result = spectrum_split(analysis, lag, split)
+        if result.resolved:
+            return result
+    return None

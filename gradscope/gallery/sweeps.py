@@ -139,8 +139,9 @@ def forget_bias_section(sizes: GallerySizes) -> Section:
         f"weights and inputs from seed {seed}) with the effective forget-gate bias b_f set from {low:g} to "
         f"{high:g} (in `bias_ih`, with `bias_hh` zeroed, because the two add), and a last row with chrono "
         f"initialisation (T_max = {T}), set apart by a white rule. Colour is "
-        "`log10 ‖∂s_T/∂s_(T-k)‖`; the contour (numeric rows only) marks norm 1. A larger forget bias keeps the "
-        f"gradient longer. {sweep_summary(result)}",
+        "`log10 ‖∂s_T/∂s_(T-k)‖`; the contour (numeric rows only) marks norm 1. The bias acts on one path, the "
+        "cell-state carousel `∂c_t/∂c_(t-1) = diag(f_t)` with f_t = σ(b_f + ...): a larger forget bias brings "
+        f"f_t nearer 1 and keeps the gradient longer. {sweep_summary(result)}",
         f"[*numpy.linspace({low!r}, {high!r}, {count}).tolist(), 'chrono']",
         f"hidden_size={H}, input_size={I}, steps={T}, t_max={T}, seed={seed}",
     )
