@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gradscope.analysis.problem import Problem
 from gradscope.analysis.profile import Analysis
+from gradscope.errors import ConfigError
 
 #: Relative resolution of a float64 singular value next to the largest one (about S * eps).
 FLOAT64_EPS = float(np.finfo(np.float64).eps)
@@ -119,3 +121,30 @@ def resolved_split(analysis: Analysis, split: int) -> SpectrumSplit | None:
         if result.resolved:
             return result
     return None
+
+
+def carousel_log10(problem: Problem) -> np.ndarray:
+    """``(T,)`` ``log10 max_i prod_{t=T-k+1..T} f_t[i]`` for ``k = 1..T``: the norm of the LSTM carousel's path
+    ``dc_T/dc_{T-k}`` alone (the product of the diagonal blocks ``diag(f_t)``: exact, no iteration).
+
+    ``f_t = sigmoid(W_if x_t + b_if + W_hf h_{t-1} + b_hf)`` (gate order ``i, f, g, o``) along the problem's own
+    forward pass (one layer, one direction).
+    """
+    if problem.spec.name != "lstm":
+        raise ConfigError(f"the carousel is the LSTM's path; the {problem.spec.name} cell has none")
+    trajectory = problem.trajectory()
+    params = trajectory.params
+    H = params.hidden_size
+    h_prev = trajectory.states[:-1, :H]  # (T, H): h_{t-1} for step t
+    bias = params.bias_hh[H : 2 * H]
+    a_f = trajectory.input_projection[:, 1, :] + h_prev @ params.recurrent_blocks()[1].T + bias
+    log10_f = -np.logaddexp(0.0, -a_f) / math.log(10.0)  # log10 sigmoid(a), exact also where f rounds to 1
+    kept = np.cumsum(log10_f[::-1], axis=0)  # row k-1: sum over the last k steps
+    return kept.max(axis=1)
+
+
+def carousel_rate(problem: Problem) -> float:
+    """The carousel's rate per step over the whole run, natural log as ``Analysis.rate_per_step``:
+    ``ln(10) * carousel_log10(problem)[-1] / T``."""
+    profile = carousel_log10(problem)
+    return float(math.log(10.0) * profile[-1] / profile.shape[0])
