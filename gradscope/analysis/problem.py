@@ -222,6 +222,7 @@ def make_problem(cell: str | Cell, **options: Any) -> Problem:
         network = _drawn(spec, options, np.random.default_rng(params_seed), init, gain, config)
     else:
         network = _given(spec, options, config)
+        _check_budget(spec, options, network)
     network = _with_gate_biases(spec, network, options, seed, config)
     inputs = _inputs(options, network.input_size, inputs_seed, config)
     if input_scale != 1.0:
@@ -234,14 +235,27 @@ def make_problem(cell: str | Cell, **options: Any) -> Problem:
     return Problem(compiled, network, inputs, initial, norm, dtype, seed, MappingProxyType(config), recipe)
 
 
-def _check_budget(spec: CellSpec, options: Mapping[str, Any]) -> None:
-    """The requested sizes against the memory budget, before anything is drawn (:mod:`gradscope.params.budget`)."""
+def _check_budget(spec: CellSpec, options: Mapping[str, Any], network: NetworkParams | None = None) -> None:
+    """The sizes against the memory budget (:mod:`gradscope.params.budget`): the requested ones before anything
+    is drawn, or, for given parameters, their shapes before the inputs are drawn. A size that is not a positive
+    integer is left to the validation that names it."""
     from gradscope.params.budget import check_problem_size
 
-    defaults = {"hidden_size": DEFAULT_HIDDEN_SIZE, "input_size": DEFAULT_INPUT_SIZE, "steps": DEFAULT_STEPS}
-    sizes = [options.get(name) or default for name, default in defaults.items()]
-    if all(isinstance(size, int) and not isinstance(size, bool) and size > 0 for size in sizes):
-        check_problem_size(*sizes, gates=spec.num_gates, components=max(len(spec.state), 1))
+    if network is None and options.get("params") is not None:
+        return  # checked with their shapes once they are validated
+    if network is None:
+        wanted = {"hidden_size": DEFAULT_HIDDEN_SIZE, "input_size": DEFAULT_INPUT_SIZE, "num_layers": 1}
+        sizes = {name: _option(options, name, default) for name, default in wanted.items()}
+        directions = 2 if options.get("bidirectional") else 1
+    else:
+        sizes = {"hidden_size": network.hidden_size, "input_size": network.input_size}
+        sizes["num_layers"], directions = network.num_layers, network.num_directions
+    inputs = options.get("inputs")
+    given_steps = inputs is not None and np.ndim(inputs) >= 1
+    steps = np.shape(inputs)[0] if given_steps else _option(options, "steps", DEFAULT_STEPS)
+    if all(isinstance(size, int) and not isinstance(size, bool) and size > 0 for size in [*sizes.values(), steps]):
+        components = max(len(spec.state), 1)
+        check_problem_size(steps=steps, gates=spec.num_gates, components=components, directions=directions, **sizes)
 
 
 def _drawn(

@@ -62,6 +62,52 @@ def check_regular_file(path: Path, error: type[GradscopeError]) -> None:
         raise error(f"{path}: is a /proc file, not a data file; refused")
 
 
+def _read_header(handle: object, version: tuple[int, int]) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """An ``.npy`` header's ``(shape, fortran_order, dtype)``, reading the header only."""
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(handle)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(handle)
+    raise ValueError(f"unsupported .npy format version {version}")
+
+
+def check_npz_sizes(path: Path, error: type[GradscopeError] = GradscopeError) -> None:
+    """Read every member's ``.npy`` header (a few bytes decompressed, never the data) and check the declared
+    shapes against the memory budget and the member's stored size; refuse object arrays. Raises ``error``
+    (the file layer's type) naming the member."""
+    from gradscope.params.budget import check_budget, format_bytes
+
+    total = 0
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.infolist():
+                name = member.filename.removesuffix(".npy")
+                with archive.open(member) as handle:
+                    version = np.lib.format.read_magic(handle)
+                    shape, _order, dtype = _read_header(handle, version)
+                if dtype.hasobject:
+                    raise error(
+                        f"{path}: holds pickled Python objects; refused, never unpickled ({name}: arrays are "
+                        "loaded with allow_pickle=False)"
+                    )
+                elements = int(np.prod(shape, dtype=object))
+                declared = elements * dtype.itemsize
+                if declared > member.file_size:
+                    raise error(
+                        f"{path}: {name}: declares shape {shape} ({format_bytes(declared)}) but holds only "
+                        f"{format_bytes(member.file_size)}; truncated or corrupt"
+                    )
+                total += elements
+    except GradscopeError:
+        raise
+    except Exception as problem:  # BadZipFile, a malformed header (ValueError), EOFError
+        raise error(f"{path}: not a valid .npz archive ({problem})") from problem
+    try:
+        check_budget(f"{path}: its arrays (as float64)", 8.0 * total)
+    except GradscopeError as problem:
+        raise error(str(problem)) from None
+
+
 def _read_magic(path: Path) -> bytes:
     """The first bytes of ``path``, or a :class:`FileError` saying why it cannot be read."""
     check_regular_file(path, FileError)
@@ -102,6 +148,7 @@ def load_npz(path: Path | str) -> dict[str, np.ndarray]:
         raise FileError(f"{path}: is a single .npy array, not an .npz archive (save the state_dict with np.savez)")
     if not magic.startswith(_ZIP_MAGIC) or not zipfile.is_zipfile(path):
         raise FileError(f"{path}: not an .npz archive (save the state_dict with np.savez)")
+    check_npz_sizes(path, FileError)
     arrays: dict[str, np.ndarray] = {}
     try:
         with np.load(path, allow_pickle=False) as archive:

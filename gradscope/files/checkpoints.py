@@ -14,12 +14,13 @@ when exactly one module holds recurrent weights.
 from __future__ import annotations
 
 import re
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from gradscope.errors import CheckpointError
+from gradscope.errors import CheckpointError, ConfigError
 
 #: A recurrent parameter name at the end of a state_dict key, after the module's prefix.
 _RECURRENT = re.compile(
@@ -53,6 +54,10 @@ def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    from gradscope.files.arrays import check_npz_sizes
+
+    if zipfile.is_zipfile(path):
+        check_npz_sizes(path, CheckpointError)
     try:
         with np.load(path, allow_pickle=False) as archive:
             if not hasattr(archive, "files"):
@@ -79,6 +84,7 @@ def _load_torch(path: Path) -> dict[str, np.ndarray]:
             "where torch is installed: python -c \"import torch, numpy as np; sd = torch.load('model.pt', "
             "weights_only=True); np.savez('model.npz', **{k: v.numpy() for k, v in sd.items()})\""
         ) from error
+    _check_torch_archive(path)
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # UnpicklingError for objects, RuntimeError for truncated archives
@@ -87,6 +93,25 @@ def _load_torch(path: Path) -> dict[str, np.ndarray]:
             reason = "it holds Python objects other than tensors, which are never unpickled (weights_only=True)"
         raise CheckpointError(f"{path}: cannot read as a PyTorch checkpoint: {reason}") from error
     return _flatten(path, loaded)
+
+
+def _check_torch_archive(path: Path) -> None:
+    """A zip-format ``.pt``'s declared uncompressed size against the memory budget, before ``torch.load``
+    decompresses anything: its members may be deflated, so a small file can expand to gigabytes. Counted
+    twice: the tensors as stored and their float64 copies."""
+    from gradscope.params.budget import check_budget
+
+    if not zipfile.is_zipfile(path):
+        return  # the legacy format stores tensors raw: the file's own size bounds them
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise CheckpointError(f"{path}: cannot read as a PyTorch checkpoint: {error}") from error
+    try:
+        check_budget(f"{path}: its tensors", 2.0 * declared)
+    except ConfigError as error:
+        raise CheckpointError(str(error)) from None
 
 
 def _load_safetensors(path: Path) -> dict[str, np.ndarray]:

@@ -56,16 +56,32 @@ def check_budget(what: str, needed: float) -> None:
         )
 
 
-def check_problem_size(
-    hidden_size: int | None, input_size: int | None, steps: int | None, gates: int, components: int
-) -> None:
-    """Check a problem's arrays against the budget before any is drawn: the weights ``G H (H + I)``, the
-    forward pass ``T (S + G H)`` and a few ``S x S`` product matrices, float64."""
-    hidden = int(hidden_size or 0)
-    width = int(input_size or 0)
-    length = int(steps or 0)
-    state = components * hidden
-    needed = 8.0 * (
-        gates * hidden * (hidden + width) + 2 * length * (state + gates * hidden + width) + 4 * state * state
+def problem_bytes(
+    hidden_size: int, input_size: int, steps: int, gates: int, components: int, num_layers: int = 1, directions: int = 1
+) -> float:
+    """Bytes a problem holds, float64: every layer's and direction's weights ``G H (H + width)`` (``width`` the
+    input size in the first layer, ``D H`` above it), its forward pass ``2 T (S + G H + width)`` (states,
+    projections, inputs) and a few ``S x S`` product matrices, ``S = components * H``."""
+    hidden, state = int(hidden_size), int(components) * int(hidden_size)
+    widths = [int(input_size)] + [int(directions) * hidden] * (int(num_layers) - 1)
+    per_direction = sum(
+        gates * hidden * (hidden + width) + 2 * int(steps) * (state + gates * hidden + width) for width in widths
     )
-    check_budget(f"hidden size {hidden}, input size {width}, {length} steps", needed)
+    return 8.0 * (int(directions) * per_direction + 4 * state * state)
+
+
+def check_problem_size(
+    hidden_size: int,
+    input_size: int,
+    steps: int,
+    gates: int,
+    components: int,
+    num_layers: int = 1,
+    directions: int = 1,
+) -> None:
+    """Check a problem's arrays (:func:`problem_bytes`) against the budget before any is drawn or read; the
+    message names the sizes and what they would need."""
+    needed = problem_bytes(hidden_size, input_size, steps, gates, components, num_layers, directions)
+    structure = f", {num_layers} layers" if num_layers > 1 else ""
+    structure += ", bidirectional" if directions > 1 else ""
+    check_budget(f"hidden size {hidden_size}, input size {input_size}, {steps} steps{structure}", needed)
