@@ -13,6 +13,7 @@ import os
 import signal
 import stat
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -184,19 +185,40 @@ def write_bytes_atomic(path: Path | str, data: bytes) -> Path:
 
 
 #: The signals held back while a file is written: delivered right after it is in place (or gone).
-_HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+_HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
     """Hold ``SIGINT``/``SIGTERM``/``SIGHUP`` back while a file is written, so that an interruption cannot
-    leave a temporary file behind (a default ``SIGTERM`` ends the process without any cleanup); the
-    signal is delivered, as it would have been, once the file is in place. ``SIGKILL`` cannot be held."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+    leave a temporary file behind (a default ``SIGTERM`` ends the process without any cleanup); a signal that
+    arrived is delivered, as it would have been, once the file is in place. ``SIGKILL`` cannot be held.
+
+    In the main thread the signals are caught by a handler that notes them: a mask would not do, since the
+    kernel gives a process-directed signal to any thread that does not block it (BLAS's worker threads
+    included), and its default action ends the whole process. Elsewhere (the handler can only be set in the
+    main thread) this thread's mask holds them, which is what a thread can do.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+        return
+    arrived: list[int] = []
+
+    def note(number: int, _frame: object) -> None:
+        arrived.append(number)
+
+    previous = {number: signal.signal(number, note) for number in _HELD_SIGNALS}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        for number in dict.fromkeys(arrived):
+            signal.raise_signal(number)  # as it would have come: the previous handler, or the default action
 
 
 def to_json(document: Mapping[str, Any]) -> str:
