@@ -30,7 +30,7 @@ from gradscope.compile.compiled import CompiledCell
 from gradscope.engine.depth import stacked_forward
 from gradscope.engine.products import check_dtype, check_norm
 from gradscope.engine.trajectory import Trajectory
-from gradscope.errors import ConfigError
+from gradscope.errors import ConfigError, NonFiniteError
 from gradscope.params.arrays import as_float_array, check_count, check_scale, check_size
 from gradscope.params.init import CHRONO_STREAM, check_init, init_params, set_forget_bias, set_update_bias
 from gradscope.params.layer import LayerParams, validate_layer
@@ -277,7 +277,10 @@ def _drawn(
     drawn = init_params(
         spec, hidden, width, rng, init, gain, output_size=output, num_layers=layers, bidirectional=bidirectional
     )
-    return validate_params(spec, drawn)
+    try:
+        return validate_params(spec, drawn)
+    except NonFiniteError as error:  # a gain near float64's limit: the draws themselves overflow
+        raise ConfigError(f"gain {gain:g} with init {init}: the drawn parameters overflow float64 ({error})") from None
 
 
 def _given(spec: CellSpec, options: Mapping[str, Any], config: dict) -> NetworkParams:
