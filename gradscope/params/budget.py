@@ -8,6 +8,7 @@ physical memory (else 8 GiB where that cannot be read).
 
 from __future__ import annotations
 
+import math
 import os
 
 from gradscope.errors import ConfigError
@@ -28,8 +29,8 @@ def memory_budget() -> int:
             value = float(number) * _UNITS[unit]
         except ValueError:
             raise ConfigError(f"{BUDGET_ENV}={os.environ[BUDGET_ENV]!r}: expected bytes such as 4G or 512M") from None
-        if not value > 0:
-            raise ConfigError(f"{BUDGET_ENV}={os.environ[BUDGET_ENV]!r}: must be positive")
+        if not 0 < value < math.inf:
+            raise ConfigError(f"{BUDGET_ENV}={os.environ[BUDGET_ENV]!r}: must be a positive, finite number of bytes")
         return int(value)
     try:
         return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) // 2
@@ -62,12 +63,15 @@ def problem_bytes(
     """Bytes a problem holds, float64: every layer's and direction's weights ``G H (H + width)`` (``width`` the
     input size in the first layer, ``D H`` above it), its forward pass ``2 T (S + G H + width)`` (states,
     projections, inputs) and a few ``S x S`` product matrices, ``S = components * H``."""
-    hidden, state = int(hidden_size), int(components) * int(hidden_size)
-    widths = [int(input_size)] + [int(directions) * hidden] * (int(num_layers) - 1)
-    per_direction = sum(
-        gates * hidden * (hidden + width) + 2 * int(steps) * (state + gates * hidden + width) for width in widths
-    )
-    return 8.0 * (int(directions) * per_direction + 4 * state * state)
+    hidden, state, length = int(hidden_size), int(components) * int(hidden_size), int(steps)
+    layers, directions = int(num_layers), int(directions)
+
+    def layer(width: int) -> int:
+        return gates * hidden * (hidden + width) + 2 * length * (state + gates * hidden + width)
+
+    # The first layer reads the inputs, the L - 1 above it the D H outputs below (a closed form: L may be huge).
+    per_direction = layer(int(input_size)) + (layers - 1) * layer(directions * hidden)
+    return 8.0 * (directions * per_direction + 4 * state * state)
 
 
 def check_problem_size(
