@@ -172,6 +172,7 @@ def analyze_ensemble(
             raise ConfigError("analyze_ensemble: give a non-empty sequence of problems, and no options to make one")
     else:
         first = as_problem(cell, options)
+        _check_budget(first, int(samples))
         problems = [first] + [first.redraw(seed=first.seed + i) for i in range(1, int(samples))]
     members = []
     for i, problem in enumerate(problems):
@@ -204,4 +205,16 @@ def analyze_ensemble(
         lower=lower,
         upper=upper,
         config=config,
+    )
+
+
+def _check_budget(first: Problem, samples: int) -> None:
+    """``samples`` draws are held at once (each problem's parameters and inputs, and its analysis's profile):
+    their memory is checked against the budget before the second is drawn."""
+    from gradscope.params.budget import check_budget
+
+    arrays = [first.inputs, first.initial_state, *first.network.as_dict().values()]
+    each = sum(array.nbytes for array in arrays if isinstance(array, np.ndarray)) + 8 * 4 * first.steps
+    check_budget(
+        f"{samples} samples of {first.spec.name} (hidden size {first.hidden_size}, {first.steps} steps)", samples * each
     )

@@ -246,10 +246,14 @@ def _check_budget(spec: CellSpec, options: Mapping[str, Any], network: NetworkPa
     if network is None:
         wanted = {"hidden_size": DEFAULT_HIDDEN_SIZE, "input_size": DEFAULT_INPUT_SIZE, "num_layers": 1}
         sizes = {name: _option(options, name, default) for name, default in wanted.items()}
+        if spec.feedback:
+            sizes["output_size"] = _option(options, "output_size", sizes["hidden_size"])
         directions = 2 if options.get("bidirectional") else 1
     else:
         sizes = {"hidden_size": network.hidden_size, "input_size": network.input_size}
         sizes["num_layers"], directions = network.num_layers, network.num_directions
+        if spec.feedback:
+            sizes["output_size"] = network.output_size
     inputs = options.get("inputs")
     given_steps = inputs is not None and np.ndim(inputs) >= 1
     steps = np.shape(inputs)[0] if given_steps else _option(options, "steps", DEFAULT_STEPS)

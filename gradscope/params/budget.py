@@ -58,20 +58,30 @@ def check_budget(what: str, needed: float) -> None:
 
 
 def problem_bytes(
-    hidden_size: int, input_size: int, steps: int, gates: int, components: int, num_layers: int = 1, directions: int = 1
+    hidden_size: int,
+    input_size: int,
+    steps: int,
+    gates: int,
+    components: int,
+    num_layers: int = 1,
+    directions: int = 1,
+    output_size: int = 0,
 ) -> float:
     """Bytes a problem holds, float64: every layer's and direction's weights ``G H (H + width)`` (``width`` the
     input size in the first layer, ``D H`` above it), its forward pass ``2 T (S + G H + width)`` (states,
-    projections, inputs) and a few ``S x S`` product matrices, ``S = components * H``."""
+    projections, inputs) and a few ``S x S`` product matrices, ``S = components * H``; a cell that feeds its
+    output back (Jordan's) adds its readout ``2 O H`` and its fed-back state ``y`` (``S = O``)."""
     hidden, state, length = int(hidden_size), int(components) * int(hidden_size), int(steps)
-    layers, directions = int(num_layers), int(directions)
+    layers, directions, output = int(num_layers), int(directions), int(output_size)
+    if output:
+        state = output
 
     def layer(width: int) -> int:
         return gates * hidden * (hidden + width) + 2 * length * (state + gates * hidden + width)
 
     # The first layer reads the inputs, the L - 1 above it the D H outputs below (a closed form: L may be huge).
     per_direction = layer(int(input_size)) + (layers - 1) * layer(directions * hidden)
-    return 8.0 * (directions * per_direction + 4 * state * state)
+    return 8.0 * (directions * per_direction + 4 * state * state + 2 * output * (hidden + length))
 
 
 def check_problem_size(
@@ -82,10 +92,12 @@ def check_problem_size(
     components: int,
     num_layers: int = 1,
     directions: int = 1,
+    output_size: int = 0,
 ) -> None:
     """Check a problem's arrays (:func:`problem_bytes`) against the budget before any is drawn or read; the
     message names the sizes and what they would need."""
-    needed = problem_bytes(hidden_size, input_size, steps, gates, components, num_layers, directions)
+    needed = problem_bytes(hidden_size, input_size, steps, gates, components, num_layers, directions, output_size)
     structure = f", {num_layers} layers" if num_layers > 1 else ""
     structure += ", bidirectional" if directions > 1 else ""
+    structure += f", output size {output_size}" if output_size else ""
     check_budget(f"hidden size {hidden_size}, input size {input_size}, {steps} steps{structure}", needed)
