@@ -14,6 +14,7 @@ when exactly one module holds recurrent weights.
 from __future__ import annotations
 
 import re
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -86,7 +87,12 @@ def _load_torch(path: Path) -> dict[str, np.ndarray]:
         ) from error
     _check_torch_archive(path)
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch's own deprecation notes about its storage classes (seen for quantized tensors): about
+            # torch's internals, not the user's file; what matters in the file is refused below, by name.
+            warnings.simplefilter("ignore", UserWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # UnpicklingError for objects, RuntimeError for truncated archives
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         if "weights_only" in str(error) or "Unsupported global" in str(error):
