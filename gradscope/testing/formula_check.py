@@ -12,10 +12,13 @@ reaches ``eval``, ``exec``, ``compile``, ``sympify``, ``parse_expr`` or ``lambdi
 ``lambdify`` only compiles the cell's own definitions, and ``sympify`` only ever sees SymPy
 objects and numbers.
 
-**The check.** The formula is first evaluated at random points against the compiled derivative
-(a wrong formula gets a numeric counter-example: values of the symbols where the two differ); a
-formula that agrees is then confirmed by SymPy, simplifying the difference with the named
-quantities as free symbols, then after expanding them into their definitions.
+**The check.** The formula is read as a sum of words in the weight blocks
+(:mod:`gradscope.symbolic.linear_forms`: ``diag(a) W_hn diag(b) W_hr`` for Cho's GRU, ``W_ya`` and
+``W_za`` for coRNN), and each word's coefficient is first evaluated at random points against the
+compiled derivative (:mod:`gradscope.testing.formula_check_values`; a wrong formula gets a numeric
+counter-example: values of the symbols, or for products of weight blocks an entry of a 2 x 2 block,
+where the two differ); a formula that agrees is then confirmed by SymPy, simplifying the difference
+with the named quantities as free symbols, then after expanding them into their definitions.
 """
 
 from __future__ import annotations
@@ -68,8 +71,8 @@ class CounterExample:
     Attributes:
         values: symbol name -> value; the projections ``u_g``, ``m_g`` and previous states were
             drawn at random, the named quantities (``f_t`` ...) computed from them. For a formula
-            that is not of the block form, names carry a unit index (``f_t[0]``) and weight
-            entries appear as ``W_hf[i, j]`` (H = 2).
+            or a block with products of weight blocks (or a transposed or column-scaled one), names
+            carry a unit index (``f_t[0]``) and weight entries appear as ``W_hf[i, j]`` (H = 2).
         term: where they differ: ``"diag(.)"`` (the diagonal), ``"diag(.) W_hf"`` (the coefficient
             of a weight block), or ``"entry [i, j]"`` of the H = 2 block.
         expected: the derived value there; actual: the formula's.
@@ -164,7 +167,8 @@ def check_formula(cell: str | Cell, block: str | tuple[str, str], expression: st
     """Confirm or refute a hand-derived formula for one Jacobian block of ``cell``.
 
     Args:
-        cell: ``"rnn"``, ``"rnn-relu"``, ``"lstm"``, ``"gru"`` or a :class:`~gradscope.cells.builtin.Cell`.
+        cell: a built-in or zoo cell's name (``"lstm"``, ``"gru-cho"``, ``"cornn"``) or a
+            :class:`~gradscope.cells.builtin.Cell` (a cell file's, too).
         block: ``"dc/dc"``, ``"dc_t/dc_{t-1}"``, ``"c/c"`` or ``("c", "c")``: the block
             ``d row_t / d col_{t-1}`` (numerator layout).
         expression: the formula, over the symbols :func:`gradscope.derive` prints (see
