@@ -9,7 +9,7 @@ Jacobians through time without overflow and measures ``||d s_T / d s_{T-k}||`` a
 True
 
 Every command has its function here, returning the frozen result its figure takes:
-:func:`analyze`, :func:`compare`, :func:`analyze_ensemble`, :func:`lyapunov`, :func:`sweep`,
+:func:`analyze`, :func:`explain`, :func:`compare`, :func:`analyze_ensemble`, :func:`lyapunov`, :func:`sweep`,
 :func:`derive`, :func:`check_formula`, :func:`verify`, :func:`build_gallery`, :func:`analyze_checkpoints`
 (``gradscope training``, over :class:`Checkpoint` values); :func:`make_problem`
 builds the :class:`Problem` they all take. The SymPy side (``Cell``, ``CELLS``, ``get_cell``,
@@ -35,12 +35,14 @@ from gradscope.analysis import (
     Comparison,
     Ensemble,
     EnsembleComparison,
+    Explanation,
     LyapunovSpectrum,
     Problem,
     Thresholds,
     analyze,
     analyze_ensemble,
     compare,
+    explain,
     lyapunov,
     make_problem,
 )
@@ -126,6 +128,7 @@ __all__ = [
     "Derivation",
     "Ensemble",
     "EnsembleComparison",
+    "Explanation",
     "GradscopeError",
     "JacobianBlock",
     "LyapunovSpectrum",
@@ -145,6 +148,7 @@ __all__ = [
     "check_formula",
     "compare",
     "derive",
+    "explain",
     "get_cell",
     "load_cell",
     "lyapunov",

@@ -5,6 +5,7 @@ Everything here returns frozen data: nothing prints, saves, or imports matplotli
 
 from gradscope.analysis.comparison import Comparison, EnsembleComparison, compare
 from gradscope.analysis.ensemble import Ensemble, analyze_ensemble, band
+from gradscope.analysis.explanation import Explanation, explain
 from gradscope.analysis.lyapunov_spectrum import LyapunovSpectrum, lyapunov
 from gradscope.analysis.problem import Problem, ProblemOptions, make_problem, trajectory
 from gradscope.analysis.profile import SCHEMA, Analysis, analyze
@@ -16,6 +17,7 @@ __all__ = [
     "Comparison",
     "Ensemble",
     "EnsembleComparison",
+    "Explanation",
     "LyapunovSpectrum",
     "Problem",
     "ProblemOptions",
@@ -25,6 +27,7 @@ __all__ = [
     "analyze_ensemble",
     "band",
     "compare",
+    "explain",
     "fit_line",
     "lyapunov",
     "make_problem",

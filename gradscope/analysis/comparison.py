@@ -26,6 +26,9 @@ COMPARISON_SCHEMA = "gradscope.comparison/1"
 #: Schema of the document ``gradscope compare --samples N --json`` writes.
 ENSEMBLE_COMPARISON_SCHEMA = "gradscope.ensemble-comparison/1"
 
+#: The keep gates' bias options and the one cell each belongs to (given to the others, they are left out).
+KEEP_GATE_BIASES = {"forget_bias": "lstm", "update_bias": "gru"}
+
 #: ``progress(cell, done, total)``: how far the analysis of ``cell`` has come.
 CellProgress = Callable[[str, int, int], None]
 
@@ -113,16 +116,25 @@ def compare(
         thresholds: verdict thresholds.
         progress: called as ``progress(cell, done, total)`` while each cell runs (lags, or draws).
         options: the keyword options of :func:`~gradscope.analysis.problem.make_problem`, shared by
-            every cell; ``c0`` goes only to the cells that have a ``c`` state.
+            every cell; ``c0`` goes only to the cells that have a ``c`` state, ``forget_bias`` only to the
+            LSTM and ``update_bias`` only to the GRU (an error when no cell takes the one given).
     """
     unique = list({_key(cell): cell for cell in cells}.values())
     if not unique:
         raise ConfigError("compare: give at least one cell, e.g. ['rnn', 'lstm', 'gru']")
+    specs = [compile_cell(cell).spec for cell in unique]
+    for option, owner in KEEP_GATE_BIASES.items():
+        if options.get(option) is not None and all(spec.name != owner for spec in specs):
+            names = ", ".join(spec.name for spec in specs)
+            raise ConfigError(f"{option} applies to the {owner.upper()} only, and none of {names} is one")
     problems = []
-    for cell in unique:
+    for cell, spec in zip(unique, specs, strict=True):
         own = dict(options)
-        if "c" not in compile_cell(cell).spec.state:
+        if "c" not in spec.state:
             own.pop("c0", None)
+        for option, owner in KEEP_GATE_BIASES.items():
+            if spec.name != owner:
+                own.pop(option, None)
         problems.append(make_problem(cell, **own))
     if samples is None:
         analyses = []

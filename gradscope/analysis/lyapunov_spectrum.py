@@ -200,6 +200,8 @@ def mean_field_prediction(cell: str, config: Mapping[str, Any], hidden_size: int
     when the run is what that theory describes: random parameters and random N(0, 1) inputs; else ``None``."""
     if cell != "rnn" or config.get("params") != "random" or config.get("inputs") == "given":
         return None
+    if config["init"] not in theory.MEAN_FIELD_INITS:
+        return None  # IRNN's gain * I is no random matrix
     return theory.tanh_rnn_mean_field_rate(config["init"], config["gain"], hidden_size, input_size)
 
 

@@ -8,6 +8,10 @@ changed (:meth:`Problem.redraw`) and every result can say where it came from (``
 Random draws (the reproducibility contract): parameters and inputs come from independent streams
 spawned from ``numpy.random.SeedSequence(seed)``, so cells of different sizes compared with one
 seed see the same inputs; chrono initialisation draws from ``default_rng([seed, CHRONO_STREAM])``.
+
+The model options (``init``, ``gain``, ``forget_bias``, ``update_bias``, ``t_max``, ``num_layers``,
+``bidirectional``) have one meaning wherever a model is drawn: ``analyze``, ``compare``, ``lyapunov``,
+``sweep`` and ``explain`` all reach them through :func:`make_problem`.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from gradscope.engine.products import check_dtype, check_norm
 from gradscope.engine.trajectory import Trajectory
 from gradscope.errors import ConfigError
 from gradscope.params.arrays import as_float_array, check_count, check_scale, check_size
-from gradscope.params.init import CHRONO_STREAM, check_init, init_params, set_forget_bias
+from gradscope.params.init import CHRONO_STREAM, check_init, init_params, set_forget_bias, set_update_bias
 from gradscope.params.layer import LayerParams, validate_layer
 from gradscope.params.network import NetworkParams, validate_params
 
@@ -58,6 +62,7 @@ class ProblemOptions(TypedDict, total=False):
     init: str
     gain: float
     forget_bias: float | str | None
+    update_bias: float | str | None
     t_max: int | None
     input_scale: float
     norm: str
@@ -171,12 +176,17 @@ def make_problem(cell: str | Cell, **options: Any) -> Problem:
         num_layers, bidirectional: the structure of random parameters (default one layer, one direction).
         seed: seeds every random draw.
         init: random parameters: ``"pytorch"`` (``U(-1/sqrt(H), 1/sqrt(H))`` for every weight and bias,
-            times ``gain``), ``"gaussian"`` (recurrent blocks ``N(0, gain^2/H)``) or ``"orthogonal"``
-            (recurrent blocks ``gain`` times a random orthogonal matrix); see
+            times ``gain``), ``"gaussian"`` (recurrent blocks ``N(0, gain^2/H)``), ``"orthogonal"``
+            (recurrent blocks ``gain`` times a random orthogonal matrix), ``"identity"`` (IRNN: recurrent
+            blocks ``gain * I``, biases zero), ``"xavier"`` (the recurrent weight Glorot uniform, as
+            ``torch.nn.init.xavier_uniform_``) or ``"chrono"`` (PyTorch's default with chrono's keep-gate
+            biases: ``forget_bias="chrono"`` for the LSTM, ``update_bias="chrono"`` for the GRU); see
             :func:`gradscope.params.init.init_params`.
         gain: scale of the random parameters (see ``init``).
         forget_bias: LSTM only: the effective forget-gate bias ``b_f`` (``bias_ih + bias_hh`` of the
             ``f`` chunk) or ``"chrono"`` (Tallec & Ollivier 2018); see :mod:`gradscope.params.init`.
+        update_bias: GRU only: the effective update-gate bias ``b_z`` (``z`` chunk); PyTorch's GRU is
+            ``h' = (1 - z) * n + z * h``, so a larger ``b_z`` keeps more of ``h_{t-1}``; or ``"chrono"``.
         t_max: chrono's ``T_max`` (default T).
         input_scale: inputs are ``input_scale`` times the given or drawn ones (default 1).
         norm: ``"spectral"`` (default) or ``"frobenius"``.
@@ -211,7 +221,7 @@ def make_problem(cell: str | Cell, **options: Any) -> Problem:
         network = _drawn(spec, options, np.random.default_rng(params_seed), init, gain, config)
     else:
         network = _given(spec, options, config)
-    network = _with_forget_bias(spec, network, options, seed, config)
+    network = _with_gate_biases(spec, network, options, seed, config)
     inputs = _inputs(options, network.input_size, inputs_seed, config)
     if input_scale != 1.0:
         inputs = input_scale * inputs
@@ -269,29 +279,51 @@ def _given(spec: CellSpec, options: Mapping[str, Any], config: dict) -> NetworkP
     return network
 
 
-def _with_forget_bias(
+#: The keep gate's bias option of each cell that has one, with the library function that sets it.
+GATE_BIASES = {"lstm": ("forget_bias", set_forget_bias), "gru": ("update_bias", set_update_bias)}
+
+
+def _with_gate_biases(
     spec: CellSpec, network: NetworkParams, options: Mapping[str, Any], seed: int, config: dict
 ) -> NetworkParams:
-    """The network with the effective forget-gate bias set in every layer (LSTM only), or unchanged."""
-    forget_bias, t_max = options.get("forget_bias"), options.get("t_max")
+    """The network with the LSTM's forget-gate or the GRU's update-gate bias set in every layer, or unchanged.
+
+    ``init="chrono"`` on drawn parameters means the cell's bias option ``"chrono"`` (and refuses one given too).
+    """
+    t_max = options.get("t_max")
     if t_max is not None:
         check_size("t_max", t_max)
-    if forget_bias is None:
+    own = GATE_BIASES.get(spec.name)
+    for name, cell in (("forget_bias", "lstm"), ("update_bias", "gru")):
+        if options.get(name) is not None and spec.name != cell:
+            gate = "forget gate" if cell == "lstm" else "update gate z"
+            other = f" (its keep gate's bias is {own[0]})" if own else ""
+            raise ConfigError(
+                f"{name} sets the {cell.upper()}'s {gate}; it applies to the {cell.upper()} only, "
+                f"not to {spec.name!r}{other}"
+            )
+    if own is None:
         return network
-    if spec.name != "lstm":
-        raise ConfigError(f"forget_bias applies to the LSTM only, not to {spec.name!r}")
-    if forget_bias == "chrono":
+    option, setter = own
+    bias = options.get(option)
+    if options.get("init") == "chrono" and options.get("params") is None:
+        if bias is not None:
+            raise ConfigError(f"init chrono sets {option} itself; give one of them, not both")
+        bias = "chrono"
+    if bias is None:
+        return network
+    if bias == "chrono":
         t_max = t_max if t_max is not None else _steps(options)
         if t_max < 3:
             raise ConfigError("chrono initialisation needs T_max >= 3: give t_max or at least 3 steps")
-        config |= {"forget_bias": "chrono", "t_max": int(t_max)}
-    elif isinstance(forget_bias, str):
-        raise ConfigError(f"forget_bias must be a number or 'chrono', got {forget_bias!r}")
+        config |= {option: "chrono", "t_max": int(t_max)}
+    elif isinstance(bias, str):
+        raise ConfigError(f"{option} must be a number or 'chrono', got {bias!r}")
     else:
-        config["forget_bias"] = float(forget_bias)
-    rng = np.random.default_rng([seed, CHRONO_STREAM]) if forget_bias == "chrono" else None
+        config[option] = float(bias)
+    rng = np.random.default_rng([seed, CHRONO_STREAM]) if bias == "chrono" else None
     layers = tuple(
-        tuple(validate_layer(spec, set_forget_bias(p.as_dict(), forget_bias, t_max=t_max, rng=rng)) for p in row)
+        tuple(validate_layer(spec, setter(p.as_dict(), bias, t_max=t_max, rng=rng)) for p in row)
         for row in network.layers
     )
     return NetworkParams(layers, network.bidirectional)

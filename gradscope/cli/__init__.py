@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 # Importing a command module registers its commands on ``app``; ``--help`` lists them in this order.
-for _module in ("profiles", "cells", "checks", "research", "training"):
+for _module in ("profiles", "explain", "cells", "checks", "research", "training"):
     importlib.import_module(f"gradscope.cli.{_module}")
 
 

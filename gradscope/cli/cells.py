@@ -25,6 +25,7 @@ DeriveFormat = Literal["pretty", "text", "latex", "markdown"]
         "  gradscope derive --cell gru --format text\n"
         '  gradscope derive --cell lstm --check "dc_t/dc_{t-1} = diag(f_t)"\n'
         '  gradscope derive --cell rnn --check "dh/dh = (1 - h_t**2) * W_hh"\n'
+        '  gradscope derive --cell lstm --block dh/dc --check "diag(o_t*(1 - tanh(c_t)**2)*f_t)"\n'
         "  gradscope derive --cell jordan"
     )
 )
@@ -56,6 +57,16 @@ def derive(
             show_default=False,
         ),
     ] = None,
+    block: Annotated[
+        str | None,
+        typer.Option(
+            "--block",
+            metavar="dROW/dCOL",
+            help="With --check: the block every --check FORMULA is for, e.g. --block dh/dc (then a formula needs no "
+            "'BLOCK =' in front).",
+            show_default=False,
+        ),
+    ] = None,
     lang: Language = None,
 ) -> None:
     """The cell's equations and its SymPy-derived per-step Jacobian, block by block; or check a hand-derived block."""
@@ -63,10 +74,15 @@ def derive(
     from gradscope.symbolic.derivation import derive as derive_cell
 
     name = resolve_name(cell)
+    if block is not None and not check:
+        raise ConfigError("--block names the block of a --check FORMULA; give --check too")
     if check:
-        from gradscope.testing.formula_check import check_equation
+        from gradscope.testing.formula_check import check_equation, check_formula
 
-        results = [check_equation(name, equation) for equation in check]  # all read before any is printed
+        if block is not None:  # all read before any is printed
+            results = [check_formula(name, block, formula) for formula in check]
+        else:
+            results = [check_equation(name, equation) for equation in check]
         console = make_console()
         for result in results:
             console.print(terminal.formula_check_text(result), soft_wrap=True)

@@ -17,7 +17,7 @@ DRAW_PANEL = "Random parameters and inputs"
 FILE_PANEL = "Data files (loaded without ever running code from them)"
 OUTPUT_PANEL = "Output"
 
-InitName = Literal["pytorch", "gaussian", "orthogonal"]
+InitName = Literal["pytorch", "gaussian", "orthogonal", "identity", "xavier", "chrono"]
 NormName = Literal["spectral", "frobenius"]
 DtypeName = Literal["float64", "float32"]
 DeriveFormat = Literal["pretty", "latex", "markdown"]
@@ -154,7 +154,10 @@ Init = Annotated[
         "--init",
         help=(
             "Random parameters: pytorch = U(-1/sqrt(H), 1/sqrt(H)) times the gain; gaussian = recurrent blocks "
-            "N(0, gain^2/H); orthogonal = recurrent blocks gain times a random orthogonal matrix."
+            "N(0, gain^2/H); orthogonal = recurrent blocks gain times a random orthogonal matrix; identity = IRNN "
+            "(Le et al. 2015, for rnn-relu): recurrent blocks gain * I, biases 0; xavier = the recurrent weight "
+            "Glorot uniform, as torch.nn.init.xavier_uniform_(weight_hh_l0, gain); chrono = pytorch with chrono "
+            "gate biases (Tallec & Ollivier 2018; LSTM and GRU, see --forget-bias, --update-bias, --t-max)."
         ),
         rich_help_panel=DRAW_PANEL,
     ),
@@ -174,13 +177,44 @@ ForgetBias = Annotated[
         panel=DRAW_PANEL,
     ),
 ]
+UpdateBias = Annotated[
+    str | None,
+    optional(
+        "--update-bias",
+        metavar="B|chrono",
+        help="GRU only: the effective update-gate bias b_z (bias_ih + bias_hh of the z chunk). PyTorch's GRU is "
+        "h' = (1 - z) * n + z * h, so a larger b_z keeps more of h_{t-1}; 'chrono': b_z = log U(1, T_max - 1). "
+        "Default PyTorch's random biases.",
+        panel=DRAW_PANEL,
+    ),
+]
 TMax = Annotated[
     int | None,
     optional(
         "--t-max",
         metavar="T",
-        help="Chrono initialisation's T_max (default: each task's steps).",
+        help="Chrono initialisation's T_max (default: the steps T, or each task's steps).",
         panel=DRAW_PANEL,
+    ),
+]
+NumLayers = Annotated[
+    int | None,
+    optional(
+        "--num-layers",
+        "-L",
+        metavar="L",
+        help="Random stacked network of L layers, as torch.nn.LSTM(num_layers=L); the profile follows the top "
+        "layer's recurrence (default 1; taken from --weights when given).",
+        panel=CELL_PANEL,
+    ),
+]
+Bidirectional = Annotated[
+    bool,
+    typer.Option(
+        "--bidirectional",
+        help="Random bidirectional network, as torch.nn.LSTM(bidirectional=True): each layer above the first "
+        "reads both directions (taken from --weights when given).",
+        rich_help_panel=CELL_PANEL,
     ),
 ]
 Norm = Annotated[NormName, typer.Option("--norm", help="Matrix norm of d s_T / d s_{T-k}.", rich_help_panel=CELL_PANEL)]

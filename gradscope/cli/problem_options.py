@@ -17,6 +17,7 @@ from gradscope.cli.options import (
     C0,
     H0,
     Y0,
+    Bidirectional,
     Dtype,
     ForgetBias,
     Gain,
@@ -26,12 +27,14 @@ from gradscope.cli.options import (
     InputScale,
     InputSize,
     Norm,
+    NumLayers,
     OutputSize,
     Prefix,
     Samples,
     Seed,
     Steps,
     TMax,
+    UpdateBias,
     Weights,
 )
 from gradscope.cli.problems import ProblemArguments
@@ -49,7 +52,10 @@ OPTION_ANNOTATIONS: dict[str, Any] = {
     "gain": Gain,
     "input_scale": InputScale,
     "forget_bias": ForgetBias,
+    "update_bias": UpdateBias,
     "t_max": TMax,
+    "num_layers": NumLayers,
+    "bidirectional": Bidirectional,
     "norm": Norm,
     "dtype": Dtype,
     "weights": Weights,
@@ -65,6 +71,12 @@ SIZES = ("hidden_size", "input_size", "steps")
 DRAW = ("seed", "init", "gain")
 PRECISION = ("norm", "dtype")
 FILES = ("weights", "prefix", "inputs", "h0", "c0", "y0")
+#: The keep gates' biases (LSTM f, GRU z) and chrono's T_max.
+GATE_BIASES = ("forget_bias", "update_bias", "t_max")
+#: Random stacked and bidirectional networks.
+STRUCTURE = ("num_layers", "bidirectional")
+#: Every model option beyond ``DRAW``: what a command that draws models names, ``problem_options(*DRAW, *MODEL)``.
+MODEL = (*GATE_BIASES, *STRUCTURE)
 
 _DEFAULTS = {field.name: field.default for field in dataclasses.fields(ProblemArguments)}
 assert set(OPTION_ANNOTATIONS) == set(_DEFAULTS), "every ProblemArguments field is an option, and only those"

@@ -1,5 +1,7 @@
 """From command-line options to the library's values: cells, the data files, and the problem they make."""
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ from gradscope.cells.spec import CellSpec
 from gradscope.compile import compile_cell
 from gradscope.errors import ConfigError
 from gradscope.files import ProblemFiles, load_problem_files
+from gradscope.params.init import CHRONO_CELLS
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,10 @@ class ProblemArguments:
     gain: float = 1.0
     input_scale: float = 1.0
     forget_bias: str | None = None
+    update_bias: str | None = None
     t_max: int | None = None
+    num_layers: int | None = None
+    bidirectional: bool = False
     norm: str = "spectral"
     dtype: str = "float64"
     weights: Path | None = None
@@ -37,15 +43,59 @@ class ProblemArguments:
     samples: int | None = None
 
     def settings(self) -> dict[str, Any]:
-        """The keyword options every analysing command passes on (neither sizes nor files)."""
+        """The keyword options every analysing command passes on (neither sizes nor files): the draw, the
+        model options (one meaning in every command that names them) and the precision."""
         return {
             "steps": self.steps,
             "seed": self.seed,
             "init": self.init,
             "gain": self.gain,
+            "forget_bias": self.parsed_bias("forget_bias"),
+            "update_bias": self.parsed_bias("update_bias"),
+            "t_max": self.t_max,
+            "num_layers": self.num_layers,
+            # absent, not False: a bidirectional --weights file must not read as a contradiction
+            "bidirectional": True if self.bidirectional else None,
             "norm": self.norm,
             "dtype": self.dtype,
         }
+
+    def check_fits(self, specs: Sequence[CellSpec], command: str) -> None:
+        """Refuse a model option none of ``specs`` takes (``--update-bias`` on an LSTM, ...), or one that some
+        cell cannot take (``--init chrono`` on an RNN, ``--num-layers`` on the jordan cell), naming the option."""
+        names = [spec.name for spec in specs]
+        cells = ", ".join(names)
+        for option, cell, gate in (("forget_bias", "lstm", "forget gate f"), ("update_bias", "gru", "update gate z")):
+            if getattr(self, option) is not None and cell not in names:
+                flag = "--" + option.replace("_", "-")
+                raise ConfigError(f"{flag} applies to the {cell.upper()} only (its {gate}); {command} runs {cells}")
+        if self.init == "chrono" and self.weights is None:
+            both = [
+                flag
+                for flag, text in (("--forget-bias", self.forget_bias), ("--update-bias", self.update_bias))
+                if text
+            ]
+            if both:
+                raise ConfigError(
+                    f"--init chrono sets the keep gate's bias itself; drop {both[0]} or choose another --init"
+                )
+            for spec in specs:
+                if spec.name not in CHRONO_CELLS:
+                    raise ConfigError(
+                        f"--init chrono: sets the keep gate of the lstm (f) or gru (z); {spec.name} has none"
+                    )
+        if self.init == "xavier" and self.weights is None:
+            for spec in specs:
+                if spec.recurrent.kind == "per-unit":
+                    raise ConfigError(f"--init xavier: needs a recurrent weight matrix; {spec.name}'s is per-unit")
+        structured = [
+            flag
+            for flag, on in (("--num-layers", self.num_layers is not None), ("--bidirectional", self.bidirectional))
+            if on
+        ]
+        for spec in specs:
+            if structured and spec.feedback:
+                raise ConfigError(f"{', '.join(structured)}: the {spec.name} cell is one layer, one direction")
 
     def data_files(self) -> dict[str, Path | None]:
         """The data-file options by name, for the checks that refuse them (``--samples``)."""
@@ -75,16 +125,22 @@ class ProblemArguments:
             output_size=self.output_size,
         )
 
-    def parsed_forget_bias(self) -> float | str | None:
-        """``--forget-bias``: a number (the effective b_f), ``chrono``, or ``None`` when not given."""
-        if self.forget_bias is None:
+    def parsed_bias(self, option: str) -> float | str | None:
+        """``--forget-bias`` or ``--update-bias`` (``option``): a number (the effective bias), ``chrono``, or
+        ``None`` when not given."""
+        text = getattr(self, option)
+        if text is None:
             return None
-        if self.forget_bias.strip().lower() == "chrono":
+        if text.strip().lower() == "chrono":
             return "chrono"
+        flag = "--" + option.replace("_", "-")
         try:
-            return float(self.forget_bias)
+            value = float(text)
         except ValueError as error:
-            raise ConfigError(f"--forget-bias: expected a number or 'chrono', got {self.forget_bias!r}") from error
+            raise ConfigError(f"{flag}: expected a number or 'chrono', got {text!r}") from error
+        if not math.isfinite(value):
+            raise ConfigError(f"{flag}: expected a finite number or 'chrono', got {text!r}")
+        return value
 
 
 def cell_spec(name: str, constants: dict[str, str] | None = None) -> CellSpec:

@@ -27,7 +27,7 @@ from gradscope.cli.options import (
 )
 from gradscope.cli.output import Output, ProgressCallback, progress_reporter
 from gradscope.cli.plots import analysis_plot, compare_plot, ensemble_plot
-from gradscope.cli.problem_options import DRAW, FILES, PRECISION, SIZES, problem_options
+from gradscope.cli.problem_options import DRAW, FILES, MODEL, PRECISION, SIZES, problem_options
 from gradscope.cli.problems import (
     ProblemArguments,
     cell_spec,
@@ -55,6 +55,10 @@ CompareC0 = Annotated[
         "Examples:\n"
         "  gradscope analyze --cell lstm\n"
         "  gradscope analyze --cell rnn --init orthogonal --gain 1.2 --steps 1000\n"
+        "  gradscope analyze --cell lstm --forget-bias 2\n"
+        "  gradscope analyze --cell gru --update-bias chrono --t-max 400 --steps 400\n"
+        "  gradscope analyze --cell rnn-relu --init identity\n"
+        "  gradscope analyze --cell lstm --num-layers 2 --bidirectional\n"
         "  gradscope analyze --cell gru --weights gru.npz --inputs x.npy --json out.json\n"
         "  gradscope analyze --cell lstm --json - | jq .verdict\n"
         "  gradscope analyze --cell rnn --plot rnn.png\n"
@@ -64,7 +68,7 @@ CompareC0 = Annotated[
         "  gradscope analyze --cell my_cell.toml --set alpha=0.5"
     )
 )
-@problem_options("hidden_size", "input_size", "output_size", "steps", *DRAW, *PRECISION, *FILES, "samples")
+@problem_options("hidden_size", "input_size", "output_size", "steps", *DRAW, *MODEL, *PRECISION, *FILES, "samples")
 def analyze(
     *,
     cell: CellName,
@@ -81,6 +85,7 @@ def analyze(
     """
     spec = cell_spec(cell)
     options.check_samples()
+    options.check_fits([spec], "analyze")
     output = Output.create(json_path, quiet, plot)
     if options.prefix is not None and options.weights is None:
         raise ConfigError("--prefix selects a module inside --weights; give --weights too")
@@ -122,7 +127,7 @@ def analyze(
         "  gradscope compare --cells lstm,indrnn,cornn,my_cell.toml"
     )
 )
-@problem_options(*SIZES, *DRAW, *PRECISION, "inputs", "h0", "c0", "samples", c0=CompareC0)
+@problem_options(*SIZES, *DRAW, *MODEL, *PRECISION, "inputs", "h0", "c0", "samples", c0=CompareC0)
 def compare(
     *,
     cells: Annotated[
@@ -147,6 +152,7 @@ def compare(
     """
     specs = parse_cells(cells, constants=parse_constants(constants))
     options.check_samples()
+    options.check_fits(specs, "compare")
     output = Output.create(json_path, quiet, plot)
     if options.samples is not None:
         with progress_reporter(output.shows_progress, _("random draws"), unit=_("draws")) as progress:

@@ -22,7 +22,7 @@ from gradscope.cli.options import (
 )
 from gradscope.cli.output import Output, progress_reporter
 from gradscope.cli.plots import lyapunov_plot, sweep_plot
-from gradscope.cli.problem_options import DRAW, PRECISION, SIZES, problem_options
+from gradscope.cli.problem_options import DRAW, GATE_BIASES, MODEL, PRECISION, SIZES, problem_options
 from gradscope.cli.problems import ProblemArguments, cell_spec, file_options
 from gradscope.errors import ConfigError
 from gradscope.files import check_output_path
@@ -102,9 +102,8 @@ def parse_vary(texts: Sequence[str]) -> tuple[Any, ...]:
 @problem_options(
     *SIZES,
     *DRAW,
+    *MODEL,
     "input_scale",
-    "forget_bias",
-    "t_max",
     *PRECISION,
     hidden_size=SweepHiddenSize,
     input_size=SweepInputSize,
@@ -177,7 +176,9 @@ def sweep(
     from gradscope.studies.executors import make_executor
     from gradscope.studies.sweeps import SweepSpec, run_sweep
 
-    name = cell_spec(cell).name
+    base = cell_spec(cell)
+    name = base.name
+    options.check_fits([base], "this sweep")
     axes = parse_vary(vary)
     output = Output.create(json_path, quiet, plot)
     csv_file = check_output_path(csv_path) if csv_path is not None else None
@@ -186,8 +187,6 @@ def sweep(
         axes,
         samples=samples,
         input_scale=options.input_scale,
-        forget_bias=options.parsed_forget_bias(),
-        t_max=options.t_max,
         hidden_size=options.hidden_size,
         input_size=options.input_size,
         **options.settings(),
@@ -212,7 +211,7 @@ def sweep(
         "  gradscope lyapunov --cell gru --weights gru.npz --inputs x.npy --json -"
     )
 )
-@problem_options(*SIZES, *DRAW, "weights", "inputs", "h0", "c0", steps=LyapunovSteps)
+@problem_options(*SIZES, *DRAW, *GATE_BIASES, "weights", "inputs", "h0", "c0", steps=LyapunovSteps)
 def lyapunov(
     *,
     cell: CellName,
@@ -258,6 +257,7 @@ def lyapunov(
     from gradscope.analysis import lyapunov_spectrum
 
     spec = cell_spec(cell)
+    options.check_fits([spec], "lyapunov")
     output = Output.create(json_path, quiet, plot)
     files = options.load_files(spec)
     with progress_reporter(output.shows_progress, f"{spec.name}: QR steps", unit="steps") as progress:

@@ -8,6 +8,7 @@ the only one that imports matplotlib; import it only where figures are made.
 from gradscope.figures.compare import compare_figure
 from gradscope.figures.depth import UNREACHED_COLOUR, depth_figure, depth_grid, profile_depth_figure
 from gradscope.figures.ensemble import ensemble_figure
+from gradscope.figures.explanation import explanation_figure
 from gradscope.figures.fonts import MissingFontWarning, cjk_font
 from gradscope.figures.length import length_figure
 from gradscope.figures.lyapunov import lyapunov_figure
@@ -31,6 +32,7 @@ __all__ = [
     "depth_figure",
     "depth_grid",
     "ensemble_figure",
+    "explanation_figure",
     "format_for_path",
     "length_figure",
     "log10_colour_scale",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -22,10 +23,29 @@ from gradscope.figures.style import (
 )
 from gradscope.i18n import _
 
+#: The bound's span (decades) beyond which the measured curve gets its own zoomed inset, relative to its span.
+INSET_RATIO = 4.0
+
+
+def needs_inset(analysis: Analysis) -> bool:
+    """Whether Pascanu's bound spans more than :data:`INSET_RATIO` times the decades the measured profile does,
+    so that on one scale the measured curve would look flat (an exploding RNN: the bound grows far faster)."""
+    bound = analysis.pascanu_bound
+    finite = analysis.log10_norm[np.isfinite(analysis.log10_norm)]
+    if bound is None or finite.size < 2:
+        return False
+    measured = max(float(np.ptp(finite)), 1e-3)
+    return float(np.ptp(bound.log10)) > INSET_RATIO * measured
+
 
 @styled
 def profile_figure(
-    analysis: Analysis, *, label: str | None = None, title: str | None = None, ax: Axes | None = None
+    analysis: Analysis,
+    *,
+    label: str | None = None,
+    title: str | None = None,
+    ax: Axes | None = None,
+    inset: bool | None = None,
 ) -> Figure:
     """``log10 ||d s_T / d s_{T-k}||`` against the lag k, with ``||.|| = 1``, the fitted rate and,
     for the plain RNN, Pascanu's bound (:attr:`~gradscope.analysis.profile.Analysis.pascanu_bound`).
@@ -37,6 +57,8 @@ def profile_figure(
         title: the second title line (default: the configuration,
             :meth:`~gradscope.analysis.profile.Analysis.describe`).
         ax: draw here instead of on a new figure.
+        inset: also draw the measured curve and its fit on their own scale in an inset (upper left), so
+            that they stay readable beside a much steeper bound; default :func:`needs_inset`.
     """
     fig, ax = new_axes(ax)
     a = analysis
@@ -74,7 +96,24 @@ def profile_figure(
     ax.set_xlabel(_(LAG_LABEL))
     ax.set_ylabel(profile_label(a.norm))
     ax.set_xlim(0, a.steps + 1)
+    if inset if inset is not None else needs_inset(a):
+        _zoom(ax, a, colour, fit)
     heading = _("{label}: gradient norm through time ({verdict})").format(label=label, verdict=verdict_word(a.verdict))
     ax.set_title(f"{heading}\n{title or a.describe(with_cell=False)}")
-    ax.legend(loc="best")
+    if ax.child_axes:  # the inset sits upper left, above the steep bound: the legend goes between the curves
+        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 0.12))
+    else:
+        ax.legend(loc="best")
     return fig
+
+
+def _zoom(ax: Axes, a: Analysis, colour: str, fit: np.ndarray | None) -> Axes:
+    """The measured profile (and its fitted line) alone, on its own y scale, inset in ``ax``'s upper left."""
+    zoom = ax.inset_axes((0.08, 0.5, 0.4, 0.38))
+    zoom.plot(a.lags, masked(a.log10_norm), color=colour, zorder=3)
+    if fit is not None:
+        zoom.plot(a.lags, fit, color=REFERENCE_COLOUR, linestyle="--", linewidth=1.0, zorder=4)
+    zoom.set_xlim(0, a.steps + 1)
+    zoom.set_title(_("measured, on its own scale"), fontsize=8)
+    zoom.tick_params(labelsize=7)
+    return zoom

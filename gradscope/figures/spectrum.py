@@ -61,6 +61,8 @@ def spectrum_figure(
             ax.plot(
                 index, masked(relative_spectrum(a, k, resolved_only=True)), color=colour, label=f"k = {k}", zorder=2
             )
+        if a.state == "[h; c]" and size == 2 * a.hidden_size:
+            _mark_carousel(ax, a.hidden_size, bottom)
         ax.set_ylim(bottom, 0.5)
         ax.set_xlim(0.5, size + 0.5)
         ax.set_xlabel(_("singular value index i (of {size})").format(size=size))
@@ -88,3 +90,12 @@ def spectrum_figure(
             + _("seed {seed}").format(seed=config.get("seed", 0))
         )
     return fig
+
+
+def _mark_carousel(ax: Axes, hidden: int, bottom: float) -> None:
+    """The LSTM's split at index H: the first H directions are the cell-state carousel's (``dc_t/dc_{t-1} =
+    diag(f_t)``), the other H go through ``h`` and ``W_hh`` (see :func:`gradscope.analysis.spectra.spectrum_split`)."""
+    ax.axvline(hidden + 0.5, color=REFERENCE_COLOUR, linestyle="--", linewidth=0.9, zorder=1)
+    y = bottom + 0.06 * (0.5 - bottom)
+    ax.text(hidden, y, _("carousel (c)") + " ", ha="right", va="bottom", fontsize=8, color=REFERENCE_COLOUR)
+    ax.text(hidden + 1, y, " " + _("through h, W_hh"), ha="left", va="bottom", fontsize=8, color=REFERENCE_COLOUR)

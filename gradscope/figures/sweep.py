@@ -9,7 +9,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from gradscope.analysis.describe import init_text
+from gradscope.analysis.describe import init_text, model_text
 from gradscope.figures.style import (
     LAG_LABEL,
     log10_colorbar,
@@ -22,6 +22,7 @@ from gradscope.figures.style import (
 )
 from gradscope.i18n import _
 from gradscope.studies.sweep_result import SweepResult
+from gradscope.studies.sweep_spec import SweepSpec
 
 
 def _uniform(values: np.ndarray | None) -> bool:
@@ -130,6 +131,30 @@ def _runs(flags: Sequence[bool]) -> list[tuple[int, int]]:
             runs.append((start, i - 1))
             start = None
     return runs
+
+
+def fixed_context(spec: SweepSpec) -> str:
+    """A sweep's fixed options in the plain labels every title uses: ``"H=64, I=32, T=200, Gaussian init, gain 1.5,
+    b_f = 2"`` (the swept ones left out), where the document says ``hidden_size 64, input_size 32, ...``."""
+    fixed = spec.fixed()
+    parts = [f"{label}={fixed[name]}" for name, label in SIZE_LABELS.items() if fixed.get(name) is not None]
+    gain = 1.0 if fixed.get("gain") is None else float(fixed["gain"])
+    if "init" in fixed:
+        parts.append(init_text(str(fixed["init"]), gain))
+    elif gain != 1.0:  # the init is swept
+        parts.append(_("gain {gain}").format(gain=f"{gain:g}"))
+    if fixed.get("input_scale") not in (None, 1.0):
+        parts.append(_("input scale {scale}").format(scale=f"{float(fixed['input_scale']):g}"))
+    config = {name: fixed.get(name) for name in ("forget_bias", "update_bias", "t_max", "num_layers", "bidirectional")}
+    config["num_layers"] = config["num_layers"] or 1
+    extra = model_text(config)
+    if fixed.get("t_max") is not None and "T_max" not in extra:
+        extra = ", ".join(filter(None, [extra, f"T_max = {fixed['t_max']}"]))
+    return ", ".join(filter(None, [*parts, extra]))
+
+
+#: The plain labels of the sizes, in title order.
+SIZE_LABELS = {"hidden_size": "H", "input_size": "I", "steps": "T"}
 
 
 def sweep_context(sweep: SweepResult) -> str:

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from gradscope.figures.style import CELL_COLOURS, REFERENCE_COLOUR, SERIES_COLOURS, masked, minus, new_axes, styled
+from gradscope.figures.sweep import fixed_context
 from gradscope.i18n import _
 from gradscope.studies.sweep_result import SweepResult
 
@@ -70,7 +71,7 @@ def sweep_rate_figure(
         handles.append(Patch(facecolor="#999999", alpha=0.35, linewidth=0, label=band))
     ax.legend(handles=handles, loc="best")
     if title is None:
-        fixed = ", ".join(f"{k} {v}" for k, v in spec.fixed().items() if v is not None)
+        fixed = fixed_context(spec)
         names = ", ".join(_(r.spec.problem.spec.display_name) for r in group)
         heading = _("{names}: gradient rate per step against {parameter}").format(
             names=names, parameter=first.replace("_", " ")

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gradscope.analysis import Ensemble, Problem, analyze_ensemble, compare, make_problem
+from gradscope.analysis.spectra import carousel_rate
 from gradscope.gallery.markdown import Section, cli_sizes, log10_text, markdown_table, number
 from gradscope.gallery.sizes import GallerySizes
 
@@ -14,6 +15,15 @@ from gradscope.gallery.sizes import GallerySizes
 ENSEMBLE_CELLS = ("rnn", "lstm", "gru")
 #: The legend of the LSTM with PyTorch's own random biases.
 DEFAULT_BIASES_LABEL = "LSTM, PyTorch default biases"
+
+
+def carousel_summary(variants: list[tuple[str, Problem]]) -> str:
+    """The carousel's path alone (``max_i prod_t f_t[i]``, measured on each variant's first draw), in words."""
+    rates = "; ".join(f"{label} {carousel_rate(problem):+.3f}" for label, problem in variants)
+    return (
+        "The carousel's path alone (`∂c_t/∂c_(t-1) = diag(f_t)`, its norm `max_i ∏_t f_t[i]`, measured on the "
+        f"first draw) decays per step at: {rates}; the rest of the gradient goes through h and `W_hh`."
+    )
 
 
 def lstm_variants(sizes: GallerySizes, steps: int) -> list[tuple[str, Problem]]:
@@ -110,7 +120,8 @@ def lstm_ensemble_section(sizes: GallerySizes) -> Section:
     from gradscope.figures import ensemble_figure
 
     T, samples = sizes.long_steps, sizes.lstm_samples
-    ensembles = [analyze_ensemble(problem, samples=samples, label=label) for label, problem in lstm_variants(sizes, T)]
+    variants = lstm_variants(sizes, T)
+    ensembles = [analyze_ensemble(problem, samples=samples, label=label) for label, problem in variants]
     last = sizes.seed + samples - 1
     title = (
         "LSTM: how the forget-gate bias keeps the gradient (median and 10-90 % band)\n"
@@ -135,7 +146,7 @@ def lstm_ensemble_section(sizes: GallerySizes) -> Section:
             f"zeroed: the two vectors add), and chrono initialisation with T_max = {sizes.long_steps} "
             "(Tallec & Ollivier 2018: b_f ~ log U(1, T_max - 1), b_i = -b_f). The forget gate multiplies the "
             "cell state's gradient by f_t each step (the constant error carousel): with f_t near 1 the gradient "
-            f"survives hundreds of steps. {ensemble_summary(ensembles)}"
+            f"survives hundreds of steps. {carousel_summary(variants)} {ensemble_summary(ensembles)}"
         ),
         figure=ensemble_figure(ensembles, title=title),
         python=code,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from gradscope.analysis import analyze, make_problem
-from gradscope.analysis.spectra import spectrum_table
+import functools
+
+from gradscope.analysis import Analysis, analyze, make_problem
+from gradscope.analysis.spectra import resolved_split, spectrum_table
 from gradscope.gallery.ensembles import lstm_variants, lstm_variants_code
 from gradscope.gallery.markdown import Section, log10_text, markdown_table, number, python_list
 from gradscope.gallery.sizes import GallerySizes
@@ -13,16 +15,45 @@ from gradscope.studies import length_study
 SPECTRUM_CELLS = ("rnn", "lstm", "gru")
 
 
+@functools.cache
+def spectrum_analyses(sizes: GallerySizes) -> tuple[Analysis, ...]:
+    """One draw of each of :data:`SPECTRUM_CELLS` at the gallery's sizes and seed, analysed with every singular
+    value at ``sizes.spectrum_lags`` (computed once per build: the spectrum and the comparison both read them)."""
+    H, I, T, seed = sizes.hidden_size, sizes.input_size, sizes.steps, sizes.seed
+    lags = tuple(k for k in sizes.spectrum_lags if k <= T)
+    return tuple(
+        analyze(make_problem(c, hidden_size=H, input_size=I, steps=T, seed=seed), snapshot_lags=lags)
+        for c in SPECTRUM_CELLS
+    )
+
+
+def carousel_text(lstm: Analysis) -> str:
+    """The LSTM's spectrum split at index H, measured (:func:`~gradscope.analysis.spectra.resolved_split`), in words."""
+    H = lstm.hidden_size
+    split = resolved_split(lstm, H)
+    if split is None:
+        return (
+            f"In the LSTM panel the directions beyond index H = {H} fall below float64 resolution at every lag "
+            "shown but the first."
+        )
+    return (
+        f"In the LSTM panel the spectrum drops by {split.drop:.1f} decades at index i = H = {H} (lag k = {split.lag}): "
+        f"σ_1..σ_H are the H directions the cell-state carousel carries (`∂c_t/∂c_(t-1) = diag(f_t)`), the "
+        f"strongest of them at 10^({log10_text(split.upper)}), {split.upper_rate:+.2f} decades per step; "
+        f"σ_(H+1)..σ_2H are the H that go through h and `W_hh` (every gate's derivative times `W_hh`), the "
+        f"strongest of them at 10^({log10_text(split.lower)}), {split.lower_rate:+.2f} decades per step. The "
+        "carousel's directions are the ones left at long lags."
+    )
+
+
 def spectrum_section(sizes: GallerySizes) -> Section:
     """Every singular value of ``P_k`` (``(S,)`` per lag) at ``sizes.spectrum_lags``, for one draw of each cell."""
     from gradscope.figures import spectrum_figure
 
     H, I, T, seed = sizes.hidden_size, sizes.input_size, sizes.steps, sizes.seed
     lags = tuple(k for k in sizes.spectrum_lags if k <= T)
-    analyses = [
-        analyze(make_problem(c, hidden_size=H, input_size=I, steps=T, seed=seed), snapshot_lags=lags)
-        for c in SPECTRUM_CELLS
-    ]
+    analyses = list(spectrum_analyses(sizes))
+    lstm = next(a for a in analyses if a.cell == "lstm")
     names = [a.display_name for a in analyses]
     counts = spectrum_table(analyses, names, decades=1.0)
     rows = []
@@ -41,11 +72,11 @@ def spectrum_section(sizes: GallerySizes) -> Section:
         title="Singular-value spectra of P_k: how many directions survive",
         caption=(
             f"All singular values of `P_k = ∂s_T/∂s_(T-k)` at lags k = {', '.join(map(str, lags))}, divided by the "
-            f"largest, for one draw of each cell (H = {H}, T = {T}, PyTorch's default "
+            f"largest, for one draw of each cell (H={H}, I={I}, T={T}, PyTorch's default "
             "initialisation). The norm only follows the top direction; the spectrum shows how fast the others die: "
             "after a few tens of steps only a handful of directions remain within a factor 10 of the strongest, "
             "so the gradient forgets not only how much but also which way. The grey band is below float64 "
-            "resolution (about S·ε relative to σ_1): values there are rounding."
+            f"resolution (about S·ε relative to σ_1): values there are rounding. {carousel_text(lstm)}"
         ),
         figure=spectrum_figure(analyses),
         python=code,

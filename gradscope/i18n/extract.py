@@ -1,4 +1,5 @@
-"""The message template (``gradscope.pot``) read from the code: every string marked with ``_``, ``N_`` or ``ngettext``.
+"""The message template (``gradscope.pot``) read from the code: every string marked with ``_``, ``N_`` or ``ngettext``,
+and the ``title`` of every cell file the package ships (the zoo's TOML files: shown through ``_(spec.title)``).
 
 Like ``xgettext --language=Python --keyword=_ --keyword=N_ --keyword=ngettext:1,2``, but through Python's
 own parser (:mod:`ast`), so that it needs no GNU tools and can refuse what cannot be translated: an
@@ -15,6 +16,8 @@ import string
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
+
+import tomllib
 
 from gradscope.i18n.catalog import Catalog, Message
 
@@ -91,14 +94,27 @@ def messages_in_source(source: str, location: str) -> list[tuple[int, Message]]:
     return sorted(found, key=lambda pair: pair[0])
 
 
+def messages_in_cell_file(source: str, location: str) -> list[tuple[int, Message]]:
+    """The ``title`` of one shipped cell file (TOML) as a message; the rest of a cell file is names and formulas."""
+    try:
+        title = tomllib.loads(source).get("title")
+    except tomllib.TOMLDecodeError as error:
+        raise ExtractError(f"{location}: not valid TOML: {error}") from error
+    if not isinstance(title, str) or not title:
+        return []
+    return [(1, _message(_checked(title, location), None, location))]
+
+
 def _message(msgid: str, plural: str | None, location: str) -> Message:
     flags = ("python-brace-format",) if placeholders(msgid) or (plural and placeholders(plural)) else ()
     return Message(msgid, ("", "") if plural is not None else ("",), plural, None, (location,), flags)
 
 
 def source_files(root: Path, package: str = "gradscope") -> list[Path]:
-    """The package's modules, sorted (the generated code aside: it holds no words for people)."""
-    return sorted(p for p in (root / package).rglob("*.py") if p.name != "generated.py")
+    """The package's modules, sorted (the generated code aside: it holds no words for people), then the cell
+    files it ships (``cells/zoo/*.toml``), sorted."""
+    modules = sorted(p for p in (root / package).rglob("*.py") if p.name != "generated.py")
+    return modules + sorted((root / package / "cells" / "zoo").glob("*.toml"))
 
 
 def extract(files: Iterable[Path], root: Path) -> Catalog:
@@ -106,7 +122,8 @@ def extract(files: Iterable[Path], root: Path) -> Catalog:
     by_key: dict[tuple[str | None, str], Message] = {}
     for path in files:
         location = path.relative_to(root).as_posix()
-        for _, message in messages_in_source(path.read_text(encoding="utf-8"), location):
+        read = messages_in_cell_file if path.suffix == ".toml" else messages_in_source
+        for _, message in read(path.read_text(encoding="utf-8"), location):
             known = by_key.get(message.key)
             if known is None:
                 by_key[message.key] = message

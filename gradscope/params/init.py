@@ -1,4 +1,4 @@
-"""Random parameters, reproducible from a seed: PyTorch's default and the other inits, and the forget-gate bias.
+"""Random parameters, reproducible from a seed: PyTorch's default and the other inits, and the gate biases.
 
 Forget-gate bias (LSTM, gate order ``i, f, g, o``; chunk ``f`` is rows ``H:2H``)
 -------------------------------------------------------------------------------
@@ -13,6 +13,15 @@ forgets on a time scale of about ``exp(b_f[j])`` steps, spread up to ``T_max``. 
 ``b_f`` in ``bias_ih[H:2H]``, effective ``b_i = -b_f`` in ``bias_ih[0:H]``, and
 ``bias_hh[0:2H] = 0``. The uniform draws come from their own stream,
 ``numpy.random.default_rng([seed, CHRONO_STREAM])``, so they do not depend on ``T``.
+
+Update-gate bias (PyTorch's GRU, gate order ``r, z, n``; chunk ``z`` is rows ``H:2H``)
+-----------------------------------------------------------------------------------
+PyTorch's GRU is ``h' = (1 - z) * n + z * h``: ``z`` is the share of ``h_{t-1}`` it *keeps*, the role
+the forget gate plays in the LSTM. ``update_bias`` is the effective ``b_z = bias_ih[H:2H] +
+bias_hh[H:2H]``, written like the forget-gate bias (``bias_hh[H:2H] = 0``); so a *larger* value
+keeps more of ``h_{t-1}`` (``b_z -> +inf``: ``h' = h``). Chrono for the GRU follows the same
+principle in this convention: ``b_z ~ log(U(1, T_max - 1))`` (``z = sigmoid(b_z)`` keeps ``h`` for
+about ``exp(b_z) + 1`` steps, as ``f`` keeps ``c``), nothing else changed.
 """
 
 from __future__ import annotations
@@ -29,10 +38,14 @@ from gradscope.params.layer import layout
 from gradscope.params.network import layer_suffix
 
 #: Random initialisations understood by :func:`init_params`.
-INITS = ("pytorch", "gaussian", "orthogonal")
+INITS = ("pytorch", "gaussian", "orthogonal", "identity", "xavier", "chrono")
+#: The cells chrono initialisation sets the gate biases of (their keep gate: LSTM ``f``, GRU ``z``).
+CHRONO_CELLS = ("lstm", "gru")
 #: LSTM gate chunks in PyTorch's order ``i, f, g, o``.
 LSTM_INPUT_GATE = 0
 LSTM_FORGET_GATE = 1
+#: GRU gate chunk ``z`` in PyTorch's order ``r, z, n``.
+GRU_UPDATE_GATE = 1
 #: Second seed word of the independent stream chrono initialisation draws from.
 CHRONO_STREAM = 0xC4
 
@@ -41,6 +54,20 @@ def check_init(init: str, gain: float) -> float:
     """``gain`` as a float, after checking it and the ``init`` name; :class:`ConfigError` otherwise."""
     check_choice("init", init, INITS)
     return check_scale("gain", gain)
+
+
+def check_init_fits(cell: CellSpec, init: str) -> None:
+    """:class:`ConfigError` naming ``init`` when it cannot draw ``cell``'s parameters (chrono: LSTM and GRU
+    only; xavier: a recurrent *matrix*, not IndRNN's per-unit vector)."""
+    if init == "chrono" and cell.name not in CHRONO_CELLS:
+        raise ConfigError(
+            f"init chrono sets the keep gate's bias of the lstm (f) or the gru (z); the {cell.name} cell has none"
+        )
+    if init == "xavier" and cell.recurrent.kind == "per-unit":
+        raise ConfigError(
+            f"init xavier needs a recurrent weight matrix; the {cell.name} cell's is per-unit (a vector): "
+            "use gaussian, orthogonal or identity"
+        )
 
 
 def init_params(
@@ -62,6 +89,13 @@ def init_params(
       length of what it reads); the rest PyTorch's default.
     * ``"orthogonal"``: each ``W_hg`` is ``gain`` times a Haar-random (semi-)orthogonal matrix, so that
       every singular value is ``gain``; the rest PyTorch's default.
+    * ``"identity"``: IRNN (Le, Jaitly & Hinton 2015, meant for the ReLU RNN): each ``W_hg`` is ``gain * I``
+      and every bias zero; the input weights PyTorch's default.
+    * ``"xavier"``: the whole stored recurrent weight ``(G*H, R)`` is Glorot uniform, as
+      ``torch.nn.init.xavier_uniform_(weight_hh_l0, gain)``: ``U(-a, a)``, ``a = gain * sqrt(6 / (R + G*H))``
+      (fan-in R, fan-out G*H); the rest PyTorch's default.
+    * ``"chrono"``: PyTorch's default times ``gain``; the caller then sets chrono's gate biases
+      (:func:`set_forget_bias`, :func:`set_update_bias`; :func:`gradscope.make_problem` does).
 
     For a cell that stores its recurrent weight otherwise (:mod:`gradscope.params.recurrent`) the init
     draws what is stored: per-unit weights ``U(-k, k)`` times ``gain``, ``N(0, gain^2)``, or ``+-gain``;
@@ -74,6 +108,7 @@ def init_params(
     law, then the replacement recurrent blocks.
     """
     gain = check_init(init, gain)
+    check_init_fits(cell, init)
     names = layout(cell)
     directions = 2 if bidirectional else 1
     params: dict[str, np.ndarray] = {}
@@ -84,26 +119,45 @@ def init_params(
             bound = 1.0 / np.sqrt(hidden_size)
             shapes = names.shapes(hidden_size, width, output_size)
             drawn = {name: rng.uniform(-bound, bound, size=shape) for name, shape in shapes.items()}
-            if init == "pytorch":
+            if init in ("pytorch", "chrono"):
                 drawn = {name: gain * value for name, value in drawn.items()}
-            elif names.recurrent_weight in drawn and cell.recurrent.kind == "per-unit":
-                draw_per_unit(drawn[names.recurrent_weight], init, gain, rng)
             elif names.recurrent_weight in drawn:
-                recurrent = drawn[names.recurrent_weight]
-                draw_recurrent_blocks(recurrent.reshape(cell.num_gates, hidden_size, -1), init, gain, rng)
+                redraw_recurrent(cell, drawn, names.recurrent_weight, hidden_size, init, gain, rng)
+            if init == "identity":  # IRNN: no biases either (Le et al. 2015)
+                drawn |= {name: np.zeros_like(value) for name, value in drawn.items() if name.startswith("bias")}
             params |= {name + suffix: value for name, value in drawn.items()}
     return params
+
+
+def redraw_recurrent(
+    cell: CellSpec,
+    drawn: dict[str, np.ndarray],
+    name: str,
+    hidden_size: int,
+    init: str,
+    gain: float,
+    rng: np.random.Generator,
+) -> None:
+    """Replace the stored recurrent weight ``drawn[name]`` for ``init`` (not ``"pytorch"``), in place."""
+    if init == "xavier":
+        drawn[name] = xavier_uniform(drawn[name].shape, gain, rng)
+    elif cell.recurrent.kind == "per-unit":
+        draw_per_unit(drawn[name], init, gain, rng)
+    else:
+        draw_recurrent_blocks(drawn[name].reshape(cell.num_gates, hidden_size, -1), init, gain, rng)
 
 
 def draw_recurrent_blocks(blocks: np.ndarray, init: str, gain: float, rng: np.random.Generator) -> None:
     """Redraw the recurrent blocks ``(G, rows, cols)`` in place, one after another, for ``init``.
 
     ``"gaussian"``: ``N(0, gain^2 / cols)`` (variance over the fan-in); ``"orthogonal"``: ``gain``
-    times :func:`haar_semi_orthogonal`.
+    times :func:`haar_semi_orthogonal`; ``"identity"``: ``gain`` times the ``(rows, cols)`` identity (no draw).
     """
     _, rows, cols = blocks.shape
     for g in range(blocks.shape[0]):
-        if init == "gaussian":
+        if init == "identity":
+            blocks[g] = gain * np.eye(rows, cols)
+        elif init == "gaussian":
             blocks[g] = rng.normal(0.0, gain / np.sqrt(cols), size=(rows, cols))
         else:
             blocks[g] = gain * haar_semi_orthogonal(rows, cols, rng)
@@ -112,11 +166,21 @@ def draw_recurrent_blocks(blocks: np.ndarray, init: str, gain: float, rng: np.ra
 def draw_per_unit(weights: np.ndarray, init: str, gain: float, rng: np.random.Generator) -> None:
     """Redraw per-unit recurrent weights ``(G*H,)`` in place: ``"gaussian"`` ``N(0, gain^2)`` (the fan-in
     is 1), ``"orthogonal"`` ``+-gain`` with random signs (a diagonal orthogonal matrix times ``gain``:
-    every singular value is ``gain``, as for the full matrices)."""
-    if init == "gaussian":
+    every singular value is ``gain``, as for the full matrices), ``"identity"`` all ``gain`` (no draw)."""
+    if init == "identity":
+        weights[...] = gain
+    elif init == "gaussian":
         weights[...] = rng.normal(0.0, gain, size=weights.shape)
     else:
         weights[...] = gain * rng.choice((-1.0, 1.0), size=weights.shape)
+
+
+def xavier_uniform(shape: tuple[int, ...], gain: float, rng: np.random.Generator) -> np.ndarray:
+    """Glorot uniform ``(rows, cols)`` as ``torch.nn.init.xavier_uniform_``: ``U(-a, a)``,
+    ``a = gain * sqrt(6 / (cols + rows))`` (fan-in ``cols``, fan-out ``rows``)."""
+    rows, cols = shape
+    bound = gain * math.sqrt(6.0 / (rows + cols))
+    return rng.uniform(-bound, bound, size=shape)
 
 
 def haar_orthogonal(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -133,7 +197,7 @@ def haar_semi_orthogonal(rows: int, cols: int, rng: np.random.Generator) -> np.n
 
 
 def chrono_forget_bias(hidden_size: int, t_max: int, rng: np.random.Generator) -> np.ndarray:
-    """Chrono initialisation's forget-gate bias ``b_f = log(U(1, T_max - 1))``, ``(H,)``.
+    """Chrono initialisation's keep-gate bias ``b = log(U(1, T_max - 1))``, ``(H,)`` (LSTM b_f, GRU b_z).
 
     Tallec & Ollivier (2018); the input-gate bias is then ``b_i = -b_f``.
     """
@@ -180,4 +244,42 @@ def set_forget_bias(
     if isinstance(forget_bias, str) or not math.isfinite(float(forget_bias)):
         raise ConfigError(f"forget_bias must be a finite number or 'chrono', got {forget_bias!r}")
     out["bias_ih_l0"][f], out["bias_hh_l0"][f] = float(forget_bias), 0.0
+    return out
+
+
+def set_update_bias(
+    params: Mapping[str, np.ndarray],
+    update_bias: float | str,
+    *,
+    t_max: int | None = None,
+    rng: np.random.Generator | None = None,
+) -> dict[str, np.ndarray]:
+    """A copy of GRU ``params`` with the effective update-gate bias set (see the module docstring).
+
+    Args:
+        params: PyTorch-named GRU parameters with ``bias_ih_l0`` and ``bias_hh_l0`` ``(3H,)``.
+        update_bias: the effective bias ``b_z`` (a number, the same for every unit; larger keeps more of
+            ``h_{t-1}``, since ``h' = (1 - z) * n + z * h``) or ``"chrono"`` (``b_z = log(U(1, T_max - 1))``).
+        t_max: chrono's ``T_max`` (required for ``"chrono"``).
+        rng: chrono's random stream (required for ``"chrono"``).
+
+    Returns:
+        New arrays: ``bias_ih[H:2H] = b_z``, ``bias_hh[H:2H] = 0``; everything else unchanged.
+    """
+    out = {name: np.array(value, dtype=np.float64) for name, value in params.items()}
+    if "bias_ih_l0" not in out or "bias_hh_l0" not in out:
+        raise ConfigError("an update-gate bias needs a GRU with biases (bias_ih_l0 and bias_hh_l0)")
+    hidden = out["weight_hh_l0"].shape[1]
+    if out["bias_ih_l0"].shape != (3 * hidden,):
+        shape = out["bias_ih_l0"].shape
+        raise ConfigError(f"update_bias applies to the GRU (3 gates), got bias_ih_l0 of shape {shape}")
+    z = slice(GRU_UPDATE_GATE * hidden, (GRU_UPDATE_GATE + 1) * hidden)
+    if update_bias == "chrono":
+        if t_max is None or rng is None:
+            raise ConfigError("chrono initialisation needs t_max and a random generator")
+        out["bias_ih_l0"][z], out["bias_hh_l0"][z] = chrono_forget_bias(hidden, t_max, rng), 0.0
+        return out
+    if isinstance(update_bias, str) or not math.isfinite(float(update_bias)):
+        raise ConfigError(f"update_bias must be a finite number or 'chrono', got {update_bias!r}")
+    out["bias_ih_l0"][z], out["bias_hh_l0"][z] = float(update_bias), 0.0
     return out

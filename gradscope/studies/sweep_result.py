@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gradscope._version import __version__
-from gradscope.analysis.theory import tanh_rnn_mean_field_rate
+from gradscope.analysis.theory import MEAN_FIELD_INITS, tanh_rnn_mean_field_rate
 from gradscope.studies.axes import AXIS_TEXT, SWEEP_SCHEMA, Value
 
 if TYPE_CHECKING:
@@ -71,6 +71,9 @@ class SweepResult:
         if self.spec.cell_name != "rnn":
             return None
         spec = self.spec
+        inits = {str(row.get("init", spec.option("init"))) for row in self.rows}
+        if not inits <= set(MEAN_FIELD_INITS):
+            return None  # IRNN's gain * I is no random matrix: the theory does not describe it
         rates = []
         for row in self.rows:
             values = {name: spec.option(name) for name in ("init", "gain", "hidden_size", "input_scale")}

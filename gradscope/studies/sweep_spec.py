@@ -11,6 +11,7 @@ from gradscope.analysis.problem import Problem, ProblemOptions, as_problem
 from gradscope.analysis.summary import Thresholds
 from gradscope.errors import ConfigError
 from gradscope.params.arrays import check_choice, check_count, check_size
+from gradscope.params.init import check_init_fits
 from gradscope.studies.axes import Axis, Value, axis_name, checked_value, parse_axes, task_seed
 
 if TYPE_CHECKING:
@@ -24,6 +25,8 @@ SEEDINGS = ("per-task", "paired")
 RESULT_COLUMNS = ("sample", "seed", "rate_per_step", "efolding_lag", "verdict", "final_log10_norm")
 #: The fixed options a sweep document lists, in order, with the problem's own value of each.
 FIXED_OPTIONS = ("hidden_size", "input_size", "steps", "init", "gain", "input_scale", "forget_bias", "t_max")
+#: Fixed options listed after those only when the base problem sets them (older documents stay the same).
+SET_OPTIONS = ("update_bias", "num_layers", "bidirectional")
 
 
 class SweepOptions(ProblemOptions, total=False):
@@ -104,6 +107,8 @@ class SweepSpec:
         biases = next((a.values for a in checked if a.name == "forget_bias"), ())
         if biases and problem.spec.name != "lstm":
             raise ConfigError(f"forget_bias applies to the LSTM only, not to {problem.spec.name!r}")
+        for init in next((a.values for a in checked if a.name == "init"), ()):
+            check_init_fits(problem.spec, str(init))
         if "chrono" in biases and problem.options.get("t_max") is None and shortest < 3:
             raise ConfigError("chrono initialisation needs T_max >= 3: give t_max or at least 3 steps")
         return cls(
@@ -152,11 +157,14 @@ class SweepSpec:
         value = problem.options.get(name, defaults.get(name))
         if value is None or value == "chrono" or name == "init":
             return value
+        if name in ("num_layers", "bidirectional"):
+            return int(value) if name == "num_layers" else bool(value)
         return int(value) if name == "t_max" else float(value)
 
     def fixed(self) -> dict[str, Any]:
         """The options that are not swept, JSON-ready."""
-        return {name: self.option(name) for name in FIXED_OPTIONS if self.axis(name) is None}
+        fixed = {name: self.option(name) for name in FIXED_OPTIONS if self.axis(name) is None}
+        return fixed | {name: self.option(name) for name in SET_OPTIONS if self.problem.options.get(name) is not None}
 
     def tasks(self) -> list[SweepTask]:
         """Every (grid point, sample) in order: the first axis slowest, samples innermost."""

@@ -16,18 +16,31 @@ The modules, by job (every public name is re-exported here, so ``report.X`` is t
 * :mod:`~gradscope.terminal.compare`: ``compare`` and ``cells``;
 * :mod:`~gradscope.terminal.cell_files`: ``cells --file`` (and ``--check``);
 * :mod:`~gradscope.terminal.derivation`: ``derive`` (pretty, LaTeX, Markdown);
+* :mod:`~gradscope.terminal.explanation`: ``explain``;
 * :mod:`~gradscope.terminal.ensembles`: ``analyze --samples`` and ``compare --samples``;
 * :mod:`~gradscope.terminal.checks`: ``verify`` (and ``verify --target``) and the ``report`` gallery's summary;
 * :mod:`~gradscope.terminal.research`: ``sweep`` and ``lyapunov``;
 * :mod:`~gradscope.terminal.training`: ``training`` (a run's checkpoints).
 """
 
-from gradscope.terminal import cell_files, checks, compare, derivation, ensembles, format, profiles, research, training
+from gradscope.terminal import (
+    cell_files,
+    checks,
+    compare,
+    derivation,
+    ensembles,
+    explanation,
+    format,
+    profiles,
+    research,
+    training,
+)
 from gradscope.terminal.cell_files import *  # noqa: F403
 from gradscope.terminal.checks import *  # noqa: F403
 from gradscope.terminal.compare import *  # noqa: F403
 from gradscope.terminal.derivation import *  # noqa: F403
 from gradscope.terminal.ensembles import *  # noqa: F403
+from gradscope.terminal.explanation import *  # noqa: F403
 from gradscope.terminal.format import *  # noqa: F403
 from gradscope.terminal.profiles import *  # noqa: F403
 from gradscope.terminal.research import *  # noqa: F403
@@ -39,6 +52,7 @@ __all__ = [
     *compare.__all__,
     *derivation.__all__,
     *ensembles.__all__,
+    *explanation.__all__,
     *format.__all__,
     *profiles.__all__,
     *research.__all__,

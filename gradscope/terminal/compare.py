@@ -12,7 +12,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from gradscope.analysis.describe import norm_word, verdict_word
+from gradscope.analysis.describe import model_text, norm_word, verdict_word
 from gradscope.i18n import _
 from gradscope.terminal.format import (
     REPORT_WIDTH,
@@ -39,6 +39,8 @@ def _shared_settings(analyses: Sequence[Analysis]) -> str:
         if config.get("params") == "random"
         else _("given")
     )
+    models = "; ".join(f"{a.cell}: {model_text(a.config)}" for a in analyses if model_text(a.config))
+    origin = f"{origin}; {models}" if models else origin
     return _(
         "hidden_size {hidden_size}, input_size {input_size}, T = {steps} steps, seed {seed}, {origin}, "
         "{norm} norm, {dtype}"

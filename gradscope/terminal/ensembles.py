@@ -13,7 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from gradscope.analysis.describe import norm_word, verdict_word
+from gradscope.analysis.describe import model_text, norm_word, verdict_word
 from gradscope.i18n import _
 from gradscope.terminal.format import REPORT_WIDTH, VERDICT_STYLES, format_log10, format_power, format_rate, report_lags
 
@@ -64,6 +64,8 @@ def _ensemble_settings(ensembles: Sequence[Ensemble]) -> str:
         if config.get("params") == "random"
         else _("given parameters")
     )
+    models = "; ".join(f"{e.cell}: {model_text(e.config)}" for e in ensembles if model_text(e.config))
+    origin = f"{origin}; {models}" if models else origin
     draws = "/".join(str(n) for n in sorted({e.samples for e in ensembles}))
     return _(
         "{draws} random draws of weights and inputs ({seeds}); hidden_size {hidden_size}, "

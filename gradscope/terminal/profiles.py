@@ -17,7 +17,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from gradscope.analysis.describe import norm_word, verdict_word
+from gradscope.analysis.describe import model_text, norm_word, verdict_word
 from gradscope.compile import BlockFormula, compile_cell
 from gradscope.engine.products import TRUNCATE_BELOW
 from gradscope.i18n import N_, _, ngettext
@@ -114,6 +114,9 @@ def configuration_panel(analysis: Analysis, spec: CellSpec, sources: Mapping[str
         )
     else:
         params = _source(sources, "params", given)
+    model = model_text(config)
+    if model:
+        params = f"{params}; {model}"
     inputs = (
         _source(sources, "inputs", given)
         if config.get("inputs") == "given"

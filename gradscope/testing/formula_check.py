@@ -183,7 +183,9 @@ def _derived_values(cell: Cell, row: str, col: str, values: Mapping[str, np.ndar
     u_values = stack([values[str(u(g))] for g in cell.gates], axis=-2)
     m_values = stack([values[str(m(g))] for g in cell.gates], axis=-2)
     prev_values = stack([values[str(prev(c))] for c in cell.state], axis=-2)
-    partials = compiled.state_partials(u_values, m_values, prev_values)
+    # per-unit parameter vectors (peepholes) are arguments of the generated code too, in the cell's order
+    vectors = np.stack([values[str(name)] for name, _ in cell.vectors]) if cell.vectors else None
+    partials = compiled.state_partials(u_values, m_values, prev_values, vectors)
     form: LinearForm = {None: np.zeros(u_values.shape[-1])}
     for (kind, a, other), value in partials.items():
         if a != row:
@@ -242,7 +244,8 @@ def check_formula(cell: str | Cell, block: str | tuple[str, str], expression: st
         FormulaError: the string is not in the formula language (the message names the token).
         UnknownCellError: unknown cell.
         ConfigError: a cell that feeds its output back (Jordan): its one block is a product of two
-            stages, which the formula language does not describe.
+            stages, which the formula language does not describe; likewise a cell whose recurrence
+            reads several components (coRNN) or whose gate reads a quantity of the step (Cho's GRU, MGU).
     """
     the_cell = get_cell(cell)
     if the_cell.readout is not None:
@@ -250,6 +253,7 @@ def check_formula(cell: str | Cell, block: str | tuple[str, str], expression: st
             f"check_formula: the {the_cell.name} cell feeds its output back, and its block "
             f"{derive(the_cell).blocks[0].text()} is not in the formula language (one-stage cells only)"
         )
+    _check_readable(the_cell)
     row, col = resolve_block(the_cell, block)
     node = parse(expression, the_cell)
     derived_block = derive(the_cell).block(row, col)
@@ -294,6 +298,23 @@ def check_formula(cell: str | Cell, block: str | tuple[str, str], expression: st
         ),
     }[method]
     return result(formula, True, method, None, f"correct: {name} = {formula} ({how}); derived: {derived_text}")
+
+
+def _check_readable(cell: Cell) -> None:
+    """:class:`ConfigError` for the blocks the formula language does not describe yet: a recurrence that reads
+    several state components (coRNN's ``W_ya``, ``W_za``: column blocks of one ``W_ha``) or a gate that reads a
+    quantity of the same step (Cho's GRU, MGU: ``W_hn (diag(...) W_hr + diag(r_t))``, a product of blocks)."""
+    spec = cell.spec
+    if len(spec.read_components) > 1:
+        raise ConfigError(
+            f"check_formula: the {cell.name} cell's recurrence reads {', '.join(spec.read_components)}, and "
+            "blocks over column blocks of one weight are not in the formula language yet (single-read cells only)"
+        )
+    if spec.inner_gates:
+        raise ConfigError(
+            f"check_formula: in the {cell.name} cell gate {', '.join(spec.inner_gates)} reads a quantity of the same "
+            "step, so its blocks are products of weight blocks, which the formula language does not read yet"
+        )
 
 
 def check_equation(cell: str | Cell, equation: str, *, seed: int = 0) -> FormulaCheck:

@@ -109,7 +109,11 @@ def test_initial_state_changes_the_result(rng: np.random.Generator) -> None:
         ({"hidden_size": 2.5}, ConfigError, "hidden_size must be a positive integer"),
         ({"norm": "nuclear"}, ConfigError, "unknown norm 'nuclear' (valid: spectral, frobenius)"),
         ({"dtype": "float16"}, ConfigError, "unknown dtype 'float16'"),
-        ({"init": "xavier"}, ConfigError, "unknown init 'xavier' (valid: pytorch, gaussian, orthogonal)"),
+        (
+            {"init": "he"},
+            ConfigError,
+            "unknown init 'he' (valid: pytorch, gaussian, orthogonal, identity, xavier, chrono)",
+        ),
         ({"gain": -1.0}, ConfigError, "gain must be a finite number >= 0"),
         ({"seed": -1}, ConfigError, "seed must be a non-negative integer"),
         ({"cell": "gru", "c0": np.zeros(64)}, ConfigError, "c0 given, but the gru cell has no 'c' state"),

@@ -138,7 +138,7 @@ def test_mean_field_is_log_g_up_to_the_edge_of_chaos_and_positive_beyond() -> No
     assert mean_field_top_exponent(1.5, 0.5) < mean_field_top_exponent(1.5)
 
 
-@pytest.mark.parametrize("init", ["pytorch", "gaussian", "orthogonal"])
+@pytest.mark.parametrize("init", ["pytorch", "gaussian", "orthogonal", "xavier"])
 def test_mean_field_parameters_match_sample_statistics_of_drawn_networks(init: str) -> None:
     H, I, T, gain, scale = 300, 30, 400, 1.7, 2.0
     problem = make_problem("rnn", hidden_size=H, input_size=I, steps=T, seed=4, init=init, gain=gain)
@@ -151,7 +151,7 @@ def test_mean_field_parameters_match_sample_statistics_of_drawn_networks(init: s
     assert np.mean(drive_samples**2) == pytest.approx(drive, rel=0.1)
     assert tanh_rnn_mean_field_rate(init, gain, H, I, scale) == pytest.approx(mean_field_top_exponent(g, drive))
     with pytest.raises(ValueError, match="init"):
-        tanh_rnn_mean_field_parameters("xavier", 1.0, 4, 4)
+        tanh_rnn_mean_field_parameters("identity", 1.0, 4, 4)
 
 
 def test_forget_gate_rate_memory_time_and_efolding_lag() -> None:

@@ -453,7 +453,7 @@ def test_no_partial_output_when_the_write_fails(tmp_path: Path, monkeypatch: pyt
     "args",
     [
         ["analyze"],
-        ["analyze", "-c", "rnn", "--init", "xavier"],
+        ["analyze", "-c", "rnn", "--init", "he"],
         ["analyze", "-c", "rnn", "-H", "many"],
         ["analyze", "-c", "rnn", "--nope"],
         ["derive", "-c", "rnn", "--format", "html"],

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
+import gradscope
 from tests.cli_helpers import invoke
 
 #: JSON fields whose values are words for people, and so follow the language. None yet: analyze and compare
@@ -39,8 +41,10 @@ def _without(document: object, fields: tuple[str, ...]) -> object:
         ("analyze", "--cell", "gru", "--samples", "3", *SMALL),
         ("compare", "--cells", "rnn,lstm,gru", *SMALL),
         ("compare", "--cells", "rnn,gru", "--samples", "2", *SMALL),
+        ("analyze", "--cell", "lstm", "--forget-bias", "chrono", "--num-layers", "2", "--bidirectional", *SMALL),
+        ("compare", "--cells", "rnn-relu,lstm,gru", "--init", "identity", "--update-bias", "1", *SMALL),
     ],
-    ids=["analyze", "analyze --samples", "compare", "compare --samples"],
+    ids=["analyze", "analyze --samples", "compare", "compare --samples", "analyze model options", "compare inits"],
 )
 def test_json_is_the_same_in_both_languages(command: tuple[str, ...]) -> None:
     english, chinese = (invoke(*command, "--json", "-", "--lang", lang) for lang in ("en", "zh"))
@@ -108,3 +112,52 @@ def test_derive_speaks_chinese_around_the_formulas() -> None:
     assert "方程（单个隐藏单元）" in chinese.stdout and "单步雅可比矩阵的分块" in chinese.stdout
     formulas = [line for line in english.stdout.splitlines() if "dh_t/dh_{t-1} =" in line]
     assert formulas and all(line in chinese.stdout.splitlines() for line in formulas)  # formulas are not words
+
+
+#: The Latin-script words a Chinese report keeps: names of cells, papers' and libraries' names, symbols, and
+#: the values a program reads (``init pytorch``, ``normal(0, 1)``, ``float64``); a word not here is a gap.
+KEPT_WORDS = {
+    *("gradscope", "analyze", "compare", "samples", "hidden_size", "input_size", "output_size", "float"),
+    *("PyTorch", "SymPy", "LSTM", "Elman", "Jordan", "ReLU", "Heaviside", "Frobenius", "IRNN", "Xavier", "chrono"),
+    *("AntisymmetricRNN", "IMEX", "IndRNN", "JANET", "UGRNN", "coRNN", "gamma", "T_max"),
+    *("diag", "tanh", "sigmoid", "normal", "pytorch", "orthogonal", "identity", "xavier", "gaussian"),
+}
+#: A word of four or more Latin letters, not part of a symbol (``hidden_size``, ``W_hh``) or a call (``diag(``).
+LATIN_WORD = re.compile(r"(?<![\w])[A-Za-z][A-Za-z'-]{3,}(?![\w(])")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("analyze", "--cell", "lstm", "--norm", "frobenius", *SMALL),
+        ("analyze", "--cell", "rnn", "--init", "orthogonal", "--gain", "3", *SMALL),
+        ("analyze", "--cell", "rnn-relu", "--init", "identity", "--num-layers", "2", *SMALL),
+        ("analyze", "--cell", "jordan", *SMALL),
+        ("analyze", "--cell", "gru", "--samples", "3", "--update-bias", "chrono", *SMALL),
+        ("compare", "--cells", "rnn,lstm,gru", "--forget-bias", "2", *SMALL),
+        ("compare", "--cells", "rnn,indrnn,cornn", "--gain", "4", "--samples", "2", *SMALL),
+        ("cells",),
+    ],
+)
+def test_chinese_reports_leave_no_english_words(command: tuple[str, ...]) -> None:
+    chinese = invoke(*command, "--lang", "zh", env={"COLUMNS": "200"})
+    assert chinese.exit_code == 0, chinese.output
+    cells = set(invoke("cells", env={"COLUMNS": "200"}).stdout.split())  # names of cells are names
+    words = set(LATIN_WORD.findall(chinese.stdout)) - KEPT_WORDS - cells
+    assert not words, f"untranslated in the Chinese report: {sorted(words)}"
+
+
+def test_the_shipped_cells_titles_are_in_the_catalog() -> None:
+    import tomllib
+
+    from gradscope import i18n
+    from gradscope.i18n.catalog import read_po_file
+
+    zoo = sorted((Path(gradscope.__file__).parent / "cells" / "zoo").glob("*.toml"))
+    titles = [tomllib.loads(path.read_text(encoding="utf-8"))["title"] for path in zoo]
+    words = {m.msgid: m.msgstr[0] for m in read_po_file(i18n.catalog_path("zh", ".po")).messages}
+    chinese = invoke("cells", "--lang", "zh", env={"COLUMNS": "300"}).stdout
+    assert len(titles) >= 9
+    for title in titles:
+        assert words.get(title), title
+        assert words[title] in chinese and title not in chinese

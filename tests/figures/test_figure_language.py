@@ -109,3 +109,30 @@ def test_with_an_installed_cjk_font_no_glyph_is_missing(analysis: gradscope.Anal
             figures.render(figure, fmt)
     missing = [str(w.message) for w in caught if "missing from" in str(w.message)]
     assert missing == []
+
+
+def test_the_figures_of_analyze_and_compare_leave_no_english_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    monkeypatch.setattr(fonts, "cjk_font", lambda: "Noto Sans CJK SC")
+    sizes = {"hidden_size": 4, "input_size": 3, "steps": 20}
+    exploding = gradscope.analyze("rnn", init="orthogonal", gain=3.0, **sizes)
+    stacked = gradscope.analyze(gradscope.make_problem("lstm", num_layers=2, **sizes), snapshot_lags=(5, 10))
+    comparison = gradscope.compare(["rnn", "lstm", "gru"], **sizes)
+    draws = gradscope.compare(["rnn", "gru"], samples=2, **sizes)
+    i18n.set_language("zh")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", figures.MissingFontWarning)
+        drawn = [
+            figures.profile_figure(exploding),
+            figures.profile_figure(stacked),
+            figures.spectrum_figure([stacked]),
+            figures.compare_figure(comparison.analyses),
+            figures.ensemble_figure(list(draws.ensembles)),
+        ]
+    kept = {"LSTM", "PyTorch", "Pascanu", "tanh"}  # names; symbols and TeX are not words
+    for figure in drawn:
+        texts = [t.get_text() for t in figure.findobj(lambda artist: hasattr(artist, "get_text"))]
+        prose = [re.sub(r"\$[^$]*\$", "", text) for text in texts]
+        words = {w for text in prose for w in re.findall(r"(?<![\w])[A-Za-z][A-Za-z'-]{3,}(?![\w(])", text)} - kept
+        assert not words, f"untranslated figure labels: {sorted(words)}"

@@ -87,8 +87,8 @@ def test_local_results_are_in_task_order_and_workers_use_one_blas_thread() -> No
 
 
 def test_errors_in_workers_reach_the_caller() -> None:
-    bad = [SweepTask(0, (("init", "xavier"),), 0, 1)]  # bypasses the spec's validation
-    with pytest.raises(ConfigError, match="xavier"):
+    bad = [SweepTask(0, (("init", "he"),), 0, 1)]  # bypasses the spec's validation
+    with pytest.raises(ConfigError, match="unknown init 'he'"):
         LocalExecutor(workers=1).map(lambda_free_chunk, bad)
 
 

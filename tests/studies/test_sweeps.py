@@ -64,7 +64,7 @@ def test_linear_log_and_list_axes() -> None:
         ("gain=a,b", "not a number"),
         ("gain=1:nan:3", "finite"),
         ("init=1:2:3", "categorical"),
-        ("init=pytorch,xavier", "unknown init 'xavier'"),
+        ("init=pytorch,he", "unknown init 'he'"),
         ("hidden_size=1:2:5", "repeated"),
         ("hidden_size=0:4:3", ">= 1"),
         ("gain=0:1:3:log", "log-spaced"),

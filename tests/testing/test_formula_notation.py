@@ -7,7 +7,7 @@ import sympy
 
 from gradscope import derive
 from gradscope.cells import get_cell
-from gradscope.cells.spec import CELL_NAMES
+from gradscope.cells.spec import CELL_NAMES, ZOO_CELL_NAMES
 from gradscope.errors import ConfigError, FormulaError
 from gradscope.symbolic import display
 from gradscope.symbolic.formula_parser import parse
@@ -17,7 +17,10 @@ from gradscope.testing import check_equation, check_formula
 from tests.cli_helpers import assert_bad_input, invoke
 from tests.terminal.test_reports import render
 
-BLOCKS = [(cell, block.row, block.col) for cell in CELL_NAMES for block in derive(cell).blocks]
+#: The cells whose blocks the formula language does not read yet (check_formula says so; see below).
+UNREADABLE = {"cornn": "reads y, z", "gru-cho": "reads a quantity of the same step", "mgu": "reads a quantity"}
+READABLE = [cell for cell in (*CELL_NAMES, *ZOO_CELL_NAMES) if cell not in UNREADABLE]
+BLOCKS = [(cell, block.row, block.col) for cell in READABLE for block in derive(cell).blocks]
 
 
 def _printed_lines(cell: str) -> dict[str, list[str]]:
@@ -44,8 +47,13 @@ def test_every_printed_block_is_read_back_exactly(cell: str, row: str, col: str)
         # Exact equality against the derivation, term by term: print -> parse -> the same SymPy coefficients.
         read = exact_form(parse(line.partition(" = ")[2], cell))
         derived = {**dict(block.projection_terms), None: block.diagonal}
-        assert {k: v for k, v in read.items() if v != 0} == {k: v for k, v in derived.items() if v != 0}
-        assert check.formula == line.partition(" = ")[2]  # and written back as derive prints it
+        assert {k for k, v in read.items() if v != 0} == {k for k, v in derived.items() if v != 0}
+        assert all(sympy.cancel(read.get(k, 0) - v) == 0 for k, v in derived.items())  # (1-x)/100 is 1/100 - x/100
+        # and written back as derive prints it (SymPy may distribute a number: (1 - x)/100 as 1/100 - x/100)
+        written = exact_form(parse(check.formula, cell))
+        assert check.formula == line.partition(" = ")[2] or all(
+            sympy.cancel(written.get(k, 0) - v) == 0 for k, v in derived.items()
+        )
 
 
 @pytest.mark.parametrize("cell", CELL_NAMES)
@@ -108,3 +116,22 @@ def test_the_feedback_cell_prints_its_block_and_says_check_formula_does_not_read
 def _printed_lines_jordan() -> list[str]:
     pretty = render(derivation_pretty(derive("jordan")), width=400).split("On one line:\n", 1)[1]
     return [line.strip() for line in pretty.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("cell", sorted(UNREADABLE))
+def test_cells_whose_blocks_the_language_does_not_read_are_refused_clearly(cell: str) -> None:
+    block = derive(cell).blocks[0]
+    with pytest.raises(ConfigError, match=UNREADABLE[cell]):
+        check_equation(cell, block.text())
+    assert_bad_input(
+        invoke("derive", "-c", cell, "--check", block.text()), "not read yet" if cell != "cornn" else "yet"
+    )
+
+
+def test_derive_check_with_block_takes_bare_formulas() -> None:
+    right = invoke("derive", "-c", "lstm", "--block", "dh/dc", "--check", "diag(o_t*(1 - tanh(c_t)**2)*f_t)")
+    assert right.exit_code == 0 and right.stdout.startswith("CORRECT  lstm: dh_t/dc_{t-1} = ")
+    wrong = invoke("derive", "-c", "lstm", "--block", "dh/dc", "--check", "o_t*f_t")  # tanh'(c_t) left out
+    assert wrong.exit_code == 1 and wrong.stdout.startswith("WRONG  lstm: dh_t/dc_{t-1}")
+    assert_bad_input(invoke("derive", "-c", "lstm", "--block", "dh/dq", "--check", "f_t"), "no state component 'q'")
+    assert_bad_input(invoke("derive", "-c", "lstm", "--block", "dh/dc"), "--block", "--check")

@@ -27,6 +27,7 @@ from gradscope.analysis.theory.forget_gate import (
     forget_gate_rate,
 )
 from gradscope.analysis.theory.mean_field import (
+    MEAN_FIELD_INITS,
     mean_field_chi1,
     mean_field_top_exponent,
     mean_field_variance,
@@ -39,6 +40,7 @@ from gradscope.analysis.theory.random_matrices import digamma, newman_spectrum, 
 __all__ = [
     "ACTIVATION_GAMMA",
     "CELL_ACTIVATION",
+    "MEAN_FIELD_INITS",
     "PascanuBound",
     "chrono_memory_time_range",
     "chrono_slowest_rate",

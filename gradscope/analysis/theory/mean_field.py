@@ -126,6 +126,10 @@ def _check_gain(gain: float) -> float:
     return value
 
 
+#: The inits of random tanh RNNs the mean-field theory describes.
+MEAN_FIELD_INITS = ("pytorch", "gaussian", "orthogonal", "xavier")
+
+
 def tanh_rnn_mean_field_parameters(
     init: str, gain: float, hidden_size: int, input_size: int, input_scale: float = 1.0
 ) -> tuple[float, float]:
@@ -141,6 +145,10 @@ def tanh_rnn_mean_field_parameters(
       ``sigma^2 = (I * input_scale^2 + 2) / (3H)``;
     * ``"orthogonal"`` (``W_hh = gain * Q``): as ``"gaussian"``. Each row of ``Q`` has norm 1, so the
       variance map is the same; the annealed ``chi_1`` is too, since ``Q v`` is uniform on the sphere.
+    * ``"xavier"`` (``W_hh ~ U(-a, a)``, ``a = gain * sqrt(6 / (H + H))``): variance ``a^2 / 3 = gain^2 / H``,
+      as ``"gaussian"`` (the theory sees only the variance).
+
+    ``"identity"`` (IRNN) and ``"chrono"`` (gated cells) are not random matrices of this kind: no theory.
 
     The drive is constant in time for the bias part; the theory treats all of it as a Gaussian
     variance across units, which is what enters ``q*`` at large H.
@@ -152,9 +160,9 @@ def tanh_rnn_mean_field_parameters(
     drive = (I * scale * scale + 2.0) / (3.0 * H)
     if init == "pytorch":
         return gain / math.sqrt(3.0), gain * gain * drive
-    if init in ("gaussian", "orthogonal"):
+    if init in ("gaussian", "orthogonal", "xavier"):
         return gain, drive
-    raise ValueError(f"unknown init {init!r} (valid: pytorch, gaussian, orthogonal)")
+    raise ValueError(f"no mean-field theory for init {init!r} (valid: {', '.join(MEAN_FIELD_INITS)})")
 
 
 def tanh_rnn_mean_field_rate(

@@ -1,0 +1,128 @@
+"""The report of ``explain``: the paths, the gates, the why and the suggestions."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from gradscope.analysis.describe import verdict_word
+from gradscope.i18n import N_, _
+from gradscope.terminal.format import VERDICT_STYLES, format_log10, format_rate, format_steps
+
+if TYPE_CHECKING:
+    from gradscope.analysis.explanation import Explanation
+
+__all__ = ["explanation_report", "explanation_summary_line"]
+
+#: The roles of paths in words (the JSON keeps the English word).
+ROLE_WORDS = {"carousel": N_("carousel"), "leak": N_("leak")}
+
+
+def _share(value: float) -> str:
+    return f"{100.0 * value:.0f} %" if math.isfinite(value) else "n/a"
+
+
+def _paths_table(explanation: Explanation) -> Table:
+    analysis = explanation.analysis
+    lags = sorted({min(10, analysis.steps), analysis.steps})
+    table = Table(title=_("Paths of the step Jacobian"), title_justify="left")
+    table.add_column(_("path"), no_wrap=True)
+    table.add_column(_("term of J_t"))
+    for lag in lags:
+        table.add_column(_("log10 at lag {lag}").format(lag=lag), justify="right")
+    table.add_column(_("rate/step"), justify="right")
+    table.add_column(_("e-folding lag"), justify="right")
+    table.add_column(_("share"), justify="right")
+    for path in explanation.paths:
+        role = f" ({_(ROLE_WORDS[path.role])})" if path.role in ROLE_WORDS else ""
+        table.add_row(
+            path.name + role,
+            path.formula,
+            *(format_log10(path.log10_norm[lag - 1]) for lag in lags),
+            format_rate(path.rate_per_step),
+            format_steps(path.efolding_lag),
+            _share(path.share),
+        )
+    table.add_row(
+        Text(_("full product"), style="bold"),
+        "J_t",
+        *(format_log10(analysis.log10_norm[lag - 1]) for lag in lags),
+        format_rate(analysis.rate_per_step),
+        format_steps(analysis.efolding_lag),
+        "100 %",
+    )
+    table.caption = _("share: 1 - ||P_T without the path|| / ||P_T|| at the longest lag T = {steps}").format(
+        steps=analysis.steps
+    )
+    return table
+
+
+def _gates_table(explanation: Explanation) -> Table:
+    table = Table(title=_("Gates over the trajectory"), title_justify="left")
+    table.add_column(_("gate"), no_wrap=True)
+    table.add_column(_("activation"))
+    for label in ("5 %", "25 %", _("median"), "75 %", "95 %"):
+        table.add_column(label, justify="right")
+    table.add_column(_("saturated"), justify="right")
+    for gate in explanation.gates:
+        table.add_row(
+            gate.name,
+            gate.activation,
+            *(f"{value:.2f}" for value in gate.quantiles.values()),
+            _share(gate.saturated_fraction),
+        )
+    caption = _("saturated: derivative below 0.05; sigma_max(W_hh) = {sigma}").format(
+        sigma=f"{explanation.sigma_max_hh:.3g}"
+    )
+    if math.isfinite(explanation.pascanu_factor):
+        caption += "; " + _("Pascanu's gamma sigma_max = {factor}").format(factor=f"{explanation.pascanu_factor:.3g}")
+    table.caption = caption
+    return table
+
+
+def _suggestions_table(explanation: Explanation) -> Table:
+    table = Table(title=_("What would change it (rerun and measured)"), title_justify="left")
+    table.add_column(_("add to the command"), no_wrap=True)
+    table.add_column(_("rate/step"), justify="right")
+    table.add_column(_("e-folding lag"), justify="right")
+    table.add_column(_("verdict"))
+    for suggestion in explanation.suggestions:
+        table.add_row(
+            " ".join(suggestion.arguments),
+            format_rate(suggestion.rate_per_step),
+            format_steps(suggestion.efolding_lag),
+            Text(verdict_word(suggestion.verdict), style=VERDICT_STYLES.get(suggestion.verdict, "")),
+        )
+    return table
+
+
+def explanation_report(explanation: Explanation) -> Group:
+    """The ``explain`` report: the paths, the gates, the why in words and the measured suggestions."""
+    why = Text("\n").join(Text(f"{k}. {sentence}") for k, sentence in enumerate(explanation.why(), start=1))
+    parts: list = [
+        Text(explanation.analysis.describe(), style="bold"),
+        _paths_table(explanation),
+        _gates_table(explanation),
+        Panel(why, title=_("Why"), title_align="left"),
+    ]
+    if explanation.suggestions:
+        parts.append(_suggestions_table(explanation))
+    return Group(*parts)
+
+
+def explanation_summary_line(explanation: Explanation) -> Text:
+    """One line for ``--quiet``: the verdict and the path that carries the gradient."""
+    analysis = explanation.analysis
+    carrier = explanation.carrier
+    line = _("{cell}: {verdict}, rate {rate}/step; carried by {path}").format(
+        cell=analysis.cell,
+        verdict=verdict_word(analysis.verdict),
+        rate=format_rate(analysis.rate_per_step),
+        path=carrier.name if carrier is not None else "-",
+    )
+    return Text(line)

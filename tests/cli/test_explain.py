@@ -1,0 +1,41 @@
+"""``gradscope explain``: the report, the document in both languages, suggestions reproduced by ``analyze``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cli_helpers import assert_bad_input, invoke
+
+BASE = ("--cell", "rnn", "--hidden-size", "8", "--steps", "40")
+
+
+def test_report_shows_paths_gates_why_and_suggestions() -> None:
+    result = invoke("explain", "--cell", "lstm", "--hidden-size", "8", "--steps", "40", env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    for text in ("Paths of the step Jacobian", "c->c (carousel)", "diag(f_t)", "Gates over the trajectory", "Why"):
+        assert text in result.stdout
+
+
+def test_suggested_arguments_give_the_same_rate_in_analyze() -> None:
+    explained = json.loads(invoke("explain", *BASE, "--json", "-").stdout)
+    assert explained["suggestions"]
+    for suggestion in explained["suggestions"]:
+        rerun = invoke("analyze", *BASE, *suggestion["arguments"], "--json", "-")
+        assert rerun.exit_code == 0, rerun.output
+        assert json.loads(rerun.stdout)["rate_per_step"] == pytest.approx(suggestion["rate_per_step"], rel=1e-12)
+
+
+def test_chinese_and_english_runs_give_the_same_numbers() -> None:
+    english = json.loads(invoke("explain", *BASE, "--json", "-", "--lang", "en").stdout)
+    chinese = json.loads(invoke("explain", *BASE, "--json", "-", "--lang", "zh").stdout)
+    assert english["why"] != chinese["why"]
+    assert {**english, "why": None} == {**chinese, "why": None}
+    report = invoke("explain", *BASE, "--lang", "zh", env={"COLUMNS": "120"})
+    assert "单步雅可比矩阵的路径" in report.stdout and "原因" in report.stdout
+
+
+def test_quiet_and_bad_input() -> None:
+    quiet = invoke("explain", *BASE, "--quiet")
+    assert quiet.exit_code == 0 and "carried by W_hh" in quiet.stdout
+    assert_bad_input(invoke("explain", "--cell", "nope"), "nope")
