@@ -50,7 +50,14 @@ from gradscope.symbolic.linear_forms import (
     symbols_in,
     term_name,
 )
-from gradscope.testing.formula_check_values import NUMERIC_POINTS, at, derived_matrix, draw, numeric_difference
+from gradscope.testing.formula_check_values import (
+    NUMERIC_POINTS,
+    Points,
+    at,
+    derived_matrix,
+    draw,
+    numeric_difference,
+)
 
 
 class FormulaMismatch(AssertionError):  # noqa: N818 - pairs with GradientMismatch
@@ -208,23 +215,25 @@ def check_formula(cell: str | Cell, block: str | tuple[str, str], expression: st
     formula = render_form(given) or re.sub(r"\s+", " ", node_text(node))
 
     # one set of random points per slot: the units a term's product passes through (row, between, column)
-    slots = [draw(the_cell, (NUMERIC_POINTS,), rng) for _ in range(1 + max(map(len, [*given, *derived])))]
+    slots = Points(the_cell, rng)
+    plain = is_plain(given) and is_plain(derived)
     difference = numeric_difference(the_cell, row, col, node, slots)
     if difference is not None:
         key, point, given_values, derived_values = difference
-        if not (is_plain(given) and is_plain(derived)):
+        if not plain:
             # a product of weight blocks, or columns scaled: a dense counter-example is the one people can check
             reason = _difference_in(given, derived, key)
             dense = _check_matrix(the_cell, row, col, node, reason, rng, result, formula)
             if not dense.correct:
                 return dense
-        values = {slot_name(n, k): float(v[point]) for k in range(len(key) + 1) for n, v in slots[k].items()}
+        units = [0] if plain else range(len(key) + 1)  # x@k: x at the k-th unit along the term's product
+        values = {slot_name(n, k): float(v[point]) for k in units for n, v in slots[k].items()}
         expected, actual = at(derived_values.get(key, 0.0), point), at(given_values.get(key, 0.0), point)
         example = CounterExample(values, term_name(key), expected, actual)
         shown = symbols_in(given.get(key, 0), derived.get(key, 0))
-        units = " (x@k: x at the k-th unit along the term's product)" if any("@" in n for n in shown) else ""
+        note = " (x@k: x at the k-th unit along the term's product)" if any("@" in n for n in shown) else ""
         message = f"wrong: {derived_text}, but the formula gives {name} = {formula}; they differ "
-        return result(formula, False, "counter-example", example, message + example.describe(shown) + units)
+        return result(formula, False, "counter-example", example, message + example.describe(shown) + note)
 
     if forms_equal(the_cell, given, derived, expand_definitions=False):
         method = "symbolic"

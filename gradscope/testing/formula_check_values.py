@@ -60,18 +60,31 @@ def partials(cell: Cell, values: Mapping[str, np.ndarray]) -> tuple[dict, dict]:
     return compiled.state_partials(*arguments), compiled.inner_partials(*arguments)
 
 
-def derived_terms(
-    cell: Cell, row: str, col: str, slots: list[Mapping[str, np.ndarray]]
-) -> list[tuple[Word, list[np.ndarray]]]:
+class Points:
+    """Random points for each slot (the ``k``-th unit along a term's product), drawn when first asked for:
+    ``points[k]`` maps every argument and named quantity to ``(NUMERIC_POINTS,)`` values."""
+
+    def __init__(self, cell: Cell, rng: np.random.Generator) -> None:
+        self.cell, self.rng = cell, rng
+        self.slots: list[dict[str, np.ndarray]] = []
+
+    def __getitem__(self, slot: int) -> dict[str, np.ndarray]:
+        while len(self.slots) <= slot:
+            self.slots.append(draw(self.cell, (NUMERIC_POINTS,), self.rng))
+        return self.slots[slot]
+
+
+def derived_terms(cell: Cell, row: str, col: str, slots: Any) -> list[tuple[Word, list[np.ndarray]]]:
     """The derived block's terms from the compiled cell (a second source), each ``(word, factors)``: the term
-    ``diag(factors[0]) W_1 diag(factors[1]) ...``, factor ``k`` evaluated at the points ``slots[k]``."""
-    at_slots = [partials(cell, slot) for slot in slots[:2]]
-    (direct, _), inner = at_slots[0], at_slots[-1][1]
+    ``diag(factors[0]) W_1 diag(factors[1]) ...``, factor ``k`` evaluated at the points ``slots[k]``
+    (a :class:`Points`, or a list of per-unit values)."""
+    direct, _ = partials(cell, slots[0])
     ones = np.ones_like(np.asarray(next(iter(slots[0].values())), dtype=float))
     terms: list[tuple[Word, list[np.ndarray]]] = [((), [direct.get(("s", row, col), 0.0 * ones)])]
     if col not in cell.spec.read_components:
         return terms
     inner_gates = cell.spec.inner_gates
+    inner = partials(cell, slots[1])[1] if inner_gates else {}  # what the inner gates read, at the next unit
     for gate in cell.gates:
         if ("m", row, gate) not in direct:
             continue
@@ -87,7 +100,7 @@ def derived_terms(
     return terms
 
 
-def derived_values(cell: Cell, row: str, col: str, slots: list[Mapping[str, np.ndarray]]) -> WordForm:
+def derived_values(cell: Cell, row: str, col: str, slots: Points) -> WordForm:
     """The derived block's form at the points ``slots`` (slot ``k`` of each word at ``slots[k]``)."""
     form: WordForm = {}
     for word, factors in derived_terms(cell, row, col, slots):
@@ -108,7 +121,7 @@ def derived_matrix(cell: Cell, row: str, col: str, values: Mapping[str, np.ndarr
 
 
 def numeric_difference(
-    cell: Cell, row: str, col: str, node: Node, slots: list[dict[str, np.ndarray]]
+    cell: Cell, row: str, col: str, node: Node, slots: Points
 ) -> tuple[Word, int, WordForm, WordForm] | None:
     """Compare at random points; ``(word, point, formula values, derived values)`` where they first differ."""
     with np.errstate(all="ignore"):

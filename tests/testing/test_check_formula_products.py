@@ -297,3 +297,21 @@ def test_cornn_blocks_name_their_column_block() -> None:
 def test_hand_derived_products_of_weight_blocks_are_accepted(cell: str, expression: str) -> None:
     result = check_formula(cell, "dh/dh", expression)
     assert result.correct and result.method.startswith("symbolic"), result.message
+
+
+def test_a_differing_term_is_also_reported_unit_by_unit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where no dense 2 x 2 counter-example turns up, the word's coefficients at the random points are the numbers."""
+    import gradscope.testing.formula_check as formula_check
+
+    def no_dense_counterexample(*args: object, **kwargs: object) -> formula_check.FormulaCheck:
+        return formula_check.FormulaCheck("gru-cho", "", "", "", "", True, "numeric")
+
+    monkeypatch.setattr(formula_check, "_check_matrix", no_dense_counterexample)
+    result = check_formula("gru-cho", "dh/dh", GRU_CHO.replace(" + diag(r_t))", ")"))
+    example = result.counterexample
+    assert not result.correct and example.term == "diag(.) W_hn" and example.actual == 0.0
+    v = example.values  # the row unit's quantities, and r_t@1: r_t at the unit W_hn reads
+    assert v["n_t"] == pytest.approx(np.tanh(v["u_n"] + v["m_n"]), rel=1e-12)
+    assert v["r_t@1"] == pytest.approx(sigmoid(v["u_r@1"] + v["m_r@1"]), rel=1e-12)
+    assert example.expected == pytest.approx((1 - v["n_t"] ** 2) * (1 - v["z_t"]) * v["r_t@1"], rel=1e-12)
+    assert "r_t@1 = " in result.message and "x@k: x at the k-th unit" in result.message
