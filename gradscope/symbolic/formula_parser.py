@@ -8,7 +8,8 @@ components ``h_{t-1}`` (also ``h_prev``), projections ``u_<gate>`` and ``m_<gate
 parameter vectors, and the recurrent weight blocks ``W_<c><gate>``: the columns of gate ``gate``'s
 block of ``weight_hh_l0`` that read state component ``c`` (``W_hh`` for the plain RNN; ``W_hi, W_hf,
 W_hg, W_ho`` for the LSTM; ``W_hr, W_hz, W_hn`` for the GRU; ``W_ya, W_za`` for coRNN, whose
-recurrence reads ``[y; z]``), with the functions
+recurrence reads ``[y; z]``; for a cell that feeds its output back, also ``y_t``, the readout
+projection ``r`` and ``W_hy``), with the functions
 ``tanh sigmoid exp log sqrt sech cosh sinh relu Heaviside diag transpose``. A per-unit quantity
 ``q`` stands for the diagonal matrix ``diag(q)`` (``diag`` may be written or left out), ``*`` or
 juxtaposition between matrices is the matrix product (``diag(f_t) W_hf``, as ``gradscope derive``
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 import sympy
 
 from gradscope.cells.builtin import get_cell
-from gradscope.cells.cell import Cell, m, prev, u
+from gradscope.cells.cell import Cell, m, now, prev, readout_projection, u
 from gradscope.cells.expressions import FUNCTIONS
 from gradscope.cells.formula import (
     MAX_DEPTH,
@@ -97,7 +98,12 @@ def vocabulary(cell: Cell) -> Vocabulary:
         symbols.setdefault(symbol, sympy.Symbol(symbol))
     # W_{c g}: the columns of gate g's block of weight_hh_l0 that read component c (W_hf; coRNN's W_ya, W_za)
     reads = cell.spec.read_components
-    return Vocabulary(symbols, {f"W_{c}{g}": f"W_{c}{g}" for c in reads for g in cell.gates})
+    matrices = {f"W_{c}{g}": f"W_{c}{g}" for c in reads for g in cell.gates}
+    if cell.readout is not None:  # y_t = rho(r), r = W_hy h_t + b_y: the second stage of the block
+        output = now(cell.state[0])
+        symbols.update({str(output): output, f"{cell.state[0]}_{{t}}": output, "r": readout_projection()})
+        matrices["W_hy"] = "W_hy"
+    return Vocabulary(symbols, matrices)
 
 
 def parse(expression: str, cell: str | Cell) -> Node:

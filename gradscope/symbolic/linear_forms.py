@@ -24,10 +24,10 @@ import numpy as np
 import sympy
 
 from gradscope.cells.activations import sigmoid
-from gradscope.cells.cell import Cell
+from gradscope.cells.cell import Cell, now
 from gradscope.cells.expressions import FUNCTIONS, rational
 from gradscope.cells.formula import Node
-from gradscope.symbolic.blocks import JacobianBlock
+from gradscope.symbolic.blocks import JacobianBlock, ReadoutBlock
 
 #: A word: the weight matrices of a term, left to right (``()`` for the diagonal).
 Word = tuple[str, ...]
@@ -167,9 +167,13 @@ def exact_form(node: Node) -> WordForm:
     return {k: v for k, v in out.items() if v != 0 or k == ()} | {(): out.get((), sympy.Integer(0))}
 
 
-def block_form(block: JacobianBlock) -> WordForm:
+def block_form(block: JacobianBlock | ReadoutBlock) -> WordForm:
     """A derived block's form: ``diag(D_g) W_{col g}`` and, for a gate ``n`` that projects ``q_t``,
-    ``diag(D_n) W_{col n} (sum_g diag(dq/dm_g) W_{col g} + diag(dq/dcol))``, and the diagonal."""
+    ``diag(D_n) W_{col n} (sum_g diag(dq/dm_g) W_{col g} + diag(dq/dcol))``, and the diagonal; for a cell
+    that feeds its output back, ``diag(rho') W_hy sum_g diag(D_g) W_yg``."""
+    if isinstance(block, ReadoutBlock):
+        terms = {("W_hy", f"W_{block.col}{g}"): block.readout * shifted(c, 1) for g, c in block.hidden_terms}
+        return terms | {(): sympy.Integer(0)}
     form: WordForm = {(f"W_{block.col}{g}",): c for g, c in block.projection_terms}
     for term in block.inner_terms:
         outer = f"W_{block.col}{term.gate}"
@@ -185,22 +189,27 @@ def block_form(block: JacobianBlock) -> WordForm:
 
 
 def matrix_value(node: Node, values: Mapping[str, np.ndarray], weights: Mapping[str, np.ndarray]) -> np.ndarray:
-    """The formula as a dense ``(H, H)`` matrix, for per-unit ``values`` ``(H,)`` and ``weights`` ``(H, H)``
-    by matrix name (``"W_hf"``)."""
+    """The formula as a dense matrix, for per-unit ``values`` and ``weights`` by matrix name (``"W_hf"``):
+    ``(H, H)`` blocks with ``(H,)`` values, or, for a cell that feeds its output back, ``W_hy`` ``(O, H)`` and
+    ``W_yh`` ``(H, O)`` with values of the units they act on."""
 
-    def walk(n: Node) -> tuple[bool, np.ndarray]:  # (is_matrix, (H, H) or (H,))
+    def diag(vector: np.ndarray, size: int) -> np.ndarray:
+        return np.diag(np.broadcast_to(vector, (size,)))
+
+    def walk(n: Node) -> tuple[bool, np.ndarray]:  # (is_matrix, a matrix or per-unit values (0-d for numbers))
         if n.kind == "num":
-            return False, np.full(size, float(n.value))
+            return False, np.asarray(float(n.value))
         if n.kind == "sym":
-            return False, values[n.value]
+            return False, np.asarray(values[n.value], dtype=float)
         if n.kind == "mat":
-            return True, weights[n.value]
+            return True, np.asarray(weights[n.value], dtype=float)
         parts = [walk(a) for a in n.args]
         if n.kind == "neg":
             return parts[0][0], -parts[0][1]
         if n.kind in ("+", "-"):
             (lm, lv), (rm, rv) = parts
-            lv, rv = (lv if lm or not rm else np.diag(lv)), (rv if rm or not lm else np.diag(rv))
+            lv = lv if lm or not rm else diag(lv, rv.shape[0])
+            rv = rv if rm or not lm else diag(rv, lv.shape[0])
             return lm or rm, lv + rv if n.kind == "+" else lv - rv
         if n.kind in ("*", "/"):
             (lm, lv), (rm, rv) = parts
@@ -209,9 +218,9 @@ def matrix_value(node: Node, values: Mapping[str, np.ndarray], weights: Mapping[
             if lm and rm:
                 return True, lv @ rv
             if lm:
-                return True, lv * rv[None, :]
+                return True, lv * np.broadcast_to(rv, (lv.shape[1],))[None, :]
             if rm:
-                return True, lv[:, None] * rv
+                return True, np.broadcast_to(lv, (rv.shape[0],))[:, None] * rv
             return False, lv * rv
         if n.kind == "pow":
             is_matrix, base = parts[0]
@@ -220,12 +229,12 @@ def matrix_value(node: Node, values: Mapping[str, np.ndarray], weights: Mapping[
             return False, base ** float(n.value)
         if n.value == "transpose":
             return parts[0][0], parts[0][1].T
-        return False, FUNCTIONS[n.value].numeric(*[p[1] for p in parts])
+        return False, np.asarray(FUNCTIONS[n.value].numeric(*[p[1] for p in parts]), dtype=float)
 
-    size = next(iter(weights.values())).shape[0]
+    size = max(np.shape(v)[0] for v in weights.values())
     with np.errstate(all="ignore"):
         is_matrix, value = walk(node)
-    return value if is_matrix else np.diag(value)
+    return value if is_matrix else diag(value, size)
 
 
 # ------------------------------------------------------------------------------------------- text
@@ -337,7 +346,10 @@ def forms_equal(cell: Cell, given: WordForm, derived: WordForm, expand_definitio
 
 def _expand_slots(cell: Cell, expression: sympy.Expr) -> sympy.Expr:
     """``expression`` with each slot's named quantities expanded into their definitions (in that slot)."""
-    for symbol, definition in reversed(cell.definitions):
+    definitions = list(cell.definitions)
+    if cell.readout is not None:  # y_t = rho(r)
+        definitions.append((now(cell.state[0]), cell.readout.output))
+    for symbol, definition in reversed(definitions):
         for slot in slots_used(expression):
             expression = expression.subs(sympy.Symbol(slot_name(str(symbol), slot)), shifted(definition, slot))
     return expression.replace(sigmoid, lambda x: 1 / (1 + sympy.exp(-x)))

@@ -31,7 +31,7 @@ import numpy as np
 
 from gradscope.cells.builtin import get_cell
 from gradscope.cells.cell import Cell
-from gradscope.errors import ConfigError, FormulaError
+from gradscope.errors import FormulaError
 from gradscope.symbolic.derivation import derive
 from gradscope.symbolic.formula_parser import Node, parse, vocabulary
 from gradscope.symbolic.linear_forms import (
@@ -188,15 +188,8 @@ def check_formula(cell: str | Cell, block: str | tuple[str, str], expression: st
     Raises:
         FormulaError: the string is not in the formula language (the message names the token).
         UnknownCellError: unknown cell.
-        ConfigError: a cell that feeds its output back (Jordan): its one block is a product of two
-            stages, which the formula language does not describe.
     """
     the_cell = get_cell(cell)
-    if the_cell.readout is not None:
-        raise ConfigError(
-            f"check_formula: the {the_cell.name} cell feeds its output back, and its block "
-            f"{derive(the_cell).blocks[0].text()} is not in the formula language (one-stage cells only)"
-        )
     row, col = resolve_block(the_cell, block)
     node = parse(expression, the_cell)
     derived_block = derive(the_cell).block(row, col)

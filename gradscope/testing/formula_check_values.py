@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gradscope.cells.cell import Cell, m, prev, u
+from gradscope.cells.cell import Cell, m, now, prev, u
 from gradscope.compile.cache import compile_cell
 from gradscope.compile.codegen import lambdify_expressions
 from gradscope.symbolic.derivation import derive, expand
@@ -45,6 +45,11 @@ def draw(cell: Cell, shape: tuple[int, ...], rng: np.random.Generator) -> dict[s
     arguments = [values[str(a)] for a in derivation.arguments]
     for name, function in definition_functions(cell):
         values[name] = np.broadcast_to(np.asarray(function(*arguments), dtype=float), shape)
+    if cell.readout is not None:  # the output stage: y_t = rho(r) at the output units; y_{t-1} enters through m only
+        state = cell.state[0]
+        values["r"] = rng.normal(0.0, 1.5, size=shape)
+        values[str(now(state))] = compile_cell(cell).readout(values["r"])
+        values[str(prev(state))] = rng.normal(0.0, 1.5, size=shape)
     return values
 
 
@@ -53,11 +58,13 @@ def partials(cell: Cell, values: Mapping[str, np.ndarray]) -> tuple[dict, dict]:
     compiled = compile_cell(cell)
     u_values = np.stack([values[str(u(g))] for g in cell.gates], axis=-2)
     m_values = np.stack([values[str(m(g))] for g in cell.gates], axis=-2)
-    prev_values = np.stack([values[str(prev(c))] for c in cell.state], axis=-2)
+    arguments = derive(cell).arguments  # a cell that feeds its output back reads y_{t-1} through m only
+    read = [values[str(prev(c))] for c in cell.state if prev(c) in arguments]
+    prev_values = np.stack(read, axis=-2) if read else np.zeros((*u_values.shape[:-2], 0, u_values.shape[-1]))
     # per-unit parameter vectors (peepholes) are arguments of the generated code too, in the cell's order
     vectors = np.stack([values[str(name)] for name, _ in cell.vectors]) if cell.vectors else None
-    arguments = (u_values, m_values, prev_values, vectors)
-    return compiled.state_partials(*arguments), compiled.inner_partials(*arguments)
+    packed = (u_values, m_values, prev_values, vectors)
+    return compiled.state_partials(*packed), compiled.inner_partials(*packed)
 
 
 class Points:
@@ -79,8 +86,14 @@ def derived_terms(cell: Cell, row: str, col: str, slots: Any) -> list[tuple[Word
     ``diag(factors[0]) W_1 diag(factors[1]) ...``, factor ``k`` evaluated at the points ``slots[k]``
     (a :class:`Points`, or a list of per-unit values)."""
     direct, _ = partials(cell, slots[0])
-    ones = np.ones_like(np.asarray(next(iter(slots[0].values())), dtype=float))
+    ones = np.asarray(1.0)  # a factor 1 (a term that ends in a weight block); broadcasts to any unit count
     terms: list[tuple[Word, list[np.ndarray]]] = [((), [direct.get(("s", row, col), 0.0 * ones)])]
+    if cell.readout is not None:  # diag(rho'(r)) W_hy diag(d h/d m_g) W_yg: the output unit, then a hidden one
+        readout = compile_cell(cell).readout_partial(slots[0]["r"])
+        hidden, _ = partials(cell, slots[1])
+        terms[0] = ((), [0.0 * ones])
+        gates = [g for g in cell.gates if ("m", "h", g) in hidden]
+        return terms + [(("W_hy", f"W_{col}{g}"), [readout, hidden["m", "h", g], ones]) for g in gates]
     if col not in cell.spec.read_components:
         return terms
     inner_gates = cell.spec.inner_gates
@@ -109,13 +122,16 @@ def derived_values(cell: Cell, row: str, col: str, slots: Points) -> WordForm:
 
 
 def derived_matrix(cell: Cell, row: str, col: str, values: Mapping[str, np.ndarray], weights: Mapping) -> np.ndarray:
-    """The derived block as a dense ``(H, H)`` matrix, for per-unit ``values`` ``(H,)`` and ``weights``."""
-    hidden = next(iter(weights.values())).shape[0]
-    total = np.zeros((hidden, hidden))
+    """The derived block as a dense matrix, for per-unit ``values`` and ``weights`` by name: ``(H, H)`` from
+    ``(H,)`` values and ``(H, H)`` blocks, or ``(O, O)`` for a cell that feeds its output back (``W_hy``
+    ``(O, H)``, ``W_yh`` ``(H, O)``, ``r`` and ``y_t`` ``(O,)``)."""
+    size = np.shape(weights["W_hy"] if cell.readout is not None else next(iter(weights.values())))[0]
+    total = np.zeros((size, size))
     for word, factors in derived_terms(cell, row, col, [values, values]):
-        product = np.diag(np.broadcast_to(factors[0], (hidden,)))
+        product = np.diag(np.broadcast_to(factors[0], (size,)))
         for matrix, factor in zip(word, factors[1:], strict=True):
-            product = product @ weights[matrix] * np.broadcast_to(factor, (hidden,))[None, :]
+            product = product @ weights[matrix]
+            product = product * np.broadcast_to(factor, (product.shape[1],))[None, :]  # diag(factor) on the right
         total += product
     return total
 

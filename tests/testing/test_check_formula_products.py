@@ -1,7 +1,8 @@
 """check_formula reads the blocks derive prints for coRNN (columns W_ya, W_za), Cho's GRU and MGU (products of
-weight blocks) and a cell file with every feature, and refutes wrong ones with numbers.
+weight blocks), the Jordan cell (its two stages, W_hy ... W_yh) and a cell file with every feature, and refutes
+wrong ones with numbers.
 
-Second sources: torch autograd in float64 of independent twins (``tests/zoo_reference.py`` and one written
+Second sources: torch autograd in float64 of independent twins (``tests/zoo_reference.py`` and ones written
 here) for the printed blocks evaluated as dense matrices, and counter-examples rebuilt here with NumPy from
 the values they report.
 """
@@ -190,7 +191,7 @@ def test_printed_blocks_evaluated_by_the_parser_equal_autograds_jacobian(name: s
         assert check_equation(cell, line).method == "symbolic"
 
 
-ALL = [*CELL_NAMES, *ZOO_CELL_NAMES]
+ALL = [*CELL_NAMES, "jordan", *ZOO_CELL_NAMES]
 
 
 @pytest.mark.parametrize("cell", [*ALL, "every"])
@@ -315,3 +316,29 @@ def test_a_differing_term_is_also_reported_unit_by_unit(monkeypatch: pytest.Monk
     assert v["r_t@1"] == pytest.approx(sigmoid(v["u_r@1"] + v["m_r@1"]), rel=1e-12)
     assert example.expected == pytest.approx((1 - v["n_t"] ** 2) * (1 - v["z_t"]) * v["r_t@1"], rel=1e-12)
     assert "r_t@1 = " in result.message and "x@k: x at the k-th unit" in result.message
+
+
+def test_the_jordan_block_evaluated_by_the_parser_equals_autograds_with_output_size_apart_from_hidden() -> None:
+    torch = pytest.importorskip("torch")
+    output = 2
+    rng = np.random.default_rng(9)
+    params = init_params(get_cell("jordan").spec, HIDDEN, 2, rng, gain=1.5, output_size=output)
+    x, y = rng.standard_normal(2), rng.standard_normal(output)
+    t = {k: torch.tensor(np.asarray(v, dtype=float)) for k, v in params.items()}
+
+    def step(state: torch.Tensor) -> torch.Tensor:  # Jordan 1986: the sigmoid output is the state
+        hidden = torch.tanh(t["weight_ih_l0"] @ torch.tensor(x) + t["bias_ih_l0"] + t["weight_yh_l0"] @ state)
+        return torch.sigmoid(t["weight_hy_l0"] @ hidden + t["bias_hy_l0"])
+
+    expected = torch.autograd.functional.jacobian(step, torch.tensor(y)).numpy()
+    u_h = params["weight_ih_l0"] @ x + params["bias_ih_l0"]
+    m_h = params["weight_yh_l0"] @ y
+    h = np.tanh(u_h + m_h)
+    r = params["weight_hy_l0"] @ h + params["bias_hy_l0"]
+    values = {"u_h": u_h, "m_h": m_h, "h_t": h, "r": r, "y_t": sigmoid(r), "y_{t-1}": y}
+    weights = {"W_hy": params["weight_hy_l0"], "W_yh": params["weight_yh_l0"]}
+    (line,) = printed_blocks("jordan")
+    printed = matrix_value(parse(line.partition(" = ")[2], "jordan"), values, weights)
+    assert printed.shape == (output, output)
+    np.testing.assert_allclose(printed, expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(derived_matrix(get_cell("jordan"), "y", "y", values, weights), expected, rtol=1e-10)

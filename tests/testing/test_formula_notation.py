@@ -8,7 +8,7 @@ import sympy
 from gradscope import derive
 from gradscope.cells import get_cell
 from gradscope.cells.spec import CELL_NAMES, ZOO_CELL_NAMES
-from gradscope.errors import ConfigError, FormulaError
+from gradscope.errors import FormulaError
 from gradscope.symbolic import display
 from gradscope.symbolic.formula_parser import parse
 from gradscope.symbolic.linear_forms import block_form, exact_form
@@ -104,12 +104,16 @@ def test_derive_check_gives_a_verdict_and_an_exit_status() -> None:
     assert_bad_input(invoke("derive", "-c", "lstm", "--check", "f_t"), "expected BLOCK = FORMULA")
 
 
-def test_the_feedback_cell_prints_its_block_and_says_check_formula_does_not_read_it() -> None:
+def test_the_feedback_cells_two_stage_block_is_read_back_exactly() -> None:
     (block,) = derive("jordan").blocks
     assert _printed_lines_jordan() == [block.text()]
-    with pytest.raises(ConfigError, match="feeds its output back"):
-        check_equation("jordan", block.text())
-    assert_bad_input(invoke("derive", "-c", "jordan", "--check", block.text()), "one-stage cells only")
+    check = check_equation("jordan", block.text())  # diag(y_t*(1 - y_t)) W_hy diag(1 - h_t**2) W_yh
+    assert check.correct and check.method == "symbolic", check.message
+    assert check.formula == block.text().partition(" = ")[2]
+    right = invoke("derive", "-c", "jordan", "--check", block.text())
+    assert right.exit_code == 0 and right.stdout.startswith("CORRECT  jordan: dy_t/dy_{t-1} = ")
+    swapped = invoke("derive", "-c", "jordan", "--check", "dy/dy = diag(y_t*(1 - y_t)) W_yh diag(1 - h_t**2) W_hy")
+    assert swapped.exit_code == 1 and "entry [" in swapped.stdout
 
 
 def _printed_lines_jordan() -> list[str]:
