@@ -112,7 +112,7 @@ def test_suggestions_are_reruns_closer_to_stable() -> None:
 def test_stable_and_given_weights_get_no_suggestions() -> None:
     result = explain("rnn", hidden_size=8, steps=40, suggest=False)
     stable = dataclasses.replace(result, analysis=dataclasses.replace(result.analysis, verdict="stable"))
-    assert candidates(result) and candidates(stable) == []
+    assert candidates(result) and candidates(stable) == {}
     given = explain("rnn", params=make_problem("rnn", hidden_size=4).params.as_dict(), steps=20)
     assert given.suggestions == ()
     assert math.isfinite(given.sigma_max_hh)
