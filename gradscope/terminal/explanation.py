@@ -62,7 +62,14 @@ def _paths_table(explanation: Explanation) -> Table:
     return table
 
 
-def _gates_table(explanation: Explanation) -> Table:
+def _gates_table(explanation: Explanation) -> Table | Text:
+    if not explanation.gates:
+        return Text(
+            _(
+                "No definition of this cell is a single sigmoid, tanh or ReLU, so it has no gates to show; "
+                "sigma_max(W_hh) = {sigma}"
+            ).format(sigma=f"{explanation.sigma_max_hh:.3g}")
+        )
     table = Table(title=_("Gates over the trajectory"), title_justify="left")
     table.add_column(_("gate"), no_wrap=True)
     table.add_column(_("activation"))

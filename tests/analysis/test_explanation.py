@@ -116,3 +116,12 @@ def test_stable_and_given_weights_get_no_suggestions() -> None:
     given = explain("rnn", params=make_problem("rnn", hidden_size=4).params.as_dict(), steps=20)
     assert given.suggestions == ()
     assert math.isfinite(given.sigma_max_hh)
+
+
+@pytest.mark.parametrize("cell", ["janet", "cornn"])
+def test_a_cell_without_single_activation_gates_is_explained_without_a_gate_table(cell: str) -> None:
+    result = explain(cell, hidden_size=4, steps=20, suggest=False)
+    reference = analyze(cell, hidden_size=4, steps=20)
+    np.testing.assert_array_equal(result.analysis.log10_norm, reference.log10_norm)
+    assert result.gates == () and math.isnan(result.saturated_fraction)
+    assert json.loads(json.dumps(result.to_dict()))["gates"] == []
