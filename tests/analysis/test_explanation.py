@@ -125,3 +125,10 @@ def test_a_cell_without_single_activation_gates_is_explained_without_a_gate_tabl
     np.testing.assert_array_equal(result.analysis.log10_norm, reference.log10_norm)
     assert result.gates == () and math.isnan(result.saturated_fraction)
     assert json.loads(json.dumps(result.to_dict()))["gates"] == []
+
+
+def test_without_gates_the_why_does_not_count_saturated_values() -> None:
+    result = explain("janet", hidden_size=4, steps=20, suggest=False)
+    why = result.why()
+    assert any("sigma_max(W_h" in sentence and "make it shrink" in sentence for sentence in why)
+    assert not any("n/a" in sentence or "saturated" in sentence for sentence in why)
