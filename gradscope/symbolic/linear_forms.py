@@ -262,7 +262,10 @@ def _wrapped(node: Node) -> str:
 
 def _factors(coefficient: sympy.Expr, slots: int) -> list[sympy.Expr] | None:
     """``coefficient`` as ``a_0(slot 0) * ... * a_k(slot k)`` (each back in slot-0 symbols), or ``None``."""
-    for candidate in (coefficient, sympy.factor(coefficient)):
+    candidates = [coefficient]
+    if sympy.count_ops(coefficient) <= PROOF_OPERATIONS:  # factoring a large sum can take long: then no picture
+        candidates.append(sympy.factor(coefficient))
+    for candidate in candidates:
         factors = [sympy.Integer(1)] * slots
         for factor in sympy.Mul.make_args(candidate):
             used = slots_used(factor)

@@ -342,3 +342,10 @@ def test_the_jordan_block_evaluated_by_the_parser_equals_autograds_with_output_s
     assert printed.shape == (output, output)
     np.testing.assert_allclose(printed, expected, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(derived_matrix(get_cell("jordan"), "y", "y", values, weights), expected, rtol=1e-10)
+
+
+def test_a_product_past_the_word_limits_is_compared_as_a_dense_matrix() -> None:
+    long = check_formula("rnn", "dh/dh", "W_hh**7")  # 7 weight blocks in a row: no word form, a dense 2 x 2 check
+    assert not long.correct and "a product of more than 6 weight matrices" in long.message and "entry [" in long.message
+    many = check_formula("gru-cho", "dh/dh", "(W_hr + W_hz + W_hn)**4")  # 81 words
+    assert not many.correct and "more than 64 products" in many.message
