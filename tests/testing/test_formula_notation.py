@@ -117,7 +117,7 @@ def test_the_feedback_cells_two_stage_block_is_read_back_exactly() -> None:
 
 
 def _printed_lines_jordan() -> list[str]:
-    pretty = render(derivation_pretty(derive("jordan")), width=400).split("On one line:\n", 1)[1]
+    pretty = render(derivation_pretty(derive("jordan")), width=400).split("check_formula read them:\n", 1)[1]
     return [line.strip() for line in pretty.splitlines() if line.strip()]
 
 
