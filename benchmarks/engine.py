@@ -16,18 +16,20 @@ LSTM, H=256, T=1000, spectral norm of P_k = d s_T / d s_{T-k} at every lag k (de
 
 Each method runs in its own subprocess (so peak memory is its own), the methods are interleaved
 over ``--repeats`` rounds, and the best time of each is compared: the machine is noisy and shared.
-Prints the ratios the engine issue sets as targets: >= 15x faster than PyTorch float32,
->= 0.7 of the GEMM limit, peak memory < 1/20 of PyTorch's.
+Prints the ratios set as targets: >= 15x faster than PyTorch float32, >= 0.7 of the GEMM limit,
+peak memory < 1/20 of PyTorch's, float32 >= 1.9x faster than float64; and the machine's BLAS and
+threads. ``--tree PATH`` (repeatable) times the gradscope methods of other checkouts in the same
+rounds (before/after from one run).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
 import time
+
+import _common
 
 
 def run_gradscope(cell: str, hidden: int, steps: int, dtype: str, whole: bool, truncation: bool = True) -> float:
@@ -143,8 +145,7 @@ def child(method: str, args: argparse.Namespace) -> None:
         elapsed = run_torch(args.hidden, args.steps, 32, method.removeprefix("torch-"))
     else:
         raise SystemExit(f"unknown method {method}")
-    peak_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"seconds": elapsed, "peak_bytes": peak_bytes}))
+    print(json.dumps({"seconds": elapsed, "peak_bytes": _common.peak_bytes()}))
 
 
 def main() -> int:
@@ -154,6 +155,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--torch-float64", action="store_true", help="also run the PyTorch way in float64 (~12 GB)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch way")
+    parser.add_argument("--tree", action="append", default=[], help="another checkout to time alongside")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--cell", default="lstm", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -161,48 +163,65 @@ def main() -> int:
         child(args.child, args)
         return 0
 
-    methods = ["gemm-limit", "gradscope", "gradscope-analyze", "gradscope-dense", "gradscope-float32"]
+    print(_common.machine())
+    ours = ["gradscope", "gradscope-analyze", "gradscope-dense", "gradscope-float32"]
+    runs: list[tuple[str, str | None]] = [("gemm-limit", None)] + [(m, None) for m in ours]
+    runs += [(m, tree) for tree in args.tree for m in ours]
     if not args.no_torch:
-        methods.append("torch-float32")
+        runs.append(("torch-float32", None))
         if args.torch_float64:
-            methods.append("torch-float64")
+            runs.append(("torch-float64", None))
     best: dict[str, dict[str, float]] = {}
     sizes = ["--hidden", str(args.hidden), "--steps", str(args.steps)]
     for round_ in range(args.repeats):
-        for method in methods:
-            command = [sys.executable, __file__, "--child", method, *sizes]
-            result = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
-            if method not in best or result["seconds"] < best[method]["seconds"]:
-                best[method] = result
+        for method, tree in runs:
+            name = method + _common.label(tree)
+            result = _common.run_child(__file__, ["--child", method, *sizes], tree)
+            if name not in best or result["seconds"] < best[name]["seconds"]:
+                best[name] = result
             seconds, gigabytes = result["seconds"], result["peak_bytes"] / 1e9
-            print(f"round {round_ + 1}: {method:18s} {seconds:8.3f} s  peak {gigabytes:6.2f} GB", file=sys.stderr)
+            print(f"round {round_ + 1}: {name:30s} {seconds:8.3f} s  peak {gigabytes:6.2f} GB", file=sys.stderr)
 
     print(f"\nLSTM H={args.hidden} T={args.steps}, spectral norm at every lag; best of {args.repeats} rounds")
-    for method in methods:
-        seconds, gigabytes = best[method]["seconds"], best[method]["peak_bytes"] / 1e9
-        print(f"  {method:18s} {seconds:8.3f} s   peak memory {gigabytes:6.3f} GB")
+    for name, result in best.items():
+        seconds, gigabytes = result["seconds"], result["peak_bytes"] / 1e9
+        print(f"  {name:30s} {seconds:8.3f} s   peak memory {gigabytes:6.3f} GB")
 
     def ratio(label: str, value: float, target: str = "") -> None:
-        print(f"  {label:52s} {value:7.2f}  {target}")
+        print(f"  {label:64s} {value:7.2f}  {target}")
 
-    ours, limit, whole = best["gradscope"], best["gemm-limit"], best["gradscope-analyze"]
-    print()
-    ratio("fraction of the GEMM limit (products + norms)", limit["seconds"] / ours["seconds"], "(target >= 0.7)")
-    ratio("fraction of the GEMM limit (whole analyze call)", limit["seconds"] / whole["seconds"])
-    ratio(
-        "fraction of the GEMM limit (full products only)",
-        limit["seconds"] / best["gradscope-dense"]["seconds"],
-    )
-    command = [sys.executable, __file__, "--child", "agreement", *sizes]
-    relative = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)["relative"]
-    print(f"  {'truncated vs full products, largest relative change':52s} {relative:7.1e}  (both certified to 4e-10)")
-    if "torch-float32" in best:
-        torch32 = best["torch-float32"]
-        ratio("speed-up over PyTorch float32 (products, norms)", torch32["seconds"] / ours["seconds"], "(target >= 15)")
-        ratio("speed-up over PyTorch float32 (whole analyze call)", torch32["seconds"] / whole["seconds"])
-        ratio("peak memory, PyTorch float32 / gradscope", torch32["peak_bytes"] / ours["peak_bytes"], "(target >= 20)")
-    if "torch-float64" in best:
-        ratio("speed-up over PyTorch float64", best["torch-float64"]["seconds"] / ours["seconds"])
+    limit = best["gemm-limit"]
+    command = ["--child", "agreement", *sizes]
+    relative = _common.run_child(__file__, command)["relative"]
+    for tree in [None, *args.tree]:
+        at = _common.label(tree)
+        ours_, whole = best["gradscope" + at], best["gradscope-analyze" + at]
+        print()
+        ratio(
+            "fraction of the GEMM limit (products + norms)" + at, limit["seconds"] / ours_["seconds"], "(target >= 0.7)"
+        )
+        ratio("fraction of the GEMM limit (whole analyze call)" + at, limit["seconds"] / whole["seconds"])
+        dense = best["gradscope-dense" + at]
+        ratio("fraction of the GEMM limit (full products only)" + at, limit["seconds"] / dense["seconds"])
+        float32 = best["gradscope-float32" + at]
+        ratio(
+            "float32 speed-up over float64 (products + norms)" + at,
+            ours_["seconds"] / float32["seconds"],
+            "(target >= 1.9)",
+        )
+        if "torch-float32" in best:
+            torch32 = best["torch-float32"]
+            ratio(
+                "speed-up over PyTorch float32 (products, norms)" + at,
+                torch32["seconds"] / ours_["seconds"],
+                "(target >= 15)",
+            )
+            ratio("speed-up over PyTorch float32 (whole analyze call)" + at, torch32["seconds"] / whole["seconds"])
+            memory = torch32["peak_bytes"] / ours_["peak_bytes"]
+            ratio("peak memory, PyTorch float32 / gradscope" + at, memory, "(target >= 20)")
+        if "torch-float64" in best:
+            ratio("speed-up over PyTorch float64" + at, best["torch-float64"]["seconds"] / ours_["seconds"])
+    print(f"  {'truncated vs full products, largest relative change':64s} {relative:7.1e}  (both certified to 4e-10)")
     return 0
 
 

@@ -34,7 +34,7 @@ from gradscope.analysis.explanation_suggestions import suggestions
 from gradscope.analysis.explanation_words import reasons
 from gradscope.analysis.problem import Problem, as_problem
 from gradscope.analysis.profile import analyze
-from gradscope.analysis.summary import summarize
+from gradscope.analysis.summary import Thresholds, summarize
 from gradscope.analysis.theory import pascanu_bound, sigma_max
 from gradscope.engine.paths import Path, path_profiles
 
@@ -131,20 +131,34 @@ def _path_result(
     )
 
 
-def explain(cell: Problem | str | Cell, *, suggest: bool = True, **options: Unpack[ProblemOptions]) -> Explanation:
+def explain(
+    cell: Problem | str | Cell,
+    *,
+    suggest: bool = True,
+    thresholds: Thresholds | None = None,
+    **options: Unpack[ProblemOptions],
+) -> Explanation:
     """Why ``||d s_T / d s_{T-k}||`` behaves as it does: the paths of the step Jacobian, measured.
+
+    For a stacked or bidirectional network everything is measured on the recurrence the profile of
+    :func:`~gradscope.analyze` follows: the top layer's forward direction (its paths, gates and
+    ``W_hh``).
 
     Args:
         cell: a :class:`~gradscope.analysis.problem.Problem`, or a cell and the keyword options of
-            :func:`~gradscope.analysis.problem.make_problem` (the same as :func:`~gradscope.analyze`).
-        suggest: for a vanishing or exploding result, rerun up to three changed problems
+            :func:`~gradscope.analysis.problem.make_problem`, the same as :func:`~gradscope.analyze`'s
+            (``hidden_size``, ``steps``, ``seed``, ``init``, ``gain``, ``forget_bias``, ``update_bias``,
+            ``t_max``, ``num_layers``, ``bidirectional``, ``params``, ``inputs``, ...).
+        suggest: for a vanishing or exploding result, rerun changed problems and keep up to three
             (:mod:`~gradscope.analysis.explanation_suggestions`).
+        thresholds: the verdict's thresholds (default :class:`~gradscope.analysis.summary.Thresholds()`),
+            for the result and its reruns.
 
     Returns:
         An :class:`Explanation`; ``to_dict()`` gives the ``gradscope.explanation/1`` JSON document.
     """
     problem = as_problem(cell, options)
-    analysis = analyze(problem)
+    analysis = analyze(problem, thresholds=thresholds)
     trajectory = problem.trajectory()
     profiles = path_profiles(trajectory)
     gates = gate_stats(problem)

@@ -39,6 +39,17 @@ WEIGHTS = N_(
     "{derivatives} ({saturated} of the gate values are saturated), so the small weights, more than "
     "saturation, make it shrink."
 )
+#: The same two, for a cell without gates to count saturated values in (JANET, coRNN).
+SATURATION_UNCOUNTED = N_(
+    "The strongest path through the recurrent weights, {path}, changes at {rate} per step: "
+    "the activations' derivatives account for {derivatives} per step and sigma_max({block}) = {sigma} for "
+    "{weights}, so the derivatives, more than the weights, make it shrink."
+)
+WEIGHTS_UNCOUNTED = N_(
+    "The strongest path through the recurrent weights, {path}, changes at {rate} per step: "
+    "sigma_max({block}) = {sigma} accounts for {weights} per step and the activations' derivatives for "
+    "{derivatives}, so the small weights, more than the derivatives, make it shrink."
+)
 GROWING = N_(
     "The strongest path through the recurrent weights, {path}, changes at {rate} per step: "
     "sigma_max({block}) = {sigma} allows {weights} per step, "
@@ -98,7 +109,9 @@ def _cause(explanation: Explanation) -> Reason | None:
     }
     if path.rate_per_step >= 0.0:
         return Reason(GROWING, values)
-    return Reason(SATURATION if derivatives < weights else WEIGHTS, values)
+    if math.isfinite(explanation.saturated_fraction):
+        return Reason(SATURATION if derivatives < weights else WEIGHTS, values)
+    return Reason(SATURATION_UNCOUNTED if derivatives < weights else WEIGHTS_UNCOUNTED, values)
 
 
 def _pascanu(explanation: Explanation) -> Reason | None:

@@ -177,7 +177,7 @@ class _Parser:
             if token.kind == "op" and token.text in ("*", "@", "/"):
                 self.take()
                 node = self.node(token, "/" if token.text == "/" else "*", args=(node, self.unary()))
-            elif token.kind == "name" or (token.kind == "paren" and token.text == "("):
+            elif token.kind in ("name", "("):
                 # juxtaposition, as derive prints blocks (diag(f_t) W_hf): a power, so "a -b" stays a difference
                 node = self.node(token, "*", args=(node, self.power()))
             else:
@@ -256,7 +256,7 @@ class _Parser:
             raise self.error(token, f"names with double underscores ({text!r}) are not allowed")
         if keyword.iskeyword(text) or keyword.issoftkeyword(text):
             raise self.error(token, f"{text!r} is a Python keyword; a formula is arithmetic over the cell's symbols")
-        if self.peek().kind == "(":
+        if self.peek().kind == "(" and text not in self.names.matrices:  # W_hn (...) is a product, as derive prints it
             if text not in self.names.functions:
                 raise self.error(token, f"unknown function {text!r} (allowed: {', '.join(self.names.functions)})")
             return self.call(token, text)

@@ -7,7 +7,7 @@ from gradscope.analysis import explanation
 from gradscope.cli.app import app
 from gradscope.cli.options import CellConstants, CellName, JsonPath, Language, PlotPath, Quiet
 from gradscope.cli.output import Output
-from gradscope.cli.problem_options import DRAW, FILES, PRECISION, problem_options
+from gradscope.cli.problem_options import DRAW, FILES, MODEL, PRECISION, problem_options
 from gradscope.cli.problems import ProblemArguments, cell_spec, file_problem
 
 if TYPE_CHECKING:
@@ -20,11 +20,14 @@ if TYPE_CHECKING:
         "  gradscope explain --cell lstm\n"
         "  gradscope explain --cell gru --lang zh\n"
         "  gradscope explain --cell rnn --init orthogonal --json -\n"
+        "  gradscope explain --cell lstm --forget-bias 2\n"
+        "  gradscope explain --cell gru --update-bias chrono --t-max 400 --steps 400\n"
+        "  gradscope explain --cell lstm --num-layers 2 --bidirectional\n"
         "  gradscope explain --cell lstm --plot lstm-paths.png\n"
         "  gradscope explain --cell indrnn --steps 100"
     )
 )
-@problem_options("hidden_size", "input_size", "output_size", "steps", *DRAW, *PRECISION, *FILES)
+@problem_options("hidden_size", "input_size", "output_size", "steps", *DRAW, *MODEL, *PRECISION, *FILES)
 def explain(
     *,
     cell: CellName,
@@ -41,6 +44,7 @@ def explain(
     A path's share is 1 - ||P_T without the path|| / ||P_T|| at the longest lag T.
     """
     spec = cell_spec(cell)
+    options.check_fits([spec], "explain")
     output = Output.create(json_path, quiet, plot)
     files = options.load_files(spec)
     problem = file_problem(spec, files, options)

@@ -43,7 +43,9 @@ class GateFunctions:
         values = [u[..., k, :] for k in range(u.shape[-2])] + [m[..., k, :] for k in range(m.shape[-2])]
         values += [prev[..., k, :] for k in range(prev.shape[-2])]
         values += [] if vectors is None else list(vectors)
-        results = self.arguments_function(*values) if self.names else []
+        if not self.names:  # a cell none of whose definitions is one activation (JANET, coRNN): no gates
+            return np.empty((*shape[:-1], 0, shape[-1]))
+        results = self.arguments_function(*values)
         return np.stack([np.broadcast_to(np.asarray(v, dtype=np.float64), shape) for v in results], axis=-2)
 
 

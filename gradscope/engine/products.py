@@ -61,8 +61,11 @@ MINIMUM_DROP = 4
 SKETCH_COLUMNS = 8
 SKETCH_ALARM = {np.dtype(np.float64): 1e-7, np.dtype(np.float32): 1e-5}
 #: Products at most this narrow get their spectral norm from the dense ``(r, r)`` Gram matrix each
-#: lag (``S r^2 + r^3``: under 1 ms at r=128, cheaper than the iteration's thin products there).
-EXACT_BELOW = 128
+#: lag (``S r^2 + r^3``): below about 64 columns that is cheaper than the iteration's calls; above,
+#: the symmetric eigensolve's ``r^3`` (0.1 ms at r=64, 0.4 ms at 128) costs more than certifying
+#: (measured on 2 cores, LSTM H=128..256). float32 keeps the Gram up to twice this width, where its
+#: iteration would certify only to its 1e-5 tolerance and the Gram answers to rounding.
+EXACT_BELOW = 64
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,7 @@ def norm_profile(
     if norm == "spectral":
         tracker = SpectralNormTracker(size, work, np.random.default_rng(seed))
     log10_norm = np.full(steps, -np.inf)
+    exact_below = EXACT_BELOW * (2 if work == np.float32 else 1)
     # Q_k (S, r) as r columns (r = S until a truncation), then the sketch's SKETCH_COLUMNS columns
     # once there has been one: rows S.. hold the free check's products.
     buffers = [np.zeros((size + extra, size), dtype=work) for _ in range(2)]
@@ -161,7 +165,7 @@ def norm_profile(
             log10_scale, compensation = _kahan_add(log10_scale, compensation, float(np.log10(scale)))
             lag += 1
             z = None
-            tracking = tracker is not None and buffers[0].shape[1] - sketched > EXACT_BELOW
+            tracking = tracker is not None and buffers[0].shape[1] - sketched > exact_below
             if lag == 1:
                 buffers[0][:size] = operator.first()
             else:
@@ -220,7 +224,7 @@ def norm_profile(
             if tracker is None:
                 value = 0.5 * np.log10(frobenius_squared)
             else:
-                value = np.log10(spectral_norm(q, tracker, frobenius_squared, z))
+                value = np.log10(spectral_norm(q, tracker, frobenius_squared, z, exact_below))
             if sketched:
                 sketch = buffers[0][:size, -sketched:]
                 if np.sqrt(float(np.vdot(sketch, sketch))) > SKETCH_ALARM[work] * 10.0**value:
@@ -279,10 +283,15 @@ class _TruncationSchedule:
 
 
 def spectral_norm(
-    q: np.ndarray, tracker: SpectralNormTracker, frobenius_squared: float, product: np.ndarray | None = None
+    q: np.ndarray,
+    tracker: SpectralNormTracker,
+    frobenius_squared: float,
+    product: np.ndarray | None = None,
+    exact_below: int | None = None,
 ) -> float:
     """``sigma_1(Q)`` for ``Q`` ``(S, r)``: from the dense ``(r, r)`` Gram matrix in float64 when
-    ``r <= EXACT_BELOW``, else certified by ``tracker`` (see :meth:`SpectralNormTracker.norm`)."""
-    if q.shape[1] > EXACT_BELOW:
+    ``r <= exact_below`` (default :data:`EXACT_BELOW`), else certified by ``tracker`` (see
+    :meth:`SpectralNormTracker.norm`)."""
+    if q.shape[1] > (EXACT_BELOW if exact_below is None else exact_below):
         return tracker.norm(q, frobenius_squared, product)
     return gram_spectral_norm(q)

@@ -11,6 +11,7 @@ A gate whose projection reads a quantity of the step (Cho's GRU) projects it ins
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,14 +22,17 @@ from gradscope.errors import DivergenceError
 from gradscope.params.layer import LayerParams
 
 
+@functools.lru_cache(maxsize=64)
 def read_index(spec: CellSpec, hidden_size: int, output_size: int | None = None) -> slice | np.ndarray:
-    """Where the recurrence's input ``r`` lies in the state vector ``s``: a slice when it is contiguous."""
+    """Where the recurrence's input ``r`` lies in the state vector ``s``: a slice when it is contiguous
+    (cached: the forward pass asks once a step; an index array returned is shared, never write to it)."""
     if spec.feedback:
         return slice(0, spec.state_size(hidden_size, output_size))
     starts = [spec.state.index(c) * hidden_size for c in spec.read_components]
     index = np.concatenate([np.arange(start, start + hidden_size) for start in starts])
     if np.all(np.diff(index) == 1):
         return slice(int(index[0]), int(index[-1]) + 1)
+    index.setflags(write=False)
     return index
 
 

@@ -5,13 +5,18 @@ e.g. ``"f_t"`` or ``"diag(1 - h_t**2) * W_hh"``.
 
 **The names.** The cell's named quantities (LSTM ``i_t f_t g_t o_t c_t h_t``), previous state
 components ``h_{t-1}`` (also ``h_prev``), projections ``u_<gate>`` and ``m_<gate>``, per-unit
-parameter vectors, and the recurrent weight blocks ``W_h<gate>`` (``W_hh`` for the plain RNN;
-``W_hi, W_hf, W_hg, W_ho`` for the LSTM; ``W_hr, W_hz, W_hn`` for the GRU), with the functions
+parameter vectors, and the recurrent weight blocks ``W_<c><gate>``: the columns of gate ``gate``'s
+block of ``weight_hh_l0`` that read state component ``c`` (``W_hh`` for the plain RNN; ``W_hi, W_hf,
+W_hg, W_ho`` for the LSTM; ``W_hr, W_hz, W_hn`` for the GRU; ``W_ya, W_za`` for coRNN, whose
+recurrence reads ``[y; z]``; for a cell that feeds its output back, also ``y_t``, the readout
+projection ``r`` and ``W_hy``), with the functions
 ``tanh sigmoid exp log sqrt sech cosh sinh relu Heaviside diag transpose``. A per-unit quantity
 ``q`` stands for the diagonal matrix ``diag(q)`` (``diag`` may be written or left out), ``*`` or
 juxtaposition between matrices is the matrix product (``diag(f_t) W_hf``, as ``gradscope derive``
-prints blocks), and the layout is numerator layout,
-``J[i, j] = d row_t[i] / d col_{t-1}[j]``: a block is ``sum_g diag(a_g) W_hg + diag(d)``.
+prints blocks; ``diag(A) W_hn (diag(B) W_hr + diag(r_t))``, a product of weight blocks, as it prints
+those of Cho's GRU and MGU), and the layout is numerator layout, ``J[i, j] = d row_t[i] / d col_{t-1}[j]``:
+a block is a sum of terms ``diag(a_0) W_1 diag(a_1) ... W_k diag(a_k)``
+(:mod:`gradscope.symbolic.linear_forms`).
 ``Heaviside(x)`` is ``Heaviside(x, 0)`` (0 at 0, as PyTorch's ReLU derivative).
 
 **Safety and cost** are the language's (see :mod:`gradscope.cells.formula`): a whitelist read by a
@@ -29,7 +34,7 @@ from dataclasses import dataclass
 import sympy
 
 from gradscope.cells.builtin import get_cell
-from gradscope.cells.cell import Cell, m, prev, u
+from gradscope.cells.cell import Cell, m, now, prev, readout_projection, u
 from gradscope.cells.expressions import FUNCTIONS
 from gradscope.cells.formula import (
     MAX_DEPTH,
@@ -64,7 +69,7 @@ class Vocabulary:
     """The names a formula for one cell may use."""
 
     symbols: Mapping[str, sympy.Symbol]  # accepted spelling -> symbol
-    matrices: Mapping[str, str]  # "W_hf" -> gate "f"
+    matrices: Mapping[str, str]  # "W_hf" -> "W_hf"
 
     def names(self) -> Names:
         """The same names for the parser (canonical symbol names, every function)."""
@@ -91,7 +96,14 @@ def vocabulary(cell: Cell) -> Vocabulary:
         symbols.setdefault(f"m_{gate}", m(gate))
     for symbol, _ in cell.vectors:
         symbols.setdefault(symbol, sympy.Symbol(symbol))
-    return Vocabulary(symbols, {f"W_h{gate}": gate for gate in cell.gates})
+    # W_{c g}: the columns of gate g's block of weight_hh_l0 that read component c (W_hf; coRNN's W_ya, W_za)
+    reads = cell.spec.read_components
+    matrices = {f"W_{c}{g}": f"W_{c}{g}" for c in reads for g in cell.gates}
+    if cell.readout is not None:  # y_t = rho(r), r = W_hy h_t + b_y: the second stage of the block
+        output = now(cell.state[0])
+        symbols.update({str(output): output, f"{cell.state[0]}_{{t}}": output, "r": readout_projection()})
+        matrices["W_hy"] = "W_hy"
+    return Vocabulary(symbols, matrices)
 
 
 def parse(expression: str, cell: str | Cell) -> Node:

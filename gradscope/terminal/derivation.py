@@ -44,15 +44,9 @@ def derivation_pretty(derivation: Derivation, unicode: bool = True) -> Renderabl
         Text(_("Per-step Jacobian blocks:"), style="bold"),
         *lines(block_pictures(derivation, unicode)),
         Text(""),
-        Text(_one_line_caption(derivation), style="bold"),
+        Text(_("On one line each, as 'gradscope derive --check' and check_formula read them:"), style="bold"),
         *lines(["  " + text for text in block_texts(derivation)]),
     )
-
-
-def _one_line_caption(derivation: Derivation) -> str:
-    if derivation.cell.readout is not None:  # check_formula reads one-stage blocks only
-        return _("On one line:")
-    return _("On one line each, as 'gradscope derive --check' and check_formula read them:")
 
 
 def formula_check_text(check: FormulaCheck) -> Text:

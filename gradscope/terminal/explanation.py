@@ -62,7 +62,14 @@ def _paths_table(explanation: Explanation) -> Table:
     return table
 
 
-def _gates_table(explanation: Explanation) -> Table:
+def _gates_table(explanation: Explanation) -> Table | Text:
+    if not explanation.gates:
+        return Text(
+            _(
+                "No definition of this cell is a single sigmoid, tanh or ReLU, so it has no gates to show; "
+                "sigma_max(W_hh) = {sigma}"
+            ).format(sigma=f"{explanation.sigma_max_hh:.3g}")
+        )
     table = Table(title=_("Gates over the trajectory"), title_justify="left")
     table.add_column(_("gate"), no_wrap=True)
     table.add_column(_("activation"))
@@ -85,15 +92,40 @@ def _gates_table(explanation: Explanation) -> Table:
     return table
 
 
+#: What each suggested change does, in words, by the option it changes (and its direction where it matters).
+CHANGE_WORDS = {
+    "forget_bias": N_("forget gates f nearer 1: the carousel keeps more of c per step"),
+    "update_bias": N_("update gates z nearer 1: the leak keeps more of h per step"),
+    "gain up": N_("larger recurrent weights, nearer the edge where products neither shrink nor grow"),
+    "gain down": N_("smaller recurrent weights"),
+    "orthogonal": N_("orthogonal recurrent blocks: every singular value equals the gain"),
+    "identity": N_("identity recurrent weights (IRNN)"),
+    "hidden_size": N_("another hidden size H: the default init scales input weights and biases by 1/sqrt(H)"),
+}
+
+
+def _change_words(explanation: Explanation, changes: dict) -> str:
+    """What a suggestion's change does, in the current language."""
+    if "init" in changes:
+        key = str(changes["init"])
+    elif "gain" in changes:
+        key = "gain up" if changes["gain"] > float(explanation.analysis.config.get("gain", 1.0)) else "gain down"
+    else:
+        key = next(iter(changes))
+    return _(CHANGE_WORDS[key]) if key in CHANGE_WORDS else ""
+
+
 def _suggestions_table(explanation: Explanation) -> Table:
     table = Table(title=_("What would change it (rerun and measured)"), title_justify="left")
     table.add_column(_("add to the command"), no_wrap=True)
+    table.add_column(_("what it changes"))
     table.add_column(_("rate/step"), justify="right")
     table.add_column(_("e-folding lag"), justify="right")
     table.add_column(_("verdict"))
     for suggestion in explanation.suggestions:
         table.add_row(
             " ".join(suggestion.arguments),
+            _change_words(explanation, suggestion.changes),
             format_rate(suggestion.rate_per_step),
             format_steps(suggestion.efolding_lag),
             Text(verdict_word(suggestion.verdict), style=VERDICT_STYLES.get(suggestion.verdict, "")),
@@ -104,8 +136,11 @@ def _suggestions_table(explanation: Explanation) -> Table:
 def explanation_report(explanation: Explanation) -> Group:
     """The ``explain`` report: the paths, the gates, the why in words and the measured suggestions."""
     why = Text("\n").join(Text(f"{k}. {sentence}") for k, sentence in enumerate(explanation.why(), start=1))
-    parts: list = [
-        Text(explanation.analysis.describe(), style="bold"),
+    analysis = explanation.analysis
+    parts: list = [Text(analysis.describe(), style="bold")]
+    if analysis.num_layers > 1 or analysis.bidirectional:
+        parts.append(Text(_("Measured on the top layer's forward direction, the recurrence the profile follows.")))
+    parts += [
         _paths_table(explanation),
         _gates_table(explanation),
         Panel(why, title=_("Why"), title_align="left"),

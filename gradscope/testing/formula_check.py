@@ -12,43 +12,52 @@ reaches ``eval``, ``exec``, ``compile``, ``sympify``, ``parse_expr`` or ``lambdi
 ``lambdify`` only compiles the cell's own definitions, and ``sympify`` only ever sees SymPy
 objects and numbers.
 
-**The check.** The formula is first evaluated at random points against the compiled derivative
-(a wrong formula gets a numeric counter-example: values of the symbols where the two differ); a
-formula that agrees is then confirmed by SymPy, simplifying the difference with the named
-quantities as free symbols, then after expanding them into their definitions.
+**The check.** The formula is read as a sum of words in the weight blocks
+(:mod:`gradscope.symbolic.linear_forms`: ``diag(a) W_hn diag(b) W_hr`` for Cho's GRU, ``W_ya`` and
+``W_za`` for coRNN), and each word's coefficient is first evaluated at random points against the
+compiled derivative (:mod:`gradscope.testing.formula_check_values`; a wrong formula gets a numeric
+counter-example: values of the symbols, or for products of weight blocks an entry of a 2 x 2 block,
+where the two differ); a formula that agrees is then confirmed by SymPy, simplifying the difference
+with the named quantities as free symbols, then after expanding them into their definitions.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from gradscope.cells.builtin import get_cell
-from gradscope.cells.cell import Cell, m, prev, u
-from gradscope.compile.cache import compile_cell
-from gradscope.compile.codegen import lambdify_expressions
-from gradscope.errors import ConfigError, FormulaError
-from gradscope.symbolic.derivation import JacobianBlock, derive, expand
-from gradscope.symbolic.formula_parser import Node, parse
+from gradscope.cells.cell import Cell
+from gradscope.errors import FormulaError
+from gradscope.symbolic.derivation import derive
+from gradscope.symbolic.formula_parser import Node, parse, vocabulary
 from gradscope.symbolic.linear_forms import (
-    LinearForm,
     NotLinear,
+    Word,
+    WordForm,
+    block_form,
     exact_form,
     forms_equal,
-    linear_form,
+    is_plain,
     matrix_value,
     node_text,
     render_form,
+    slot_name,
+    slots_used,
     symbols_in,
+    term_name,
 )
-
-#: Random points at which a formula is compared numerically.
-NUMERIC_POINTS = 256
+from gradscope.testing.formula_check_values import (
+    NUMERIC_POINTS,
+    Points,
+    at,
+    derived_matrix,
+    draw,
+    numeric_difference,
+)
 
 
 class FormulaMismatch(AssertionError):  # noqa: N818 - pairs with GradientMismatch
@@ -69,8 +78,8 @@ class CounterExample:
     Attributes:
         values: symbol name -> value; the projections ``u_g``, ``m_g`` and previous states were
             drawn at random, the named quantities (``f_t`` ...) computed from them. For a formula
-            that is not of the block form, names carry a unit index (``f_t[0]``) and weight
-            entries appear as ``W_hf[i, j]`` (H = 2).
+            or a block with products of weight blocks (or a transposed or column-scaled one), names
+            carry a unit index (``f_t[0]``) and weight entries appear as ``W_hf[i, j]`` (H = 2).
         term: where they differ: ``"diag(.)"`` (the diagonal), ``"diag(.) W_hf"`` (the coefficient
             of a weight block), or ``"entry [i, j]"`` of the H = 2 block.
         expected: the derived value there; actual: the formula's.
@@ -150,87 +159,23 @@ def resolve_block(cell: Cell, block: str | tuple[str, str]) -> tuple[str, str]:
     return names[0], names[1]
 
 
-def _term_name(key: str | None) -> str:
-    return "diag(.)" if key is None else f"diag(.) W_h{key}"
-
-
-@functools.cache
-def _definition_functions(cell: Cell) -> tuple[tuple[str, Callable[..., Any]], ...]:
-    """Each named quantity as a NumPy function of the arguments (the cell's own, trusted, definitions)."""
-    derivation = derive(cell)
-    out = []
-    for symbol, _ in cell.definitions:
-        expanded = expand(cell, symbol)
-        function = lambdify_expressions(derivation.arguments, expanded)
-        out.append((str(symbol), function))
-    return tuple(out)
-
-
-def _draw(cell: Cell, shape: tuple[int, ...], rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Random arguments and the named quantities they give, each of ``shape``."""
-    derivation = derive(cell)
-    values = {str(a): rng.normal(0.0, 1.5, size=shape) for a in derivation.arguments}
-    arguments = [values[str(a)] for a in derivation.arguments]
-    for name, function in _definition_functions(cell):
-        values[name] = np.broadcast_to(np.asarray(function(*arguments), dtype=float), shape)
-    return values
-
-
-def _derived_values(cell: Cell, row: str, col: str, values: Mapping[str, np.ndarray]) -> LinearForm:
-    """The derived block's coefficients at the points ``values``, from the compiled cell (a second source)."""
-    compiled = compile_cell(cell)
-    stack = np.stack
-    u_values = stack([values[str(u(g))] for g in cell.gates], axis=-2)
-    m_values = stack([values[str(m(g))] for g in cell.gates], axis=-2)
-    prev_values = stack([values[str(prev(c))] for c in cell.state], axis=-2)
-    # per-unit parameter vectors (peepholes) are arguments of the generated code too, in the cell's order
-    vectors = np.stack([values[str(name)] for name, _ in cell.vectors]) if cell.vectors else None
-    partials = compiled.state_partials(u_values, m_values, prev_values, vectors)
-    form: LinearForm = {None: np.zeros(u_values.shape[-1])}
-    for (kind, a, other), value in partials.items():
-        if a != row:
-            continue
-        if kind == "m" and col == cell.state[0]:
-            form[other] = np.asarray(value, dtype=float)
-        elif kind == "s" and other == col:
-            form[None] = np.asarray(value, dtype=float)
-    return form
-
-
-def _block_form(block: JacobianBlock) -> LinearForm:
-    form: LinearForm = dict(block.projection_terms)
-    form[None] = block.diagonal
-    return form
-
-
-def _numeric_difference(
-    cell: Cell, row: str, col: str, node: Node, rng: np.random.Generator
-) -> tuple[str | None, int, LinearForm, LinearForm, dict[str, np.ndarray]] | None:
-    """Compare at random points; ``(term, point, formula values, derived values, points)`` where they first differ."""
-    points = _draw(cell, (NUMERIC_POINTS,), rng)
-    with np.errstate(all="ignore"):
-        given = linear_form(node, lambda name: points[name], exact=False)
-    derived = _derived_values(cell, row, col, points)
-    errors = {}
-    for key in set(given) | set(derived):
-        a = np.broadcast_to(np.asarray(given.get(key, 0.0), dtype=float), (NUMERIC_POINTS,))
-        e = np.broadcast_to(np.asarray(derived.get(key, 0.0), dtype=float), (NUMERIC_POINTS,))
-        with np.errstate(all="ignore"):
-            error = np.abs(a - e) / (1e-12 + 1e-9 * np.abs(e))
-        errors[key] = np.where(np.isfinite(error), error, np.inf)
-    differ = np.any([error > 1 for error in errors.values()], axis=0)
-    if not differ.any():
-        return None
-    point = int(np.argmax(differ))  # the first random point where they differ: a typical one, not an extreme
-    key = max(errors, key=lambda k: errors[k][point])
-    return key, point, given, derived, points
+def _difference_in(given: WordForm, derived: WordForm, word: Word) -> str:
+    """What the formula has where it differs from the derived block, in words (after "the formula ... has")."""
+    if word not in derived:
+        return f"a term {term_name(word)} that the derived block does not have"
+    if word not in given:
+        return f"no term {term_name(word)}"
+    if word and len(word) in slots_used(given[word]) and len(word) not in slots_used(derived[word]):
+        return "a weight matrix multiplied on the right by a per-unit factor (W diag(q) scales columns)"
+    return f"a different {term_name(word)} term"
 
 
 def check_formula(cell: str | Cell, block: str | tuple[str, str], expression: str, *, seed: int = 0) -> FormulaCheck:
     """Confirm or refute a hand-derived formula for one Jacobian block of ``cell``.
 
     Args:
-        cell: ``"rnn"``, ``"rnn-relu"``, ``"lstm"``, ``"gru"`` or a :class:`~gradscope.cells.builtin.Cell`.
+        cell: a built-in or zoo cell's name (``"lstm"``, ``"gru-cho"``, ``"cornn"``) or a
+            :class:`~gradscope.cells.builtin.Cell` (a cell file's, too).
         block: ``"dc/dc"``, ``"dc_t/dc_{t-1}"``, ``"c/c"`` or ``("c", "c")``: the block
             ``d row_t / d col_{t-1}`` (numerator layout).
         expression: the formula, over the symbols :func:`gradscope.derive` prints (see
@@ -243,17 +188,8 @@ def check_formula(cell: str | Cell, block: str | tuple[str, str], expression: st
     Raises:
         FormulaError: the string is not in the formula language (the message names the token).
         UnknownCellError: unknown cell.
-        ConfigError: a cell that feeds its output back (Jordan): its one block is a product of two
-            stages, which the formula language does not describe; likewise a cell whose recurrence
-            reads several components (coRNN) or whose gate reads a quantity of the step (Cho's GRU, MGU).
     """
     the_cell = get_cell(cell)
-    if the_cell.readout is not None:
-        raise ConfigError(
-            f"check_formula: the {the_cell.name} cell feeds its output back, and its block "
-            f"{derive(the_cell).blocks[0].text()} is not in the formula language (one-stage cells only)"
-        )
-    _check_readable(the_cell)
     row, col = resolve_block(the_cell, block)
     node = parse(expression, the_cell)
     derived_block = derive(the_cell).block(row, col)
@@ -268,22 +204,30 @@ def check_formula(cell: str | Cell, block: str | tuple[str, str], expression: st
         given = exact_form(node)
     except NotLinear as reason:
         return _check_matrix(the_cell, row, col, node, str(reason), rng, result)
-    formula = render_form(given)
+    derived = block_form(derived_block)
+    formula = render_form(given) or re.sub(r"\s+", " ", node_text(node))
 
-    difference = _numeric_difference(the_cell, row, col, node, rng)
+    # one set of random points per slot: the units a term's product passes through (row, between, column)
+    slots = Points(the_cell, rng)
+    plain = is_plain(given) and is_plain(derived)
+    difference = numeric_difference(the_cell, row, col, node, slots)
     if difference is not None:
-        key, point, given_values, derived_values, points = difference
-        values = {n: float(v[point]) for n, v in points.items()}
-        actual = float(np.broadcast_to(np.asarray(given_values.get(key, 0.0), dtype=float), (NUMERIC_POINTS,))[point])
-        expected = float(np.broadcast_to(derived_values.get(key, 0.0), (NUMERIC_POINTS,))[point])
-        example = CounterExample(values, _term_name(key), expected, actual)
-        shown = symbols_in(given.get(key, 0), _block_form(derived_block).get(key, 0))
-        message = (
-            f"wrong: {derived_text}, but the formula gives {name} = {formula}; they differ {example.describe(shown)}"
-        )
-        return result(formula, False, "counter-example", example, message)
+        key, point, given_values, derived_values = difference
+        if not plain:
+            # a product of weight blocks, or columns scaled: a dense counter-example is the one people can check
+            reason = _difference_in(given, derived, key)
+            dense = _check_matrix(the_cell, row, col, node, reason, rng, result, formula)
+            if not dense.correct:
+                return dense
+        units = [0] if plain else range(len(key) + 1)  # x@k: x at the k-th unit along the term's product
+        values = {slot_name(n, k): float(v[point]) for k in units for n, v in slots[k].items()}
+        expected, actual = at(derived_values.get(key, 0.0), point), at(given_values.get(key, 0.0), point)
+        example = CounterExample(values, term_name(key), expected, actual)
+        shown = symbols_in(given.get(key, 0), derived.get(key, 0))
+        note = " (x@k: x at the k-th unit along the term's product)" if any("@" in n for n in shown) else ""
+        message = f"wrong: {derived_text}, but the formula gives {name} = {formula}; they differ "
+        return result(formula, False, "counter-example", example, message + example.describe(shown) + note)
 
-    derived = _block_form(derived_block)
     if forms_equal(the_cell, given, derived, expand_definitions=False):
         method = "symbolic"
     elif forms_equal(the_cell, given, derived, expand_definitions=True):
@@ -298,23 +242,6 @@ def check_formula(cell: str | Cell, block: str | tuple[str, str], expression: st
         ),
     }[method]
     return result(formula, True, method, None, f"correct: {name} = {formula} ({how}); derived: {derived_text}")
-
-
-def _check_readable(cell: Cell) -> None:
-    """:class:`ConfigError` for the blocks the formula language does not describe yet: a recurrence that reads
-    several state components (coRNN's ``W_ya``, ``W_za``: column blocks of one ``W_ha``) or a gate that reads a
-    quantity of the same step (Cho's GRU, MGU: ``W_hn (diag(...) W_hr + diag(r_t))``, a product of blocks)."""
-    spec = cell.spec
-    if len(spec.read_components) > 1:
-        raise ConfigError(
-            f"check_formula: the {cell.name} cell's recurrence reads {', '.join(spec.read_components)}, and "
-            "blocks over column blocks of one weight are not in the formula language yet (single-read cells only)"
-        )
-    if spec.inner_gates:
-        raise ConfigError(
-            f"check_formula: in the {cell.name} cell gate {', '.join(spec.inner_gates)} reads a quantity of the same "
-            "step, so its blocks are products of weight blocks, which the formula language does not read yet"
-        )
 
 
 def check_equation(cell: str | Cell, equation: str, *, seed: int = 0) -> FormulaCheck:
@@ -343,37 +270,37 @@ def _check_matrix(
     reason: str,
     rng: np.random.Generator,
     result: Callable[..., FormulaCheck],
+    formula: str | None = None,
 ) -> FormulaCheck:
-    """A formula that is a matrix but not of the block form: compare dense 2 x 2 blocks at random points."""
+    """Compare dense 2 x 2 blocks at random points: for a formula that is no sum of words (a transposed weight
+    block), and for the counter-example to one that differs from a block with products of weight blocks."""
     name = f"d{row}_t/d{col}_{{t-1}}"
     hidden = 2
+    matrices = sorted(vocabulary(cell).matrices)
     worst: tuple[float, CounterExample | None] = (0.0, None)
     for _ in range(20):
-        values = _draw(cell, (hidden,), rng)
-        weights = {g: rng.normal(size=(hidden, hidden)) for g in cell.gates}
-        derived = _derived_values(cell, row, col, values)
-        expected = np.diag(derived.pop(None)) + sum(
-            (coefficient[:, None] * weights[g] for g, coefficient in derived.items()), np.zeros((hidden, hidden))
-        )
+        values = draw(cell, (hidden,), rng)
+        weights = {w: rng.normal(size=(hidden, hidden)) for w in matrices}
+        expected = derived_matrix(cell, row, col, values, weights)
         actual = matrix_value(node, values, weights)
         error = np.abs(actual - expected) / (1e-12 + 1e-9 * np.abs(expected))
         error = np.where(np.isfinite(error), error, np.inf)
         i, j = np.unravel_index(int(np.argmax(error)), error.shape)
         if error[i, j] > max(1.0, worst[0]):
             shown = {f"{n}[{k}]": float(v[k]) for n, v in values.items() for k in range(hidden)}
-            shown |= {f"W_h{g}[{a}, {b}]": float(w[a, b]) for g, w in weights.items() for a, b in np.ndindex(w.shape)}
+            shown |= {f"{w}[{a}, {b}]": float(v[a, b]) for w, v in weights.items() for a, b in np.ndindex(v.shape)}
             example = CounterExample(shown, f"entry [{i}, {j}]", float(expected[i, j]), float(actual[i, j]))
             worst = (float(error[i, j]), example)
     example = worst[1]
-    formula = re.sub(r"\s+", " ", node_text(node))
+    formula = formula or re.sub(r"\s+", " ", node_text(node))
     if example is None:
         message = f"correct: {name} = {formula} (equal as 2 x 2 matrices at 20 random points); derived: "
         return result(formula, True, "numeric", None, message + derive(cell).block(row, col).text())
     derived_text = derive(cell).block(row, col).text()
     message = (
         f"wrong: {derived_text} (numerator layout, J[i, j] = d{row}_t[i]/d{col}_{{t-1}}[j]), but the formula "
-        f"{formula} has {reason}, not of the form sum_g diag(a_g) W_hg + diag(d); with H = 2 and random values "
-        f"its {example.term} is {example.actual:.6g}, the derived block's {example.expected:.6g}"
+        f"{formula} has {reason}; with H = 2 and random values its {example.term} is {example.actual:.6g}, "
+        f"the derived block's {example.expected:.6g}"
     )
     return result(formula, False, "counter-example", example, message)
 

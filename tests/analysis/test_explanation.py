@@ -112,7 +112,23 @@ def test_suggestions_are_reruns_closer_to_stable() -> None:
 def test_stable_and_given_weights_get_no_suggestions() -> None:
     result = explain("rnn", hidden_size=8, steps=40, suggest=False)
     stable = dataclasses.replace(result, analysis=dataclasses.replace(result.analysis, verdict="stable"))
-    assert candidates(result) and candidates(stable) == []
+    assert candidates(result) and candidates(stable) == {}
     given = explain("rnn", params=make_problem("rnn", hidden_size=4).params.as_dict(), steps=20)
     assert given.suggestions == ()
     assert math.isfinite(given.sigma_max_hh)
+
+
+@pytest.mark.parametrize("cell", ["janet", "cornn"])
+def test_a_cell_without_single_activation_gates_is_explained_without_a_gate_table(cell: str) -> None:
+    result = explain(cell, hidden_size=4, steps=20, suggest=False)
+    reference = analyze(cell, hidden_size=4, steps=20)
+    np.testing.assert_array_equal(result.analysis.log10_norm, reference.log10_norm)
+    assert result.gates == () and math.isnan(result.saturated_fraction)
+    assert json.loads(json.dumps(result.to_dict()))["gates"] == []
+
+
+def test_without_gates_the_why_does_not_count_saturated_values() -> None:
+    result = explain("janet", hidden_size=4, steps=20, suggest=False)
+    why = result.why()
+    assert any("sigma_max(W_h" in sentence and "make it shrink" in sentence for sentence in why)
+    assert not any("n/a" in sentence or "saturated" in sentence for sentence in why)

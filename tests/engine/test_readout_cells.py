@@ -508,11 +508,12 @@ def test_cli_y0_file_is_the_initial_output(tmp_path) -> None:
     assert_bad_input(invoke("analyze", "--cell", "gru", "--y0", str(tmp_path / "y0.npy")), "--y0 given", "gru")
 
 
-def test_check_formula_refuses_jordan_naming_the_cell() -> None:
+def test_check_formula_reads_jordans_two_stage_block() -> None:
     from gradscope.testing.formula_check import check_formula
 
-    with pytest.raises(ConfigError, match=r"the jordan cell feeds its output back.*dy_t/dy_\{t-1\}"):
-        check_formula("jordan", "dy/dy", "y_t*(1 - y_t)*W_hy")
+    wrong = check_formula("jordan", "dy/dy", "y_t*(1 - y_t)*W_hy")  # the hidden stage left out
+    assert not wrong.correct and "a term diag(.) W_hy that the derived block does not have" in wrong.message
+    assert check_formula("jordan", "dy/dy", "y_t*(1 - y_t) W_hy (1 - h_t**2) W_yh").correct
 
 
 def test_operator_flushes_negligible_coefficients(monkeypatch: pytest.MonkeyPatch) -> None:

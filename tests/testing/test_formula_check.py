@@ -16,6 +16,7 @@ import sympy
 import gradscope.symbolic.formula_parser as formula_parser
 import gradscope.symbolic.linear_forms as linear_forms
 import gradscope.testing.formula_check as formula
+import gradscope.testing.formula_check_values as formula_check_values
 from gradscope.cells.spec import CELL_NAMES
 from gradscope.errors import GradscopeError
 from gradscope.symbolic.derivation import derive
@@ -204,10 +205,15 @@ def test_formula_strings_never_reach_eval_exec_compile_or_sympify(monkeypatch: p
     for expression in ("f_t*(1 - f_t)", "f_t", "__import__('os')"):
         with contextlib.suppress(FormulaError):
             check_formula("lstm", "dc/dc", expression)
+    for expression in ("f_t W_hn (f_t W_hf + f_t)", "W_hn (__import__('os'))"):  # products of weight blocks
+        with contextlib.suppress(FormulaError):
+            check_formula("mgu", "dh/dh", expression)
     assert seen == []
 
 
-@pytest.mark.parametrize("module", [formula, formula_parser, linear_forms], ids=lambda module: module.__name__)
+@pytest.mark.parametrize(
+    "module", [formula, formula_parser, linear_forms, formula_check_values], ids=lambda module: module.__name__
+)
 def test_the_formula_modules_call_no_code_execution_function(module: types.ModuleType) -> None:
     tree = ast.parse(inspect.getsource(module))
     calls = [node.func for node in ast.walk(tree) if isinstance(node, ast.Call)]

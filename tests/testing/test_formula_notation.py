@@ -8,19 +8,18 @@ import sympy
 from gradscope import derive
 from gradscope.cells import get_cell
 from gradscope.cells.spec import CELL_NAMES, ZOO_CELL_NAMES
-from gradscope.errors import ConfigError, FormulaError
+from gradscope.errors import FormulaError
 from gradscope.symbolic import display
 from gradscope.symbolic.formula_parser import parse
-from gradscope.symbolic.linear_forms import exact_form, linear_form
+from gradscope.symbolic.linear_forms import block_form, exact_form
 from gradscope.terminal import derivation_pretty
 from gradscope.testing import check_equation, check_formula
 from tests.cli_helpers import assert_bad_input, invoke
 from tests.terminal.test_reports import render
 
-#: The cells whose blocks the formula language does not read yet (check_formula says so; see below).
-UNREADABLE = {"cornn": "reads y, z", "gru-cho": "reads a quantity of the same step", "mgu": "reads a quantity"}
-READABLE = [cell for cell in (*CELL_NAMES, *ZOO_CELL_NAMES) if cell not in UNREADABLE]
-BLOCKS = [(cell, block.row, block.col) for cell in READABLE for block in derive(cell).blocks]
+#: Every block of every one-stage cell: coRNN's over [y; z] (W_ya, W_za), Cho's GRU's and MGU's with a product
+#: of weight blocks (W_hn (diag(...) W_hr + diag(r_t))) included.
+BLOCKS = [(cell, block.row, block.col) for cell in (*CELL_NAMES, *ZOO_CELL_NAMES) for block in derive(cell).blocks]
 
 
 def _printed_lines(cell: str) -> dict[str, list[str]]:
@@ -46,7 +45,7 @@ def test_every_printed_block_is_read_back_exactly(cell: str, row: str, col: str)
         assert check.correct and check.method == "symbolic", check.message
         # Exact equality against the derivation, term by term: print -> parse -> the same SymPy coefficients.
         read = exact_form(parse(line.partition(" = ")[2], cell))
-        derived = {**dict(block.projection_terms), None: block.diagonal}
+        derived = block_form(block)  # the block's own SymPy fields, not its text
         assert {k for k, v in read.items() if v != 0} == {k for k, v in derived.items() if v != 0}
         assert all(sympy.cancel(read.get(k, 0) - v) == 0 for k, v in derived.items())  # (1-x)/100 is 1/100 - x/100
         # and written back as derive prints it (SymPy may distribute a number: (1 - x)/100 as 1/100 - x/100)
@@ -64,8 +63,8 @@ def test_every_printed_equation_reads_as_the_cells_definition(cell: str) -> None
     for line in lines:
         name, _, expression = line.partition(" = ")
         (symbol,) = [s for s in definitions if str(s) == name]
-        value = linear_form(parse(expression, cell), sympy.Symbol, exact=True)
-        assert set(value) == {None} and sympy.sympify(value[None]) == definitions[symbol]
+        value = exact_form(parse(expression, cell))
+        assert set(value) == {()} and value[()] == definitions[symbol]
 
 
 def test_juxtaposition_is_a_product_and_a_signed_term_is_not() -> None:
@@ -105,27 +104,21 @@ def test_derive_check_gives_a_verdict_and_an_exit_status() -> None:
     assert_bad_input(invoke("derive", "-c", "lstm", "--check", "f_t"), "expected BLOCK = FORMULA")
 
 
-def test_the_feedback_cell_prints_its_block_and_says_check_formula_does_not_read_it() -> None:
+def test_the_feedback_cells_two_stage_block_is_read_back_exactly() -> None:
     (block,) = derive("jordan").blocks
     assert _printed_lines_jordan() == [block.text()]
-    with pytest.raises(ConfigError, match="feeds its output back"):
-        check_equation("jordan", block.text())
-    assert_bad_input(invoke("derive", "-c", "jordan", "--check", block.text()), "one-stage cells only")
+    check = check_equation("jordan", block.text())  # diag(y_t*(1 - y_t)) W_hy diag(1 - h_t**2) W_yh
+    assert check.correct and check.method == "symbolic", check.message
+    assert check.formula == block.text().partition(" = ")[2]
+    right = invoke("derive", "-c", "jordan", "--check", block.text())
+    assert right.exit_code == 0 and right.stdout.startswith("CORRECT  jordan: dy_t/dy_{t-1} = ")
+    swapped = invoke("derive", "-c", "jordan", "--check", "dy/dy = diag(y_t*(1 - y_t)) W_yh diag(1 - h_t**2) W_hy")
+    assert swapped.exit_code == 1 and "entry [" in swapped.stdout
 
 
 def _printed_lines_jordan() -> list[str]:
-    pretty = render(derivation_pretty(derive("jordan")), width=400).split("On one line:\n", 1)[1]
+    pretty = render(derivation_pretty(derive("jordan")), width=400).split("check_formula read them:\n", 1)[1]
     return [line.strip() for line in pretty.splitlines() if line.strip()]
-
-
-@pytest.mark.parametrize("cell", sorted(UNREADABLE))
-def test_cells_whose_blocks_the_language_does_not_read_are_refused_clearly(cell: str) -> None:
-    block = derive(cell).blocks[0]
-    with pytest.raises(ConfigError, match=UNREADABLE[cell]):
-        check_equation(cell, block.text())
-    assert_bad_input(
-        invoke("derive", "-c", cell, "--check", block.text()), "not read yet" if cell != "cornn" else "yet"
-    )
 
 
 def test_derive_check_with_block_takes_bare_formulas() -> None:
