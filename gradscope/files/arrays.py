@@ -108,6 +108,15 @@ def check_npz_sizes(path: Path, error: type[GradscopeError] = GradscopeError) ->
         raise error(str(problem)) from None
 
 
+def is_zip(path: Path) -> bool:
+    """Whether ``path`` looks like a zip archive. :func:`zipfile.is_zipfile` itself raises ``BadZipFile`` on
+    some corrupt end records (a "multi-disk" one), which here just means: not a readable archive."""
+    try:
+        return zipfile.is_zipfile(path)
+    except (zipfile.BadZipFile, ValueError, EOFError):
+        return False
+
+
 def _read_magic(path: Path) -> bytes:
     """The first bytes of ``path``, or a :class:`FileError` saying why it cannot be read."""
     check_regular_file(path, FileError)
@@ -146,7 +155,7 @@ def load_npz(path: Path | str) -> dict[str, np.ndarray]:
     magic = _read_magic(path)
     if magic.startswith(_NPY_MAGIC):
         raise FileError(f"{path}: is a single .npy array, not an .npz archive (save the state_dict with np.savez)")
-    if not magic.startswith(_ZIP_MAGIC) or not zipfile.is_zipfile(path):
+    if not magic.startswith(_ZIP_MAGIC) or not is_zip(path):
         raise FileError(f"{path}: not an .npz archive (save the state_dict with np.savez)")
     check_npz_sizes(path, FileError)
     arrays: dict[str, np.ndarray] = {}
@@ -156,7 +165,7 @@ def load_npz(path: Path | str) -> dict[str, np.ndarray]:
                 arrays[name] = _checked_array(path, name, archive[name])
     except GradscopeError:
         raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
+    except Exception as error:  # a corrupt header can raise almost anything (tokenize's TokenError, too)
         raise _load_error(path, error) from error
     if not arrays:
         raise FileError(f"{path}: the archive holds no arrays")
@@ -179,6 +188,6 @@ def load_npy(path: Path | str, name: str) -> np.ndarray:
         raise FileError(f"{path}: not a NumPy .npy file ({name} must be saved with np.save)")
     try:
         array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
+    except Exception as error:  # a corrupt header can raise almost anything (tokenize's TokenError, too)
         raise _load_error(path, error) from error
     return _checked_array(path, name, array)

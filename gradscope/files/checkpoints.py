@@ -55,9 +55,9 @@ def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    from gradscope.files.arrays import check_npz_sizes
+    from gradscope.files.arrays import check_npz_sizes, is_zip
 
-    if zipfile.is_zipfile(path):
+    if is_zip(path):
         check_npz_sizes(path, CheckpointError)
     try:
         with np.load(path, allow_pickle=False) as archive:
@@ -105,9 +105,10 @@ def _check_torch_archive(path: Path) -> None:
     """A zip-format ``.pt``'s declared uncompressed size against the memory budget, before ``torch.load``
     decompresses anything: its members may be deflated, so a small file can expand to gigabytes. Counted
     twice: the tensors as stored and their float64 copies."""
+    from gradscope.files.arrays import is_zip
     from gradscope.params.budget import check_budget
 
-    if not zipfile.is_zipfile(path):
+    if not is_zip(path):
         return  # the legacy format stores tensors raw: the file's own size bounds them
     try:
         with zipfile.ZipFile(path) as archive:

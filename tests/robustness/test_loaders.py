@@ -5,8 +5,11 @@ and random byte flips of valid .npz, .pt, .safetensors and .npy files."""
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -130,10 +133,10 @@ def test_numpy_contents_that_cannot_be_represented(tmp_path: Path) -> None:
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-@pytest.fixture(scope="module")
-def valid_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    """The bytes of a valid checkpoint per format, and of a valid inputs .npy."""
-    folder = tmp_path_factory.mktemp("valid")
+@functools.cache
+def valid_files() -> dict[str, bytes]:
+    """The bytes of a valid checkpoint per format (those whose writer is installed), and of a valid .npy."""
+    folder = Path(tempfile.mkdtemp())
     found = {}
     for suffix in FORMATS:
         try:
@@ -142,6 +145,7 @@ def valid_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
             continue
     np.save(folder / "x.npy", np.ones((4, I)))
     found[".npy"] = (folder / "x.npy").read_bytes()
+    shutil.rmtree(folder)
     return found
 
 
@@ -155,12 +159,10 @@ def test_random_bytes_are_refused(tmp_path: Path, suffix: str, data: bytes) -> N
 
 @SETTINGS
 @given(suffix=st.sampled_from([*FORMATS, ".npy"]), fraction=st.floats(0.0, 1.0, exclude_max=True))
-def test_every_truncation_is_refused(
-    tmp_path: Path, valid_files: dict[str, bytes], suffix: str, fraction: float
-) -> None:
-    if suffix not in valid_files:
+def test_every_truncation_is_refused(tmp_path: Path, suffix: str, fraction: float) -> None:
+    if suffix not in valid_files():
         pytest.skip(f"no writer for {suffix} here")
-    data = valid_files[suffix]
+    data = valid_files()[suffix]
     path = tmp_path / f"cut{suffix}"
     path.write_bytes(data[: int(fraction * len(data))])
     expect_refused("files", tmp_path, *analyze(path.name), culprit=path.name)
@@ -172,13 +174,13 @@ def test_every_truncation_is_refused(
     flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255)), min_size=1, max_size=4),
 )
 def test_byte_flips_are_a_result_or_a_clean_refusal(
-    tmp_path: Path, valid_files: dict[str, bytes], suffix: str, flips: list[tuple[float, int]]
+    tmp_path: Path, suffix: str, flips: list[tuple[float, int]]
 ) -> None:
     """A flipped byte may land in the data (still a valid file, with other numbers), so a result is fine;
     anything else must be a clean refusal."""
-    if suffix not in valid_files:
+    if suffix not in valid_files():
         pytest.skip(f"no writer for {suffix} here")
-    data = bytearray(valid_files[suffix])
+    data = bytearray(valid_files()[suffix])
     for where, mask in flips:
         data[int(where * len(data))] ^= mask
     path = tmp_path / f"flipped{suffix}"
