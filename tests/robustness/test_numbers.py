@@ -114,3 +114,20 @@ def test_the_overflow_step_is_the_first_nonfinite_state_in_the_library(tmp_path:
     with pytest.raises(DivergenceError, match=rf"step {step}\b"):
         gradscope.lyapunov("rnn-relu", init="gaussian", gain=50.0, hidden_size=8, steps=300)
     CASES["numbers"] += 2
+
+
+def test_a_jacobian_near_float64s_limit(tmp_path: Path) -> None:
+    """Zero input weights keep ``h_t = 0``, so ``J_t = W_hh = 1e308 * ones(4, 4)`` at every step and
+    ``P_k = W_hh^k`` has ``||P_k||_2 = (4e308)^k`` (closed form): analyze and explain give exactly that (their
+    products are rescaled), while Lyapunov's tangent map ``J Q`` itself overflows, refused at step 1."""
+    np.savez(tmp_path / "jac.npz", weight_ih_l0=np.zeros((4, 2)), weight_hh_l0=np.full((4, 4), 1e308))
+    expected = np.arange(1, 11) * (308 + np.log10(4.0))  # log10 of (4e308)^k, written so as not to overflow
+    for command, key in (("analyze", "log10_norm"), ("explain", "full")):
+        result = expect_clean("numbers", tmp_path, command, "--cell", "rnn", "--weights", "jac.npz", "-T", "10",
+                              "--json", "-")  # fmt: skip
+        assert result.exit_code == 0
+        document = json.loads(result.stdout)
+        profile = document[key] if key == "log10_norm" else document["full"]["log10_norm"]
+        np.testing.assert_allclose(profile, expected, rtol=1e-12)
+    expect_refused("numbers", tmp_path, "lyapunov", "--cell", "rnn", "--weights", "jac.npz", "-T", "10",
+                   culprit=("rnn", "tangent map", "step 1"))  # fmt: skip

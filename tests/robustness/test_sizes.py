@@ -71,6 +71,18 @@ def test_other_counts_that_multiply_memory(tmp_path: Path) -> None:
     assert stated_bytes(message) >= 8 * 2 * 10**11 * 3
 
 
+def test_the_depth_guard_speaks_before_the_forward_pass(tmp_path: Path) -> None:
+    """A 3-layer bidirectional GRU, H=100, T=1000 fits the 256M budget, but its depth profiles hold
+    2 T (2H)^2 float64 = 610 MiB: refused at once (it used to speak after the whole forward pass)."""
+    import time
+
+    start = time.perf_counter()
+    message = expect_refused("sizes", tmp_path, "analyze", "--cell", "gru", "-H", "100", "-L", "3",
+                             "--bidirectional", "-T", "1000", culprit="depth profiles")  # fmt: skip
+    assert stated_bytes(message) == pytest.approx(2 * 1000 * 200**2 * 8, rel=1e-3)
+    assert time.perf_counter() - start < 3
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     option=st.sampled_from(["-H", "-I", "-T", "-L"]),
