@@ -78,20 +78,33 @@ def check_run_paths() -> None:
 
 
 def _named_files(value: object) -> list[Path]:
-    """The existing files a parameter's value names: a path, a list of them, comma-separated names, globs."""
+    """The existing files a parameter's value names: a path, a list of them, comma-separated names, globs, a
+    folder's checkpoints and logs (what ``training`` reads from a folder), the file of ``FILE.py:FUNCTION``."""
     if isinstance(value, (list, tuple)):
         return [path for item in value for path in _named_files(item)]
     if isinstance(value, Path):
-        return [value] if value.is_file() else []
+        value = str(value)
     if not isinstance(value, str) or not value.strip():
         return []
     found: list[Path] = []
-    for piece in (part.strip() for part in value.split(",")):
-        if _GLOB_CHARACTERS & set(piece):
+    pieces = [value] if os.path.exists(value) else [part.strip() for part in value.split(",")]
+    for piece in pieces:
+        if os.path.isdir(piece):
+            found += [path for path in sorted(Path(piece).iterdir()) if path.is_file() and _is_run_file(path)]
+        elif _GLOB_CHARACTERS & set(piece):
             found += [Path(match) for match in sorted(glob.glob(piece)) if os.path.isfile(match)]
         elif piece and os.path.isfile(piece):
             found.append(Path(piece))
+        elif ":" in piece and os.path.isfile(piece.rsplit(":", 1)[0]):  # verify --target FILE.py:FUNCTION
+            found.append(Path(piece.rsplit(":", 1)[0]))
     return found
+
+
+def _is_run_file(path: Path) -> bool:
+    from gradscope.files.checkpoints import FORMATS
+    from gradscope.files.training_run import LOG_SUFFIX
+
+    return path.suffix.lower() in (*FORMATS, LOG_SUFFIX)
 
 
 @dataclass(frozen=True)

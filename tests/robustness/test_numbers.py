@@ -57,12 +57,18 @@ def test_relu_overflow_names_the_step_and_how_far_the_states_are_finite(tmp_path
     CASES["numbers"] += 1
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(log10_gain=st.floats(1.0, 308.0), seed=st.integers(0, 2**16))
-def test_any_large_gain_is_a_profile_or_names_the_step(tmp_path: Path, log10_gain: float, seed: int) -> None:
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    log10_gain=st.floats(-1.0, 308.0),
+    seed=st.integers(0, 2**16),
+    command=st.sampled_from(["analyze", "explain", "lyapunov"]),
+)
+def test_any_large_gain_is_a_profile_or_names_the_step(
+    tmp_path: Path, log10_gain: float, seed: int, command: str
+) -> None:
     gain = f"{10.0**log10_gain:.6g}"
     step = first_overflow(float(gain), seed, steps=60)
-    args = ("analyze", *RELU[:-1], "60", "--gain", gain, "--seed", str(seed), "--json", "-")
+    args = (command, *RELU[:-1], "60", "--gain", gain, "--seed", str(seed), "--json", "-")
     if step is None:  # finite all the way: a profile (the tiny-H spectral norms need no checks here)
         result = expect_clean("numbers", tmp_path, *args)
         assert result.exit_code == 0 and "NaN" not in result.stdout

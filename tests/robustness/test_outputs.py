@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fault_helpers import expect_refused, snapshot
+from fault_helpers import run as run_command
 
 #: Commands that write --json and --plot, with the arguments of a tiny, fast problem.
 COMMANDS = {
@@ -174,3 +175,34 @@ def test_the_snapshot_sees_every_change(tmp_path: Path) -> None:
     os.unlink(tmp_path / "l")
     (tmp_path / "l").write_text("a")  # a regular file where the link was, same content as its target
     assert snapshot(tmp_path) != before
+
+
+@pytest.mark.parametrize("named", ["files", "glob", "folder"])
+def test_a_training_runs_checkpoints_are_inputs(tmp_path: Path, named: str) -> None:
+    """However the checkpoints are named (each file, a glob, their folder), an output over one is refused;
+    other files in the folder (a previous summary) stay writable."""
+    run = tmp_path / "run"
+    run.mkdir()
+    for step in (1, 2):
+        rng = np.random.default_rng(step)
+        np.savez(
+            run / f"ck_{step}.npz", weight_ih_l0=rng.standard_normal((3, 2)), weight_hh_l0=rng.standard_normal((3, 3))
+        )
+    given = {"files": ["run/ck_1.npz", "run/ck_2.npz"], "glob": ["run/ck_*.npz"], "folder": ["run"]}[named]
+    for spelling in ("run/ck_2.npz", "./run/ck_1.npz", "run/../run/ck_2.npz", str(run / "ck_1.npz")):
+        args = ("training", *given, "--cell", "rnn", "--steps", "5", "--json", spelling)
+        expect_refused("outputs", tmp_path, *args, culprit=("--json", "checkpoints"))
+    (run / "summary.json").write_text("{}\n")
+    result, caught = run_command(tmp_path, "training", *given, "--cell", "rnn", "--steps", "5", "--json",
+                                 "run/summary.json", "--quiet")  # fmt: skip
+    assert result.exit_code == 0 and not caught, result.output
+    assert (run / "summary.json").read_text().startswith("{\n")
+
+
+def test_the_file_of_a_verify_target_is_an_input(tmp_path: Path) -> None:
+    """``--target FILE.py:FUNCTION`` reads FILE.py: an output over it is refused before the file is imported
+    (importing it would create ``imported``)."""
+    (tmp_path / "my_rnn.py").write_text("open('imported', 'w').close()\ndef backward(*args):\n    return {}\n")
+    for spelling in ("my_rnn.py", "./my_rnn.py", str(tmp_path / "my_rnn.py")):
+        args = ("verify", "--target", "my_rnn.py:backward", "--cell", "rnn", "--params", "Wxh,Whh,bh,Why,by")
+        expect_refused("outputs", tmp_path, *args, "--json", spelling, culprit=("--json", "--target"))
