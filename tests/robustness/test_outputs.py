@@ -206,3 +206,21 @@ def test_the_file_of_a_verify_target_is_an_input(tmp_path: Path) -> None:
     for spelling in ("my_rnn.py", "./my_rnn.py", str(tmp_path / "my_rnn.py")):
         args = ("verify", "--target", "my_rnn.py:backward", "--cell", "rnn", "--params", "Wxh,Whh,bh,Why,by")
         expect_refused("outputs", tmp_path, *args, "--json", spelling, culprit=("--json", "--target"))
+
+
+@pytest.mark.parametrize("target", ["fifo", "link-to-file", "folder"])
+def test_the_gallery_checks_every_file_before_writing_any(tmp_path: Path, target: str) -> None:
+    """A FIFO, link or folder where the gallery's second file goes: refused, and the first is not written."""
+    from fault_helpers import CASES
+
+    from gradscope.files import FileError
+    from gradscope.gallery.build import write_artifacts
+
+    out = tmp_path / "reports"
+    out.mkdir()
+    TARGETS[target](out / "b.png")
+    before = snapshot(tmp_path)
+    with pytest.raises(FileError, match=r"b\.png"):
+        write_artifacts([("a.png", b"first"), ("b.png", b"second")], out)
+    assert snapshot(tmp_path) == before
+    CASES["outputs"] += 1
