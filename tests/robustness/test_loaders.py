@@ -186,3 +186,46 @@ def test_byte_flips_are_a_result_or_a_clean_refusal(
     path = tmp_path / f"flipped{suffix}"
     path.write_bytes(bytes(data))
     expect_clean("files", tmp_path, *analyze(path.name, "--json", "-"))
+
+
+CELL = """name = "mine"
+title = "A minimal gated unit under another name"
+gates = ["f", "n"]
+state = ["h"]
+
+[projections]
+n = "f * h_prev"
+
+[equations]
+f = "sigmoid(u_f + m_f)"
+n = "{n}"
+h = "(1 - f) * h_prev + f * n"
+"""
+
+
+def test_hostile_cell_files(tmp_path: Path) -> None:
+    """Cell files are TOML text read by gradscope's own parser: a FIFO, a folder, binary, bad TOML, a huge file,
+    and equations that try to run code, reach attributes or burn the CPU are refused naming the file."""
+    os.mkfifo(tmp_path / "pipe.toml")
+    (tmp_path / "folder.toml").mkdir()
+    (tmp_path / "binary.toml").write_bytes(bytes(range(256)))
+    (tmp_path / "bad.toml").write_text('name = "x"\n[[[')
+    (tmp_path / "huge.toml").write_text("a = " + "[" * 50000 + "]" * 50000 + "\n")
+    equations = {  # file: (the equation of n, a word the refusal names)
+        "import.toml": ("__import__('os').system('touch ran')", "__import__"),
+        "attribute.toml": ("tanh(u_n).real", "."),
+        "exec.toml": ("exec('open(1)')", "exec"),
+        "nested.toml": ("tanh(" * 40 + "u_n + m_n" + ")" * 40, "nested"),
+        "number.toml": ("1e300**16 * (u_n + m_n)", "1e300"),
+        "unknown.toml": ("foo(u_n + m_n)", "foo"),
+    }
+    for name, (equation, _) in equations.items():
+        (tmp_path / name).write_text(CELL.format(n=equation.replace('"', "'")))
+    files = {"pipe.toml": "regular", "folder.toml": "regular", "binary.toml": "UTF-8", "bad.toml": "TOML",
+             "huge.toml": "bytes"} | {name: word for name, (_, word) in equations.items()}  # fmt: skip
+    for name, word in files.items():
+        expect_refused("cell files", tmp_path, "analyze", "--cell", name, "-H", "3", "-T", "5", culprit=(name, word),
+                       lines=(1, 2, 3))  # fmt: skip
+    assert not (tmp_path / "ran").exists()
+    (tmp_path / "fine.toml").write_text(CELL.format(n="tanh(u_n + m_n)"))
+    assert expect_clean("cell files", tmp_path, "analyze", "--cell", "fine.toml", "-H", "3", "-T", "5").exit_code == 0
