@@ -108,6 +108,31 @@ def check_npz_sizes(path: Path, error: type[GradscopeError] = GradscopeError) ->
         raise error(str(problem)) from None
 
 
+def _check_npy_size(path: Path, name: str) -> None:
+    """An ``.npy`` file's declared shape against the bytes it holds and the memory budget, from its header
+    alone: NumPy allocates the declared array before it reads a byte of it."""
+    from gradscope.params.budget import check_budget, format_bytes
+
+    try:
+        with path.open("rb") as handle:
+            shape, _order, dtype = _read_header(handle, np.lib.format.read_magic(handle))
+            held = os.fstat(handle.fileno()).st_size - handle.tell()
+    except Exception:  # a malformed header: np.load says what is wrong with it
+        return
+    if dtype.hasobject:
+        return  # refused by np.load(allow_pickle=False), with its own message
+    elements = int(np.prod(shape, dtype=object))
+    if elements * dtype.itemsize > held:
+        raise FileError(
+            f"{path}: {name}: declares shape {tuple(shape)} ({format_bytes(elements * dtype.itemsize)}) but holds "
+            f"only {format_bytes(held)}; truncated or corrupt"
+        )
+    try:
+        check_budget(f"{path}: {name} (as float64)", 8.0 * elements)
+    except GradscopeError as problem:
+        raise FileError(str(problem)) from None
+
+
 def is_zip(path: Path) -> bool:
     """Whether ``path`` looks like a zip archive. :func:`zipfile.is_zipfile` itself raises ``BadZipFile`` on
     some corrupt end records (a "multi-disk" one), which here just means: not a readable archive."""
@@ -186,6 +211,7 @@ def load_npy(path: Path | str, name: str) -> np.ndarray:
         raise FileError(f"{path}: is an .npz archive; {name} must be a single .npy array (np.save)")
     if not magic.startswith(_NPY_MAGIC):
         raise FileError(f"{path}: not a NumPy .npy file ({name} must be saved with np.save)")
+    _check_npy_size(path, name)
     try:
         array = np.load(path, allow_pickle=False)
     except Exception as error:  # a corrupt header can raise almost anything (tokenize's TokenError, too)

@@ -127,6 +127,28 @@ def test_a_header_declaring_a_huge_array_is_refused_before_decompression(tmp_pat
                        culprit=("liar.npz", "weight_hh_l0", "(100000, 100000)", "holds only"))  # fmt: skip
 
 
+@pytest.mark.parametrize("option", ["--inputs", "--h0"])
+def test_an_npy_header_declaring_a_huge_array_is_refused_before_allocation(tmp_path: Path, option: str) -> None:
+    """NumPy allocates what an .npy header declares before reading: 74.5 GiB for 64 bytes of data, refused
+    from the header (tracemalloc: a tiny peak), as is a real array over the budget."""
+    from gradscope import files
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (100000, 100000)})
+    (tmp_path / "liar.npy").write_bytes(header.getvalue() + b"\0" * 64)
+    expect_refused("sizes", tmp_path, "analyze", "--cell", "rnn", option, "liar.npy",
+                   culprit=("liar.npy", "(100000, 100000)", "74.5 GiB", "holds only 64 B"))  # fmt: skip
+    np.save(tmp_path / "big.npy", np.zeros((20000, 32)))
+    expect_refused("sizes", tmp_path, "analyze", "--cell", "rnn", option, "big.npy",
+                   env={"GRADSCOPE_MEMORY_BUDGET": "1M"}, culprit=("big.npy", "would need about 4.9 MiB"))  # fmt: skip
+    tracemalloc.start()
+    with pytest.raises(GradscopeError, match="holds only"):
+        files.load_npy(tmp_path / "liar.npy", "inputs")
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 1_000_000
+
+
 def test_a_compressed_bomb_is_refused_before_decompression(tmp_path: Path) -> None:
     """Zeros compress about 1000:1: a 20 KB file that is 32 MB of arrays, over an 8 MB budget."""
     from gradscope import files
