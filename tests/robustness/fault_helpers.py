@@ -4,7 +4,7 @@ A hostile or broken input must give exit code 2, one ``gradscope: error:`` line 
 no traceback, no warning (numpy's included: every warning raised in-process is recorded and none may be),
 nothing on stdout, and no change at all in the case's folder: every entry's kind, link target and content
 checksum are compared before and after (so no output, partial file or temporary may appear, and no input
-may be touched). Each clean case is counted by kind; ``conftest.py`` prints the counts after the run.
+may be touched). Each clean case is counted by kind; ``tests/conftest.py`` prints the counts after the run.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 from cli_helpers import ENV, invoke
 
-#: Clean cases per kind, filled by :func:`expect_refused` and friends, printed by the conftest.
+#: Clean cases per kind, filled by :func:`expect_refused` and friends, printed by ``tests/conftest.py``.
 CASES: collections.Counter[str] = collections.Counter()
 
 #: A small budget for every case unless it sets its own: nothing generated may take real memory.
