@@ -19,7 +19,7 @@ from gradscope.analysis.document import json_numbers
 from gradscope.analysis.problem import Problem, as_problem
 from gradscope.analysis.profile import analyze
 from gradscope.analysis.summary import Thresholds
-from gradscope.errors import ConfigError
+from gradscope.errors import ConfigError, DivergenceError
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -176,7 +176,10 @@ def analyze_ensemble(
         problems = [first] + [first.redraw(seed=first.seed + i) for i in range(1, int(samples))]
     members = []
     for i, problem in enumerate(problems):
-        members.append(analyze(problem, thresholds=thresholds))
+        try:
+            members.append(analyze(problem, thresholds=thresholds))
+        except DivergenceError as error:  # which draw: the seed reproduces it alone
+            raise DivergenceError(f"draw {i + 1} of {len(problems)} (--seed {problem.seed}): {error}") from error
         if progress is not None:
             progress(i + 1, len(problems))
     head = members[0]

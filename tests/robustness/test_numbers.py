@@ -137,3 +137,13 @@ def test_a_jacobian_near_float64s_limit(tmp_path: Path) -> None:
         np.testing.assert_allclose(profile, expected, rtol=1e-12)
     expect_refused("numbers", tmp_path, "lyapunov", "--cell", "rnn", "--weights", "jac.npz", "-T", "10",
                    culprit=("rnn", "tangent map", "step 1"))  # fmt: skip
+
+
+def test_an_ensemble_names_the_draw_that_overflows(tmp_path: Path) -> None:
+    """Draw i has seed ``seed + i``: the first seed whose plain NumPy forward pass overflows, and its step."""
+    seeds = range(8)
+    steps = {seed: first_overflow(20.0, seed) for seed in seeds}
+    first = next(seed for seed in seeds if steps[seed] is not None)
+    assert all(steps[seed] is None for seed in seeds if seed < first)
+    culprit = (f"draw {first + 1} of 8 (--seed {first})", f"overflows at step {steps[first]}")
+    expect_refused("numbers", tmp_path, "analyze", *RELU, "--gain", "20", "--samples", "8", culprit=culprit)
