@@ -67,3 +67,8 @@ class CellFileError(ConfigError):
 
 class CellCheckError(ConfigError):
     """A cell whose derived derivatives disagree with finite differences of its own update, or are not finite."""
+
+
+class DivergenceError(NonFiniteError):
+    """A value computed on the way (a state of the forward pass, a projection, a Jacobian, an exponent) that is
+    not finite: the message names the cell, the step and the quantity, and what can still be analysed."""

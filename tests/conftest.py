@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import sympy
@@ -101,3 +103,19 @@ def serial(monkeypatch: pytest.MonkeyPatch) -> None:
         return SerialExecutor()
 
     monkeypatch.setattr(executors, "make_executor", make)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """After a run that included ``tests/robustness``: the fault-injection cases tried per kind (each one passed
+    the contract of ``tests/robustness/fault_helpers.py``; a case that breaks it fails its test, uncounted)."""
+    import sys
+
+    helpers = sys.modules.get("fault_helpers")
+    if helpers is None or not helpers.CASES:
+        return
+    failed = [report for report in terminalreporter.stats.get("failed", []) if "robustness" in report.nodeid]
+    counts = ", ".join(f"{kind} {count}" for kind, count in sorted(helpers.CASES.items()))
+    verdict = "all clean" if not failed else f"{len(failed)} tests FAILED"
+    terminalreporter.write_line(
+        f"robustness cases tried per kind: {counts}; total {sum(helpers.CASES.values())}, {verdict}"
+    )

@@ -19,7 +19,7 @@ from gradscope.analysis.document import json_numbers
 from gradscope.analysis.problem import Problem, as_problem
 from gradscope.analysis.profile import analyze
 from gradscope.analysis.summary import Thresholds
-from gradscope.errors import ConfigError
+from gradscope.errors import ConfigError, DivergenceError
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -172,10 +172,14 @@ def analyze_ensemble(
             raise ConfigError("analyze_ensemble: give a non-empty sequence of problems, and no options to make one")
     else:
         first = as_problem(cell, options)
+        _check_budget(first, int(samples))
         problems = [first] + [first.redraw(seed=first.seed + i) for i in range(1, int(samples))]
     members = []
     for i, problem in enumerate(problems):
-        members.append(analyze(problem, thresholds=thresholds))
+        try:
+            members.append(analyze(problem, thresholds=thresholds))
+        except DivergenceError as error:  # which draw: the seed reproduces it alone
+            raise DivergenceError(f"draw {i + 1} of {len(problems)} (--seed {problem.seed}): {error}") from error
         if progress is not None:
             progress(i + 1, len(problems))
     head = members[0]
@@ -204,4 +208,16 @@ def analyze_ensemble(
         lower=lower,
         upper=upper,
         config=config,
+    )
+
+
+def _check_budget(first: Problem, samples: int) -> None:
+    """``samples`` draws are held at once (each problem's parameters and inputs, and its analysis's profile):
+    their memory is checked against the budget before the second is drawn."""
+    from gradscope.params.budget import check_budget
+
+    arrays = [first.inputs, first.initial_state, *first.network.as_dict().values()]
+    each = sum(array.nbytes for array in arrays if isinstance(array, np.ndarray)) + 8 * 4 * first.steps
+    check_budget(
+        f"{samples} samples of {first.spec.name} (hidden size {first.hidden_size}, {first.steps} steps)", samples * each
     )

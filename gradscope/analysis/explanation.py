@@ -79,8 +79,17 @@ def gate_stats(problem: Problem) -> tuple[GateStats, ...]:
         values.setflags(write=False)
         quantiles = dict(zip(QUANTILES, (float(v) for v in np.quantile(values, QUANTILES)), strict=True))
         saturated = math.nan if slope is None else float(np.mean(slope < SATURATED_BELOW))
-        stats.append(GateStats(name, activation, quantiles, float(values.mean()), saturated, values))
+        stats.append(GateStats(name, activation, quantiles, _mean(values), saturated, values))
     return tuple(stats)
+
+
+def _mean(values: np.ndarray) -> float:
+    """The mean, scaled by the largest magnitude first: a ReLU's values near float64's limit (a forward pass
+    just short of overflowing) have a finite mean although their plain sum overflows."""
+    largest = float(np.max(np.abs(values))) if values.size else 0.0
+    if not 0.0 < largest < math.inf:
+        return float(values.mean())
+    return float(np.mean(values / largest)) * largest
 
 
 def _saturated_fraction(gates: tuple[GateStats, ...]) -> float:

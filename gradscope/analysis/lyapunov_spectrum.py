@@ -24,7 +24,7 @@ from gradscope.analysis import theory
 from gradscope.analysis.document import json_numbers, sized_header
 from gradscope.analysis.problem import Problem, as_problem
 from gradscope.engine.benettin import DEFAULT_CHECKPOINTS, TangentMap, benettin
-from gradscope.errors import ConfigError
+from gradscope.errors import ConfigError, DivergenceError
 from gradscope.params.arrays import check_count
 
 if TYPE_CHECKING:
@@ -161,16 +161,21 @@ def lyapunov(
     total = problem.steps
     if transient >= total:
         raise ConfigError(f"transient={transient} leaves no steps to average (T={total}); use transient < T")
-    run = benettin(
-        TangentMap(problem.trajectory()),
-        size,
-        total,
-        exponents=int(count),
-        transient=transient,
-        rng=np.random.default_rng([problem.seed, FRAME_STREAM]),
-        checkpoints=checkpoints,
-        progress=progress,
-    )
+    try:
+        run = benettin(
+            TangentMap(problem.trajectory()),
+            size,
+            total,
+            exponents=int(count),
+            transient=transient,
+            rng=np.random.default_rng([problem.seed, FRAME_STREAM]),
+            checkpoints=checkpoints,
+            progress=progress,
+        )
+    except DivergenceError as error:
+        if str(error).startswith(f"{spec.name}: "):
+            raise
+        raise DivergenceError(f"{spec.name}: {error}") from error
     order = np.argsort(-run.exponents, kind="stable")
     sorted_arrays = [run.exponents[order], run.standard_error[order], run.drift[order], run.running[:, order]]
     for array in sorted_arrays:
@@ -202,7 +207,12 @@ def mean_field_prediction(cell: str, config: Mapping[str, Any], hidden_size: int
         return None
     if config["init"] not in theory.MEAN_FIELD_INITS:
         return None  # IRNN's gain * I is no random matrix
-    return theory.tanh_rnn_mean_field_rate(config["init"], config["gain"], hidden_size, input_size)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            rate = theory.tanh_rnn_mean_field_rate(config["init"], config["gain"], hidden_size, input_size)
+    except (OverflowError, FloatingPointError):  # a gain beyond float64's range: the theory gives no number
+        return None
+    return rate if rate is None or np.isfinite(rate) else None
 
 
 def newman_prediction(

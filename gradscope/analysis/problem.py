@@ -30,7 +30,7 @@ from gradscope.compile.compiled import CompiledCell
 from gradscope.engine.depth import stacked_forward
 from gradscope.engine.products import check_dtype, check_norm
 from gradscope.engine.trajectory import Trajectory
-from gradscope.errors import ConfigError
+from gradscope.errors import ConfigError, NonFiniteError
 from gradscope.params.arrays import as_float_array, check_count, check_scale, check_size
 from gradscope.params.init import CHRONO_STREAM, check_init, init_params, set_forget_bias, set_update_bias
 from gradscope.params.layer import LayerParams, validate_layer
@@ -207,6 +207,7 @@ def make_problem(cell: str | Cell, **options: Any) -> Problem:
     init, gain = options.get("init", "pytorch"), options.get("gain", 1.0)
     gain = check_init(init, gain)
     input_scale = check_scale("input_scale", options.get("input_scale", 1.0))
+    _check_budget(spec, options)
     if not spec.feedback:
         for name in ("y0", "output_size"):
             if name == "y0" and "y" in spec.state:
@@ -221,6 +222,7 @@ def make_problem(cell: str | Cell, **options: Any) -> Problem:
         network = _drawn(spec, options, np.random.default_rng(params_seed), init, gain, config)
     else:
         network = _given(spec, options, config)
+        _check_budget(spec, options, network)
     network = _with_gate_biases(spec, network, options, seed, config)
     inputs = _inputs(options, network.input_size, inputs_seed, config)
     if input_scale != 1.0:
@@ -231,6 +233,33 @@ def make_problem(cell: str | Cell, **options: Any) -> Problem:
         array.setflags(write=False)
     recipe = MappingProxyType({"cell": cell, **options})
     return Problem(compiled, network, inputs, initial, norm, dtype, seed, MappingProxyType(config), recipe)
+
+
+def _check_budget(spec: CellSpec, options: Mapping[str, Any], network: NetworkParams | None = None) -> None:
+    """The sizes against the memory budget (:mod:`gradscope.params.budget`): the requested ones before anything
+    is drawn, or, for given parameters, their shapes before the inputs are drawn. A size that is not a positive
+    integer is left to the validation that names it."""
+    from gradscope.params.budget import check_problem_size
+
+    if network is None and options.get("params") is not None:
+        return  # checked with their shapes once they are validated
+    if network is None:
+        wanted = {"hidden_size": DEFAULT_HIDDEN_SIZE, "input_size": DEFAULT_INPUT_SIZE, "num_layers": 1}
+        sizes = {name: _option(options, name, default) for name, default in wanted.items()}
+        if spec.feedback:
+            sizes["output_size"] = _option(options, "output_size", sizes["hidden_size"])
+        directions = 2 if options.get("bidirectional") else 1
+    else:
+        sizes = {"hidden_size": network.hidden_size, "input_size": network.input_size}
+        sizes["num_layers"], directions = network.num_layers, network.num_directions
+        if spec.feedback:
+            sizes["output_size"] = network.output_size
+    inputs = options.get("inputs")
+    given_steps = inputs is not None and np.ndim(inputs) >= 1
+    steps = np.shape(inputs)[0] if given_steps else _option(options, "steps", DEFAULT_STEPS)
+    if all(isinstance(size, int) and not isinstance(size, bool) and size > 0 for size in [*sizes.values(), steps]):
+        components = max(len(spec.state), 1)
+        check_problem_size(steps=steps, gates=spec.num_gates, components=components, directions=directions, **sizes)
 
 
 def _drawn(
@@ -252,7 +281,10 @@ def _drawn(
     drawn = init_params(
         spec, hidden, width, rng, init, gain, output_size=output, num_layers=layers, bidirectional=bidirectional
     )
-    return validate_params(spec, drawn)
+    try:
+        return validate_params(spec, drawn)
+    except NonFiniteError as error:  # a gain near float64's limit: the draws themselves overflow
+        raise ConfigError(f"gain {gain:g} with init {init}: the drawn parameters overflow float64 ({error})") from None
 
 
 def _given(spec: CellSpec, options: Mapping[str, Any], config: dict) -> NetworkParams:

@@ -15,7 +15,7 @@ from gradscope.analysis.document import json_number, json_numbers, sized_header
 from gradscope.analysis.problem import Problem, as_problem
 from gradscope.analysis.summary import Thresholds, fit_line, summarize
 from gradscope.analysis.theory import PascanuBound, pascanu_bound
-from gradscope.engine.depth import DepthProfile, depth_profiles
+from gradscope.engine.depth import DepthProfile, check_depth_memory, depth_profiles
 from gradscope.engine.products import norm_profile
 from gradscope.errors import ConfigError
 from gradscope.i18n import _
@@ -228,6 +228,8 @@ def analyze(
     lags_wanted = sorted({int(k) for k in snapshot_lags})
     if any(not 1 <= k <= problem.steps for k in lags_wanted):
         raise ConfigError(f"snapshot lags must lie in 1..{problem.steps}, got {lags_wanted}")
+    if network.stacked or depth_flow:
+        check_depth_memory(network, problem.steps)  # before the forward pass: refused at once, not after it
     runs = problem.forward()
     profile = norm_profile(
         runs[-1][0],

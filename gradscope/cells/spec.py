@@ -157,7 +157,10 @@ def resolve_name(name: object) -> str:
     if registered(name.strip()) is not None:
         return name.strip()
     close = difflib.get_close_matches(key, [*ALL_CELL_NAMES, *ZOO_CELL_NAMES, *ALIASES], n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    # An alias is suggested with the listed cell it names, and only names that resolve are suggested.
+    close = [name for name in close if name in ALIASES or name in ALL_CELL_NAMES or name in ZOO_CELL_NAMES]
+    named = f" (the {ALIASES[close[0]]} cell)" if close and close[0] in ALIASES else ""
+    hint = f"; did you mean {close[0]!r}{named}?" if close else ""
     files = "; or a cell file: --cell PATH.toml, load_cell(PATH)"
     raise UnknownCellError(
         f"unknown cell {name!r}{hint} (built-in cells: {', '.join(ALL_CELL_NAMES)}; "

@@ -1,7 +1,6 @@
 """Commands that produce artefacts or checks: ``report`` (the figure gallery) and ``verify`` (gradscope itself,
 or with ``--target`` the user's own backward function)."""
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -36,7 +35,7 @@ from gradscope.testing.targets import DEFAULT_NAMES
 )
 def report_gallery(
     out: Annotated[
-        Path,
+        str,  # a string, not a Path: typer turns "" into Path("."), the current folder; "" is refused
         typer.Option(
             "--out",
             "-o",
@@ -45,7 +44,7 @@ def report_gallery(
             "write are left alone.",
             rich_help_panel=OUTPUT_PANEL,
         ),
-    ] = Path("reports"),
+    ] = "reports",
     quiet: Quiet = False,
     lang: Language = None,
     quick: Annotated[

@@ -4,6 +4,8 @@ Every output path is checked before any work, and everything is rendered before 
 """
 
 import contextlib
+import glob
+import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -15,6 +17,7 @@ from rich.console import Console, RenderableType
 from rich.text import Text
 
 from gradscope import files
+from gradscope.cells.file_names import registered, registered_names
 from gradscope.cli.app import make_console, print_error
 from gradscope.i18n import N_, _
 
@@ -38,6 +41,72 @@ def check_plot_path(path: Path) -> tuple[Path, str]:
     return files.check_output_path(path), fmt
 
 
+#: The parameters of the commands that name files to write (``--json -`` is stdout, not a file).
+OUTPUT_PARAMETERS = ("json_path", "plot", "csv_path")
+_GLOB_CHARACTERS = frozenset("*?[")
+
+
+def check_run_paths() -> None:
+    """Refuse, before any work, an output of this command line that is also one of its inputs (the same file
+    by any spelling, link or hard link), or two outputs on one file; a one-line error names both options.
+
+    The inputs are every file the command line names: each path-valued option and argument (``--weights``,
+    ``--inputs``, ``--h0``, ..., a checkpoint, a glob's matches, a cell file in ``--cells``) and the cell
+    files in use, read from the current typer context; outside a command (the library) there is none.
+    """
+    from typer.main import get_current_context  # typer's own (vendored) click keeps the context
+
+    context = get_current_context(silent=True)
+    if context is None:
+        return
+    options = {parameter.name: (parameter.opts or [parameter.name or "?"])[0] for parameter in context.command.params}
+    outputs: dict[str, Path] = {}
+    inputs: dict[str, Path] = {}
+    for name, value in context.params.items():
+        option = options.get(name, name)
+        if name in OUTPUT_PARAMETERS:
+            if value is not None and str(value) != "-":
+                outputs[option] = Path(value)
+            continue
+        for index, path in enumerate(_named_files(value)):
+            inputs[option if index == 0 else f"{option} (#{index + 1})"] = path
+    for cell_name in registered_names():
+        entry = registered(cell_name)
+        if entry is not None:
+            inputs[f"the cell file of {cell_name!r}"] = Path(entry[0])
+    files.check_distinct_outputs(outputs, inputs)
+
+
+def _named_files(value: object) -> list[Path]:
+    """The existing files a parameter's value names: a path, a list of them, comma-separated names, globs, a
+    folder's checkpoints and logs (what ``training`` reads from a folder), the file of ``FILE.py:FUNCTION``."""
+    if isinstance(value, (list, tuple)):
+        return [path for item in value for path in _named_files(item)]
+    if isinstance(value, Path):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        return []
+    found: list[Path] = []
+    pieces = [value] if os.path.exists(value) else [part.strip() for part in value.split(",")]
+    for piece in pieces:
+        if os.path.isdir(piece):
+            found += [path for path in sorted(Path(piece).iterdir()) if path.is_file() and _is_run_file(path)]
+        elif _GLOB_CHARACTERS & set(piece):
+            found += [Path(match) for match in sorted(glob.glob(piece)) if os.path.isfile(match)]
+        elif piece and os.path.isfile(piece):
+            found.append(Path(piece))
+        elif ":" in piece and os.path.isfile(piece.rsplit(":", 1)[0]):  # verify --target FILE.py:FUNCTION
+            found.append(Path(piece.rsplit(":", 1)[0]))
+    return found
+
+
+def _is_run_file(path: Path) -> bool:
+    from gradscope.files.checkpoints import FORMATS
+    from gradscope.files.training_run import LOG_SUFFIX
+
+    return path.suffix.lower() in (*FORMATS, LOG_SUFFIX)
+
+
 @dataclass(frozen=True)
 class Output:
     """Where a command's result goes: the terminal report, a JSON file, or JSON alone on stdout, and a figure.
@@ -55,8 +124,10 @@ class Output:
     def create(cls, json_target: str | None, quiet: bool, plot: Path | None = None) -> "Output":
         plot_path, plot_format = check_plot_path(plot) if plot is not None else (None, "png")
         if json_target == "-":
+            check_run_paths()
             return cls(json_stdout=True, quiet=True, plot_path=plot_path, plot_format=plot_format)
         path = files.check_output_path(json_target) if json_target is not None else None
+        check_run_paths()
         return cls(json_path=path, quiet=quiet, plot_path=plot_path, plot_format=plot_format)
 
     @property

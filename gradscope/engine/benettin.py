@@ -22,7 +22,7 @@ import numpy as np
 
 from gradscope.engine.coefficients import StepCoefficients, step_coefficients
 from gradscope.engine.trajectory import Trajectory, read_index
-from gradscope.errors import ConfigError
+from gradscope.errors import ConfigError, DivergenceError
 
 #: Running estimates kept for the convergence plot.
 DEFAULT_CHECKPOINTS = 100
@@ -104,9 +104,15 @@ def benettin(
     total = np.zeros(exponents)
     batch, mark = 0, 0
     report_every = max(1, steps // 100)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         for t in range(1, steps + 1):
-            frame, r = np.linalg.qr(multiply(t, frame))
+            tangent = multiply(t, frame)
+            if not np.isfinite(tangent).all():  # one check per step, next to a QR of the same size
+                raise DivergenceError(
+                    f"the tangent map J_t Q is not finite at step {t} (the Jacobian overflows float64); "
+                    "the Lyapunov exponents are undefined there: use smaller weights or gain"
+                )
+            frame, r = np.linalg.qr(tangent)
             if t % FLUSH_EVERY == 0:
                 # Entries of an orthonormal frame below 1e-250 cannot change any result, but once
                 # they underflow to subnormals every product slows down (seen: 4.5x, LSTM H=64, T=1000).

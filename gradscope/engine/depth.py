@@ -15,7 +15,6 @@ matrix stored as ``mantissa * 10**exponent`` so that no product overflows or und
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +25,6 @@ from gradscope.engine.operator import StepOperator
 from gradscope.engine.products import CHUNK_STEPS, spectral_norm
 from gradscope.engine.spectral import SpectralNormTracker
 from gradscope.engine.trajectory import Trajectory, run_forward
-from gradscope.errors import ConfigError
 from gradscope.params.network import DIRECTIONS, NetworkParams
 
 
@@ -112,7 +110,7 @@ def depth_profiles(compiled: CompiledCell, stacked: NetworkParams, runs: list[li
     unidirectional stack runs every layer's sweep in one pass over ``k = T..1``, each layer handing
     ``d y_T / d x_k`` straight down; in a bidirectional one the reverse directions run the other
     way through the positions, so the layer above's ``d y_T / d x`` is held for every position
-    (:func:`depth_memory`; more than half the machine's RAM is refused).
+    (:func:`depth_memory`; more than the memory budget is refused).
 
     Returns one :class:`DepthProfile` per (layer, direction), layers bottom to top, forward first.
     """
@@ -217,7 +215,7 @@ def _bidirectional_sweep(
 ) -> dict[tuple[int, int], np.ndarray]:
     """Layer by layer, both directions, holding ``d y_T / d x`` of every position for the layer below."""
     steps, hidden, outputs = runs[0][0].steps, stacked.hidden_size, 2 * stacked.hidden_size
-    _check_depth_memory(stacked, steps)
+    check_depth_memory(stacked, steps)
     profiles: dict[tuple[int, int], np.ndarray] = {}
     # Gradients of y_T with respect to each layer's input at every position, (T, Y, width), one
     # exponent per position. For the top layer this is d y_T / d [h^{(top, fwd)}; h^{(top, rev)}]:
@@ -259,20 +257,13 @@ def depth_memory(stacked: NetworkParams, steps: int) -> int:
     return boundaries * steps * outputs * outputs * 8
 
 
-def _physical_memory() -> int | None:
-    """This machine's RAM in bytes, where the OS tells (POSIX); else ``None``."""
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, ValueError, OSError):
-        return None
+def check_depth_memory(stacked: NetworkParams, steps: int) -> None:
+    """Refuse, naming the sizes, depth profiles that would need more than the memory budget
+    (:mod:`gradscope.params.budget`); called before the forward pass, so that nothing is computed first."""
+    from gradscope.params.budget import check_budget
 
-
-def _check_depth_memory(stacked: NetworkParams, steps: int) -> None:
-    """Refuse, naming the sizes, depth profiles that would need more than half of the machine's RAM."""
-    needed, available = depth_memory(stacked, steps), _physical_memory()
-    if available is not None and needed > available // 2:
-        raise ConfigError(
-            f"depth profiles of this {stacked.num_layers}-layer bidirectional network (H={stacked.hidden_size}) over "
-            f"T={steps} steps need about {needed / 1e9:.1f} GB (d y_T / d x at every position, float64), more than "
-            f"half of this machine's {available / 1e9:.1f} GB: analyse a shorter input sequence"
-        )
+    check_budget(
+        f"depth profiles of this {stacked.num_layers}-layer bidirectional network (H={stacked.hidden_size}) over "
+        f"T={steps} steps (d y_T / d x at every position, float64; analyse a shorter input sequence)",
+        depth_memory(stacked, steps),
+    )

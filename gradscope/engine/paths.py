@@ -31,6 +31,7 @@ import numpy as np
 from gradscope.engine.coefficients import StepCoefficients, assemble, step_coefficients
 from gradscope.engine.spectral import gram_spectral_norm
 from gradscope.engine.trajectory import Trajectory
+from gradscope.errors import DivergenceError
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,20 @@ def dense_product_profile(coefficients: StepCoefficients, trajectory: Trajectory
     product: np.ndarray | None = None
     log10_scale = 0.0
     for lag in range(1, steps + 1):
-        jacobian = assemble(coefficients, steps - lag, trajectory)
+        with np.errstate(over="ignore", invalid="ignore"):
+            jacobian = assemble(coefficients, steps - lag, trajectory)
+        # Each factor is divided by its largest entry (its log10 kept with the product's): a Jacobian
+        # near float64's limit (a gain of 1e308) would make product @ jacobian overflow although both are finite.
+        largest = float(np.abs(jacobian).max())
+        if not np.isfinite(largest):
+            raise DivergenceError(
+                f"{trajectory.spec.name}: the step Jacobian J_t is not finite at step {steps - lag + 1} "
+                "(float64 overflow); use smaller weights or gain"
+            )
+        if largest == 0.0:
+            break
+        jacobian = jacobian / largest
+        log10_scale += np.log10(largest)
         product = jacobian if product is None else product @ jacobian
         frobenius = float(np.linalg.norm(product))
         if not frobenius > 0.0:

@@ -18,6 +18,7 @@ import numpy as np
 
 from gradscope.cells.spec import CellSpec
 from gradscope.compile.compiled import CompiledCell
+from gradscope.errors import DivergenceError
 from gradscope.params.layer import LayerParams
 
 
@@ -80,8 +81,16 @@ class Trajectory:
     def recurrent_projection(self, start: int, stop: int) -> np.ndarray:
         """``m_g = W_hg r_{t-1} + b_hg`` for steps ``t = start+1 .. stop``, shape ``(stop - start, G, H)``
         (an inner gate's ``W_hg q_t + b_hg``)."""
-        m = self.read(start, stop) @ self.params.weight_hh.T + self.params.bias_hh
+        with np.errstate(over="ignore", invalid="ignore"):
+            m = self.read(start, stop) @ self.params.weight_hh.T + self.params.bias_hh
         m = m.reshape(stop - start, self.spec.num_gates, self.params.hidden_size)
+        if not np.isfinite(m).all():  # once per block: cheap next to the product that made it
+            bad = int(np.argmax(~np.isfinite(m).reshape(stop - start, -1).all(axis=1)))
+            gate = self.spec.gates[int(np.argmax(~np.isfinite(m[bad]).all(axis=1)))]
+            raise DivergenceError(
+                f"{self.spec.name}: the recurrent projection m_{gate} = W_h{gate} s + b_h{gate} overflows float64 "
+                f"at step {start + bad + 1} (the weights are too large); use smaller weights or gain"
+            )
         if self.spec.inner_gates:
             project_inner(self.compiled, self.params, self.input_projection[start:stop], m, self.components[start:stop])
         return m
@@ -142,15 +151,52 @@ def run_forward(
     """Run the cell over ``inputs`` ``(T, input_size)`` from ``initial_state`` ``(S,)``; all float64."""
     spec = compiled.spec
     steps, hidden, gates = inputs.shape[0], params.hidden_size, spec.num_gates
-    input_projection = (inputs @ params.weight_ih.T + params.bias_ih).reshape(steps, gates, hidden)
+    with np.errstate(over="ignore", invalid="ignore"):
+        input_projection = (inputs @ params.weight_ih.T + params.bias_ih).reshape(steps, gates, hidden)
+    if not np.isfinite(input_projection).all():
+        bad = int(np.argmax(~np.isfinite(input_projection).reshape(steps, -1).all(axis=1)))
+        raise DivergenceError(
+            f"{spec.name}: the input projection W_ih x + b_ih overflows float64 at step {bad + 1}; "
+            "use smaller inputs or weights"
+        )
     states = np.empty((steps + 1, initial_state.size))
     states[0] = initial_state.reshape(-1)
-    if not spec.feedback:
+    hiddens = np.empty((steps, hidden)) if spec.feedback else None
+    readout = np.empty((steps, states.shape[1])) if spec.feedback else None
+    checked = 1  # states[1:checked] are known to be finite
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is found below, once per block
         for t in range(steps):
-            states[t + 1] = step(compiled, params, input_projection[t], states[t])[0]
+            if hiddens is None:
+                states[t + 1] = step(compiled, params, input_projection[t], states[t])[0]
+            else:
+                states[t + 1], hiddens[t], readout[t] = step(compiled, params, input_projection[t], states[t])
+            if (t + 1) % CHECK_EVERY == 0 or t + 1 == steps:
+                _check_block(spec, states, checked, t + 2)
+                checked = t + 2
+    if hiddens is None:
         return Trajectory(compiled, params, inputs, states, input_projection)
-    hiddens = np.empty((steps, hidden))
-    readout = np.empty((steps, states.shape[1]))
-    for t in range(steps):
-        states[t + 1], hiddens[t], readout[t] = step(compiled, params, input_projection[t], states[t])
     return Trajectory(compiled, params, inputs, states, input_projection, hiddens, readout)
+
+
+#: Steps of the forward pass between two checks that the states are finite.
+CHECK_EVERY = 64
+
+
+def _check_block(spec: CellSpec, states: np.ndarray, start: int, stop: int) -> None:
+    """A :class:`DivergenceError` naming the first step in ``states[start:stop]`` whose state is not finite."""
+    block = states[start:stop]
+    if np.isfinite(block).all():
+        return
+    bad = int(np.argmax(~np.isfinite(block).all(axis=1)))
+    step_number = start + bad
+    size = block.shape[1] // max(len(spec.state), 1) if not spec.feedback else block.shape[1]
+    column = int(np.argmax(~np.isfinite(block[bad])))
+    component = spec.state[column // size] if not spec.feedback else "y"
+    raise DivergenceError(
+        f"{spec.name}: the forward pass overflows at step {step_number}: the state {component} is not finite "
+        f"(float64 overflow); the states are finite up to step {step_number - 1}, so --steps {step_number - 1} "
+        "or fewer, or smaller weights or gain, can be analysed"
+        if step_number > 1
+        else f"{spec.name}: the forward pass overflows at step 1: the state {component} is not finite (float64 "
+        "overflow); use smaller weights or gain"
+    )

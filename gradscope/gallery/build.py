@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from gradscope._version import __version__
 from gradscope.errors import ConfigError
-from gradscope.files import FileError, write_bytes_atomic
+from gradscope.files import FileError, check_output_path, write_bytes_atomic
 from gradscope.gallery.ensembles import cell_ensemble_section, lstm_ensemble_section
 from gradscope.gallery.markdown import Section, markdown_table
 from gradscope.gallery.profiles import compare_section, exploding_profile_section, vanishing_profile_section
@@ -182,6 +182,8 @@ def _checked_targets(artifacts: Iterable[Artifact], root: Path) -> list[tuple[Pa
             raise ConfigError(f"refusing to write {relative!r}: it resolves outside {root}")
         if str(pure) in seen:
             raise ConfigError(f"refusing to write {relative!r} twice")
+        if os.path.lexists(target):  # a link, FIFO or folder already there: refused before any file is written
+            check_output_path(target)
         seen.add(str(pure))
         targets.append((target, bytes(data)))
     return targets

@@ -47,6 +47,8 @@ def as_float_array(name: str, value: object, dtype: type = np.float64) -> np.nda
     """``value`` (NumPy array, nested list or CPU tensor) as a finite float array, or a clear error."""
     if hasattr(value, "detach"):  # a torch.Tensor: no torch import needed
         value = value.detach().cpu().numpy()
+    if np.iscomplexobj(value):  # np.asarray(..., float) would drop the imaginary part with only a warning
+        raise ParameterError(f"{name}: complex values cannot be represented (the imaginary part would be lost)")
     try:
         array = np.asarray(value, dtype=dtype)
     except (TypeError, ValueError) as error:

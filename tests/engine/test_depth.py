@@ -139,7 +139,6 @@ def test_depth_memory_is_what_the_profiles_hold_and_too_much_is_refused_clearly(
 
     import gradscope
     from gradscope.analysis.problem import make_problem
-    from gradscope.engine import depth as stacked_module
     from gradscope.engine.depth import depth_memory
 
     spec = compile_cell("gru").spec
@@ -157,15 +156,21 @@ def test_depth_memory_is_what_the_profiles_hold_and_too_much_is_refused_clearly(
     # window of coefficients (CHUNK_STEPS steps), small beside them.
     assert estimate <= peak <= 1.1 * estimate + 400_000
 
-    # The guard, on a shorter sequence (its estimate scales with T).
-    short = depth_memory(problem.network, 400)
-    monkeypatch.setattr(stacked_module, "_physical_memory", lambda: 2 * short - 8)
-    with pytest.raises(ConfigError, match=r"3-layer bidirectional network \(H=6\) over T=400 steps need about"):
+    # The guard, against the memory budget, at a width where the depth buffers (T (2H)^2 per boundary) outgrow
+    # the problem itself (T (S + G H + width) per layer and direction): the problem fits, its depth profiles do not.
+    from gradscope.params.budget import BUDGET_ENV, problem_bytes
+
+    params = init_params(spec, 16, 3, np.random.default_rng(0), num_layers=3, bidirectional=True)
+    short = depth_memory(make_problem("gru", params=params, steps=400).network, 400)
+    assert problem_bytes(16, 3, 400, 3, 1, 3, 2) < short - 8
+    monkeypatch.setenv(BUDGET_ENV, str(short - 8))
+    refused = r"3-layer bidirectional network \(H=16\) over T=400 steps .* would need about"
+    with pytest.raises(ConfigError, match=refused):
         gradscope.analyze("gru", params=params, steps=400)
     np.savez(tmp_path / "w.npz", **params)
     result = invoke("analyze", "--cell", "gru", "--weights", str(tmp_path / "w.npz"), "--steps", "400")
     assert_bad_input(result, "depth profiles of this 3-layer bidirectional network", "analyse a shorter input sequence")
-    monkeypatch.setattr(stacked_module, "_physical_memory", lambda: 2 * short)
+    monkeypatch.setenv(BUDGET_ENV, str(short))
     assert gradscope.analyze("gru", params=params, steps=400).num_layers == 3
 
 
