@@ -98,7 +98,9 @@ def serial(monkeypatch: pytest.MonkeyPatch) -> None:
     from gradscope.studies import executors
     from gradscope.studies.executors import SerialExecutor
 
-    def make(*, scheduler: object = None, workers: object = None, chunk_size: object = None) -> SerialExecutor:
+    def make(
+        *, scheduler: object = None, workers: object = None, chunk_size: object = None, **_: object
+    ) -> SerialExecutor:
         assert scheduler is None
         return SerialExecutor()
 

@@ -23,6 +23,10 @@ DEBUG_ENV = "GRADSCOPE_DEBUG"
 #: Exit statuses. ``verify`` exits with ``EXIT_CHECK_FAILED`` when a check exceeds its tolerance.
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_CHECK_FAILED = 1
+#: ``sweep``: every output written, but some tasks failed (their rows hold the error).
+EXIT_TASKS_FAILED = 3
+#: ``sweep`` interrupted: ``128 + signal`` (see :mod:`gradscope.cli.interrupts`).
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 
 # typer's own control flow (usage errors, --help, exits) and interruptions pass through untouched.
 _PASSTHROUGH = (typer.Exit, typer.Abort, typer.TyperException, BrokenPipeError)

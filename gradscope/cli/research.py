@@ -96,7 +96,10 @@ def parse_vary(texts: Sequence[str]) -> tuple[Any, ...]:
         "  gradscope sweep --cell rnn --init gaussian --vary gain=0.5:3:11 --samples 8 --plot phase.png\n"
         "  gradscope sweep --cell lstm --vary forget-bias=0,1,2,4,chrono --samples 16 --csv lstm.csv\n"
         "  gradscope sweep --cell gru --vary gain=0.5:2:4 --vary hidden-size=16,64 --json - | jq '.rows[0]'\n"
-        "  gradscope sweep --cell rnn --vary gain=0.5:3:26 --samples 32 --scheduler tcp://10.0.0.5:8786"
+        "  gradscope sweep --cell rnn --vary gain=0.5:3:26 --samples 32 --scheduler tcp://10.0.0.5:8786\n"
+        "  gradscope sweep --cell rnn --vary gain=0.5:3:26 --samples 32 --json phase.json --resume\n\n"
+        "Exit status: 0 done, 2 bad input (or an unreachable scheduler), 3 some tasks failed (their rows hold "
+        "the error), 130/143 interrupted by SIGINT/SIGTERM (finished tasks kept for --resume)."
     )
 )
 @problem_options(
@@ -154,6 +157,34 @@ def sweep(
             panel=_SWEEP_PANEL,
         ),
     ] = None,
+    scheduler_timeout: Annotated[
+        float,
+        typer.Option(
+            "--scheduler-timeout",
+            metavar="SECONDS",
+            help="With --scheduler: give up reaching the scheduler after SECONDS (exit 2, naming the address).",
+            rich_help_panel=_SWEEP_PANEL,
+        ),
+    ] = 5.0,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue an interrupted sweep from its checkpoint: only the unfinished tasks run, and the rows "
+            "are those of an uninterrupted run. The checkpoint must be this sweep's (same options).",
+            rich_help_panel=_SWEEP_PANEL,
+        ),
+    ] = False,
+    checkpoint: Annotated[
+        Path | None,
+        optional(
+            "--checkpoint",
+            metavar="FILE",
+            help="Keep the finished tasks in FILE as they finish (default: OUT.partial.jsonl beside the --json "
+            "or --csv file; none without output files); removed once the outputs are written.",
+            panel=_SWEEP_PANEL,
+        ),
+    ] = None,
     json_path: JsonPath = None,
     csv_path: Annotated[
         Path | None,
@@ -172,9 +203,14 @@ def sweep(
 
     One row per (grid point, sample); the result is the same on any executor and worker count.
     For the tanh RNN the report and the figure also show the mean-field theory rate.
+
+    A task that fails is a row with its error (column 'error'); the other tasks finish and the exit status is 3.
+    Ctrl-C or SIGTERM stops the workers and keeps the finished tasks in the checkpoint (exit 130 or 143):
+    rerun the same command with --resume to continue.
     """
+    from gradscope.cli.sweep_run import checkpoint_path, finish_sweep, run_sweep_command
     from gradscope.studies.executors import make_executor
-    from gradscope.studies.sweeps import SweepSpec, run_sweep
+    from gradscope.studies.sweeps import SweepSpec
 
     base = cell_spec(cell)
     name = base.name
@@ -182,6 +218,7 @@ def sweep(
     axes = parse_vary(vary)
     output = Output.create(json_path, quiet, plot)
     csv_file = check_output_path(csv_path) if csv_path is not None else None
+    kept = checkpoint_path(checkpoint, resume, [output.json_path, csv_file], output.plot_path)
     spec = SweepSpec.create(
         name,
         axes,
@@ -191,9 +228,9 @@ def sweep(
         input_size=options.input_size,
         **options.settings(),
     )
-    executor = make_executor(scheduler=scheduler, workers=workers)
+    executor = make_executor(scheduler=scheduler, workers=workers, timeout=scheduler_timeout)
     with progress_reporter(output.shows_progress, f"{name}: sweep", unit="tasks") as progress:
-        result = run_sweep(spec, executor=executor, progress=progress)
+        result, journal = run_sweep_command(spec, executor, kept, resume, progress)
     output.finish(
         result.to_dict(),
         full=lambda: terminal.sweep_report(result),
@@ -201,6 +238,7 @@ def sweep(
         figure=lambda: sweep_plot(result),
         extra=[("CSV", csv_file, result.to_csv())] if csv_file is not None else (),
     )
+    finish_sweep(result, journal)
 
 
 @app.command(

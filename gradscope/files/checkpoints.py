@@ -113,7 +113,7 @@ def _check_torch_archive(path: Path) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             declared = sum(member.file_size for member in archive.infolist())
-    except (zipfile.BadZipFile, OSError, ValueError) as error:
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as error:
         raise CheckpointError(f"{path}: cannot read as a PyTorch checkpoint: {error}") from error
     try:
         check_budget(f"{path}: its tensors", 2.0 * declared)

@@ -20,20 +20,27 @@ generated code and never import SymPy). By default a run is cut into about
   installed, at the same version.
 
 The chunk function must be picklable (a module-level function, or a :func:`functools.partial` of one).
+
+Interruptions: ``collect(chunk, results)`` is called in this process as each chunk finishes (in the order
+they finish), so a caller can keep finished results (a sweep's checkpoint) before the run ends. When
+:meth:`map` is left by an exception (``KeyboardInterrupt``, a signal turned into an exception, a failed
+chunk), the work still running is stopped: local workers are killed and Dask futures cancelled. Local
+workers ignore ``SIGINT`` and ``SIGTERM`` (the parent decides: a Ctrl-C reaches the whole process group)
+and exit by themselves when their parent dies (``SIGKILL``), so no process is left behind.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from gradscope.errors import ConfigError
+from gradscope.studies.workers import child_environment, stop_workers, worker_started
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -45,16 +52,27 @@ R = TypeVar("R")
 Progress = Callable[[int, int], None]
 #: A chunk function: a list of tasks in, one result per task out, in order.
 ChunkFunction = Callable[[list[T]], list[R]]
+#: ``collect(chunk, results)``: one finished chunk's tasks and their results, as soon as it is finished.
+Collect = Callable[[list[Any], list[Any]], None]
 
 #: Default number of chunks per worker.
 CHUNKS_PER_WORKER = 4
+#: Default seconds to reach a Dask scheduler given by address.
+CONNECT_TIMEOUT_S = 5.0
 
 
 class Executor(Protocol):
     """Anything with :meth:`map` in the sense of this module."""
 
-    def map(self, function: ChunkFunction, tasks: Sequence[Any], *, progress: Progress | None = None) -> list[Any]:
-        """``function`` over ``tasks`` in chunks; the results in task order."""
+    def map(
+        self,
+        function: ChunkFunction,
+        tasks: Sequence[Any],
+        *,
+        progress: Progress | None = None,
+        collect: Collect | None = None,
+    ) -> list[Any]:
+        """``function`` over ``tasks`` in chunks; the results in task order (each chunk also to ``collect``)."""
         ...
 
 
@@ -92,12 +110,22 @@ class SerialExecutor:
 
     chunk_size: int = 1
 
-    def map(self, function: ChunkFunction, tasks: Sequence[Any], *, progress: Progress | None = None) -> list[Any]:
+    def map(
+        self,
+        function: ChunkFunction,
+        tasks: Sequence[Any],
+        *,
+        progress: Progress | None = None,
+        collect: Collect | None = None,
+    ) -> list[Any]:
         total, results = len(tasks), []
         if progress is not None:
             progress(0, total)
         for chunk in chunks(tasks, self.chunk_size):
-            results.extend(_check_chunk(function(chunk), chunk))
+            done = _check_chunk(function(chunk), chunk)
+            results.extend(done)
+            if collect is not None:
+                collect(chunk, done)
             if progress is not None:
                 progress(len(results), total)
         return results
@@ -111,21 +139,6 @@ BLAS_THREAD_VARIABLES = (
     "BLIS_NUM_THREADS",
     "VECLIB_MAXIMUM_THREADS",
 )
-
-
-@contextlib.contextmanager
-def child_environment(variables: dict[str, str]) -> Iterator[None]:
-    """Set ``variables`` in ``os.environ`` (so in the environment of processes started meanwhile), then restore."""
-    saved = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @dataclass(frozen=True)
@@ -170,7 +183,14 @@ class LocalExecutor:
         """The number of processes a large run uses."""
         return self.workers or os.cpu_count() or 1
 
-    def map(self, function: ChunkFunction, tasks: Sequence[Any], *, progress: Progress | None = None) -> list[Any]:
+    def map(
+        self,
+        function: ChunkFunction,
+        tasks: Sequence[Any],
+        *,
+        progress: Progress | None = None,
+        collect: Collect | None = None,
+    ) -> list[Any]:
         total = len(tasks)
         if progress is not None:
             progress(0, total)
@@ -182,19 +202,24 @@ class LocalExecutor:
         workers = min(self.worker_count, len(parts))
         variables = {name: str(self.blas_threads) for name in BLAS_THREAD_VARIABLES if name not in os.environ}
         context = multiprocessing.get_context(self.start_method)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            # Worker processes start inside submit() (spawn and forkserver start them on demand).
-            with child_environment(variables):
-                futures = {pool.submit(function, part): index for index, part in enumerate(parts)}
+        parent = (os.getpid(),) if self.start_method == "spawn" else ()
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=worker_started, initargs=parent
+        ) as pool:
             try:
+                # Worker processes start inside submit() (spawn and forkserver start them on demand).
+                with child_environment(variables):
+                    futures = {pool.submit(function, part): index for index, part in enumerate(parts)}
                 for future in as_completed(futures):
                     index = futures[future]
                     out[index] = _check_chunk(future.result(), parts[index])
+                    if collect is not None:
+                        collect(parts[index], out[index])
                     done += len(parts[index])
                     if progress is not None:
                         progress(done, total)
             except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
+                stop_workers(pool)
                 raise
         return [result for part in out if part is not None for result in part]
 
@@ -207,15 +232,30 @@ class DaskExecutor:
         scheduler: the scheduler's address (``"tcp://host:8786"``; a client is connected for each
             :meth:`map` and closed after it) or a connected ``distributed.Client`` (left open).
         chunk_size: tasks per chunk (default :func:`default_chunk_size` over the cluster's threads).
+        timeout: seconds to reach a scheduler given by address (default :data:`CONNECT_TIMEOUT_S`); an
+            address that is malformed, unresolvable or unreachable in that time is a :class:`ConfigError`
+            naming it.
     """
 
     scheduler: str | Client
     chunk_size: int | None = None
+    timeout: float = CONNECT_TIMEOUT_S
 
     def __post_init__(self) -> None:
         _check_positive("chunk_size", self.chunk_size)
+        if isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)) or not self.timeout > 0:
+            raise ConfigError(f"the scheduler timeout must be a positive number of seconds, got {self.timeout!r}")
+        if self.timeout == float("inf"):
+            raise ConfigError("the scheduler timeout must be finite")
 
-    def map(self, function: ChunkFunction, tasks: Sequence[Any], *, progress: Progress | None = None) -> list[Any]:
+    def map(
+        self,
+        function: ChunkFunction,
+        tasks: Sequence[Any],
+        *,
+        progress: Progress | None = None,
+        collect: Collect | None = None,
+    ) -> list[Any]:
         distributed = _import_distributed()
         total = len(tasks)
         if progress is not None:
@@ -223,7 +263,7 @@ class DaskExecutor:
         if total == 0:
             return []
         own = isinstance(self.scheduler, str)
-        client = distributed.Client(self.scheduler, set_as_default=False) if own else self.scheduler
+        client = self.connect(distributed) if own else self.scheduler
         try:
             threads = sum(client.nthreads().values()) or 1
             parts = chunks(tasks, self.chunk_size or default_chunk_size(total, threads))
@@ -236,15 +276,41 @@ class DaskExecutor:
                 for future in distributed.as_completed(futures, loop=client.loop):
                     index = index_of[future.key]
                     out[index] = _check_chunk(future.result(), parts[index])
+                    if collect is not None:
+                        collect(parts[index], out[index])
                     done += len(parts[index])
                     if progress is not None:
                         progress(done, total)
-            finally:
+            finally:  # an interruption too: the cluster stops what this run no longer waits for
                 client.cancel([f for f in futures if not f.done()])
             return [result for part in out if part is not None for result in part]
         finally:
             if own:
-                client.close()
+                client.close(timeout=self.timeout)
+
+    def connect(self, distributed: Any) -> Client:
+        """A client of the scheduler at :attr:`scheduler`, or a :class:`ConfigError` within :attr:`timeout`.
+
+        The address is tried first with one plain connection (the dask configuration's security settings): a
+        ``Client`` that fails to connect keeps retrying in its finaliser and prints a traceback at exit.
+        """
+        import asyncio
+
+        address = str(self.scheduler)
+
+        async def probe() -> None:
+            arguments = distributed.Security().get_connection_args("client")
+            comm = await distributed.comm.connect(address, timeout=self.timeout, **arguments)
+            await comm.close()
+
+        try:
+            asyncio.run(asyncio.wait_for(probe(), self.timeout + 1.0))
+            return distributed.Client(address, set_as_default=False, timeout=self.timeout)
+        except (OSError, ValueError, TypeError, asyncio.TimeoutError) as error:
+            reason = str(error).strip() or type(error).__name__
+            raise ConfigError(
+                f"--scheduler {address!r}: cannot reach a Dask scheduler within {self.timeout:g} s ({reason})"
+            ) from error
 
 
 def _import_distributed() -> Any:
@@ -256,7 +322,11 @@ def _import_distributed() -> Any:
 
 
 def make_executor(
-    *, scheduler: str | Client | None = None, workers: int | None = None, chunk_size: int | None = None
+    *,
+    scheduler: str | Client | None = None,
+    workers: int | None = None,
+    chunk_size: int | None = None,
+    timeout: float | None = None,
 ) -> Executor:
     """The executor for command-line style options.
 
@@ -265,9 +335,10 @@ def make_executor(
         workers: local processes (default all cores); ``workers=1`` without a scheduler still uses
             one worker process (so timings compare like with like); ignored with a scheduler.
         chunk_size: tasks per chunk (default: about four chunks per worker).
+        timeout: seconds to reach a scheduler given by address (default :data:`CONNECT_TIMEOUT_S`).
     """
     if scheduler is not None:
         if workers is not None:
             raise ConfigError("workers applies to local processes; a Dask cluster has its own workers")
-        return DaskExecutor(scheduler, chunk_size=chunk_size)
+        return DaskExecutor(scheduler, chunk_size=chunk_size, timeout=CONNECT_TIMEOUT_S if timeout is None else timeout)
     return LocalExecutor(workers=workers, chunk_size=chunk_size)

@@ -38,6 +38,16 @@ class SweepResult:
     def columns(self) -> tuple[str, ...]:
         return self.spec.columns
 
+    @property
+    def failures(self) -> tuple[dict[str, Any], ...]:
+        """The rows of the tasks that failed (their ``error`` holds the message), in task order."""
+        return tuple(row for row in self.rows if row.get("error") is not None)
+
+    @property
+    def failed(self) -> int:
+        """How many tasks failed."""
+        return len(self.failures)
+
     def column(self, name: str) -> np.ndarray:
         """``(N,)`` one column: float64 (``None`` as NaN) for numbers, an object array for text."""
         if name not in self.columns:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from gradscope._version import __version__
 from gradscope.analysis.problem import Problem, ProblemOptions, as_problem
 from gradscope.analysis.summary import Thresholds
+from gradscope.cells.file_names import registered
 from gradscope.errors import ConfigError
 from gradscope.params.arrays import check_choice, check_count, check_size
 from gradscope.params.init import check_init_fits
-from gradscope.studies.axes import Axis, Value, axis_name, checked_value, parse_axes, task_seed
+from gradscope.studies.axes import SWEEP_SCHEMA, Axis, Value, axis_name, checked_value, parse_axes, task_seed
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -23,6 +27,8 @@ if TYPE_CHECKING:
 SEEDINGS = ("per-task", "paired")
 #: Result columns after the swept values, in order (Lyapunov columns ``lyapunov_1..K`` follow on request).
 RESULT_COLUMNS = ("sample", "seed", "rate_per_step", "efolding_lag", "verdict", "final_log10_norm")
+#: The last column: ``None`` for a task that ran, else the one-line message of the error that stopped it.
+ERROR_COLUMN = "error"
 #: The fixed options a sweep document lists, in order, with the problem's own value of each.
 FIXED_OPTIONS = ("hidden_size", "input_size", "steps", "init", "gain", "input_scale", "forget_bias", "t_max")
 #: Fixed options listed after those only when the base problem sets them (older documents stay the same).
@@ -48,6 +54,12 @@ class SweepTask:
     values: tuple[tuple[str, Value], ...]
     sample: int
     seed: int
+
+    @property
+    def key(self) -> str:
+        """The task's stable name, e.g. ``'[["gain", 0.5], ["sample", 1]]'``: its swept values and sample (JSON),
+        the same in every run of the same sweep, whatever the order the tasks run in (checkpoints key rows by it)."""
+        return json.dumps([*([name, value] for name, value in self.values), ["sample", self.sample]])
 
 
 @dataclass(frozen=True)
@@ -143,9 +155,9 @@ class SweepSpec:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """Every column of a row, in order."""
+        """Every column of a row, in order: the swept values, the results, the Lyapunov exponents, ``error``."""
         extra = tuple(f"lyapunov_{i}" for i in range(1, self.exponents + 1))
-        return (*self.value_columns, *RESULT_COLUMNS, *extra)
+        return (*self.value_columns, *RESULT_COLUMNS, *extra, ERROR_COLUMN)
 
     def option(self, name: str) -> Any:
         """A fixed option's value on the base problem (``hidden_size``, ``init``, ``forget_bias``, ...)."""
@@ -165,6 +177,49 @@ class SweepSpec:
         """The options that are not swept, JSON-ready."""
         fixed = {name: self.option(name) for name in FIXED_OPTIONS if self.axis(name) is None}
         return fixed | {name: self.option(name) for name in SET_OPTIONS if self.problem.options.get(name) is not None}
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that decides the rows, JSON-ready: a checkpoint records it and resumes only this sweep.
+
+        The document's header (cell, axes, samples, seed, fixed options, norm, dtype, thresholds, exponents,
+        transient) with the version, the seeding, whether profiles are kept, how the base problem was made
+        (``config``), a SHA-256 of its inputs and initial state, and, for a cell file, its path and SHA-256.
+        """
+        problem = self.problem
+        arrays = hashlib.sha256()
+        for array in (problem.inputs, problem.initial_state):
+            arrays.update(str((array.dtype.str, array.shape)).encode())
+            arrays.update(array.tobytes())
+        cell_file = None
+        entry = registered(self.cell_name)
+        if entry is not None:
+            source, constants = entry
+            try:
+                with open(source, "rb") as handle:
+                    digest: str | None = hashlib.sha256(handle.read()).hexdigest()
+            except OSError:  # read and checked when put in use; gone since: the path and constants still tell
+                digest = None
+            cell_file = {"path": source, "sha256": digest, "constants": [list(c) for c in constants]}
+        identity = {
+            "schema": SWEEP_SCHEMA,
+            "gradscope_version": __version__,
+            "cell": self.cell_name,
+            "cell_file": cell_file,
+            "vary": [{"name": a.name, "values": list(a.values)} for a in self.axes],
+            "samples": int(self.samples),
+            "seed": int(self.seed),
+            "seeding": self.seeding,
+            "fixed": self.fixed(),
+            "norm": problem.norm,
+            "dtype": problem.dtype,
+            "thresholds": [self.thresholds.vanishing_rate, self.thresholds.exploding_rate],
+            "exponents": int(self.exponents),
+            "transient": int(self.transient),
+            "keep_profiles": self.keep_profiles,
+            "config": dict(problem.config),
+            "arrays_sha256": arrays.hexdigest(),
+        }
+        return json.loads(json.dumps(identity, default=str))  # plain JSON values (lists, not tuples)
 
     def tasks(self) -> list[SweepTask]:
         """Every (grid point, sample) in order: the first axis slowest, samples innermost."""

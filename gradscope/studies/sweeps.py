@@ -14,6 +14,13 @@ points differ in their swept values and nothing else. The rows come back in task
 the order of the axes, the first axis slowest, samples innermost), so the document is identical on
 one core, on many, and on a Dask cluster. A row is reproduced on its own by :func:`task_problem`,
 or by ``gradscope.analyze(cell, seed=row["seed"], ...)`` with the row's values.
+
+Failures: a task that raises (a grid point whose forward pass overflows, any error in a worker) does not
+stop the sweep: its row holds the values, sample and seed, ``None`` results and the error's one-line
+message in the last column, ``error`` (``None`` in every row that ran); :attr:`SweepResult.failed` counts
+them. Interruptions: :func:`run_sweep` takes the rows a previous run already finished (``finished``, by
+:attr:`SweepTask.key`) and hands every newly finished chunk's rows to ``record`` at once, so a checkpoint
+can keep them; the final rows are the same as an uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -28,10 +35,11 @@ from gradscope.analysis.document import json_number
 from gradscope.analysis.lyapunov_spectrum import lyapunov
 from gradscope.analysis.problem import Problem
 from gradscope.analysis.profile import analyze
+from gradscope.errors import ConfigError, GradscopeError
 from gradscope.studies.axes import Axis, Value
 from gradscope.studies.executors import Executor, LocalExecutor
 from gradscope.studies.sweep_result import SweepResult
-from gradscope.studies.sweep_spec import SweepOptions, SweepSpec, SweepTask
+from gradscope.studies.sweep_spec import ERROR_COLUMN, SweepOptions, SweepSpec, SweepTask
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -64,39 +72,114 @@ def run_task(spec: SweepSpec, task: SweepTask) -> dict[str, Any]:
         values = [json_number(v) for v in spectrum.exponents]
         values += [None] * (spec.exponents - len(values))
         row |= {f"lyapunov_{i}": v for i, v in enumerate(values, start=1)}
+    row[ERROR_COLUMN] = None
     if spec.keep_profiles:
         row["log10_norm"] = result.log10_norm.tolist()
     return row
 
 
+def error_message(error: Exception) -> str:
+    """One line for a failed task: a :class:`GradscopeError`'s message as it is, else the type and the message."""
+    text = str(error) if isinstance(error, GradscopeError) else f"{type(error).__name__}: {error}"
+    return " ".join(text.split()) or type(error).__name__
+
+
+def failed_row(spec: SweepSpec, task: SweepTask, error: Exception) -> dict[str, Any]:
+    """The row of a task that raised ``error``: its values, sample and seed, no results, and the error's message
+    (with ``keep_profiles``, a profile of NaN over the task's steps)."""
+    row: dict[str, Any] = {name: None for name in spec.columns}
+    row |= dict(task.values)
+    row |= {"sample": task.sample, "seed": task.seed, ERROR_COLUMN: error_message(error)}
+    if spec.keep_profiles:
+        row["log10_norm"] = [float("nan")] * int(dict(task.values).get("steps", spec.problem.steps))
+    return row
+
+
+def task_row(spec: SweepSpec, task: SweepTask) -> dict[str, Any]:
+    """The row of one task, given its key's task: :func:`run_task`, or :func:`failed_row` when it raises.
+
+    Only ``Exception`` is caught: an interruption (``KeyboardInterrupt``, ``SystemExit``) stops the sweep.
+    NumPy's overflow warnings are silenced: a task whose numbers leave float64's range is caught by the
+    engine's own finiteness checks and becomes a failed row, and a warning from a worker would only repeat
+    that row's error on stderr, once per task.
+    """
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return run_task(spec, task)
+    except Exception as error:  # any failure of one task is that task's row, not the sweep's end
+        return failed_row(spec, task, error)
+
+
 def run_chunk(spec: SweepSpec, tasks: list[SweepTask]) -> list[dict[str, Any]]:
-    """:func:`run_task` for each task of a chunk (the unit of work an executor ships)."""
-    return [run_task(spec, task) for task in tasks]
+    """:func:`task_row` for each task of a chunk (the unit of work an executor ships)."""
+    return [task_row(spec, task) for task in tasks]
+
+
+#: ``record(rows)``: newly finished ``(task key, row)`` pairs, one chunk at a time (rows with their profile).
+Record = Callable[[list[tuple[str, dict[str, Any]]]], None]
+
+
+def check_finished(spec: SweepSpec, task: SweepTask, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row from an earlier run of ``spec`` for ``task``, checked to be one: its columns, values, sample, seed."""
+    expected = set(spec.columns) | ({"log10_norm"} if spec.keep_profiles else set())
+    if not isinstance(row, Mapping) or set(row) != expected:
+        raise ConfigError(f"the finished row of task {task.key} does not have this sweep's columns")
+    mine = dict(task.values) | {"sample": task.sample, "seed": task.seed}
+    if any(row[name] != value or type(row[name]) is not type(value) for name, value in mine.items()):
+        raise ConfigError(f"the finished row of task {task.key} holds other values, sample or seed")
+    return dict(row)
 
 
 def run_sweep(
-    spec: SweepSpec, *, executor: Executor | None = None, progress: Callable[[int, int], None] | None = None
+    spec: SweepSpec,
+    *,
+    executor: Executor | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    finished: Mapping[str, Mapping[str, Any]] | None = None,
+    record: Record | None = None,
 ) -> SweepResult:
-    """Run every task of ``spec``.
+    """Run every task of ``spec`` that is not already ``finished``.
 
     Args:
         spec: the sweep.
         executor: where the tasks run (default :class:`~gradscope.studies.executors.LocalExecutor`: all cores).
-        progress: called as ``progress(tasks_done, tasks_total)`` as chunks finish.
+        progress: called as ``progress(tasks_done, tasks_total)`` as chunks finish (finished tasks count as done).
+        finished: rows of an earlier, interrupted run of this sweep by :attr:`SweepTask.key` (with
+            ``"log10_norm"`` when the spec keeps profiles); keys of other tasks are a :class:`ConfigError`.
+        record: called in this process with each chunk's ``(key, row)`` pairs as soon as it is finished.
 
     Returns:
-        A :class:`~gradscope.studies.sweep_result.SweepResult` with rows in task order, identical for any executor.
+        A :class:`~gradscope.studies.sweep_result.SweepResult` with rows in task order, identical for any
+        executor and for any split between ``finished`` rows and rows run now.
     """
     tasks = spec.tasks()
+    earlier = dict(finished or {})
+    unknown = set(earlier) - {task.key for task in tasks}
+    if unknown:
+        raise ConfigError(f"finished rows of tasks this sweep does not have: {sorted(unknown)[0]}")
+    rows: dict[str, dict[str, Any]] = {
+        t.key: check_finished(spec, t, earlier[t.key]) for t in tasks if t.key in earlier
+    }
+    todo = [task for task in tasks if task.key not in rows]
+
+    def collect(chunk: list[SweepTask], results: list[dict[str, Any]]) -> None:
+        pairs = [(task.key, row) for task, row in zip(chunk, results, strict=True)]
+        if record is not None:
+            record(pairs)
+        rows.update((key, dict(row)) for key, row in pairs)
+
+    before = len(rows)
+    counted = None if progress is None else (lambda done, _total: progress(before + done, len(tasks)))
     runner = executor if executor is not None else LocalExecutor()
-    rows = runner.map(functools.partial(run_chunk, spec), tasks, progress=progress)
-    if len(rows) != len(tasks):
-        raise RuntimeError(f"the executor returned {len(rows)} rows for {len(tasks)} tasks")
+    ran = runner.map(functools.partial(run_chunk, spec), todo, progress=counted, collect=collect)
+    if len(ran) != len(todo) or len(rows) != len(tasks):
+        raise RuntimeError(f"the executor returned {len(ran)} rows for {len(todo)} tasks")
+    ordered = [rows[task.key] for task in tasks]
     profiles = None
     if spec.keep_profiles:
-        profiles = np.array([row.pop("log10_norm") for row in rows], dtype=np.float64)
+        profiles = np.array([row.pop("log10_norm") for row in ordered], dtype=np.float64)
         profiles.setflags(write=False)
-    return SweepResult(spec, tuple(dict(row) for row in rows), profiles)
+    return SweepResult(spec, tuple(ordered), profiles)
 
 
 def sweep(

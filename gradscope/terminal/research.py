@@ -12,6 +12,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from gradscope.i18n import _, ngettext
 from gradscope.terminal.format import REPORT_WIDTH, VERDICT_STYLES, format_rate, format_steps
 
 if TYPE_CHECKING:
@@ -23,9 +24,18 @@ def _value_text(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _rate_text(rate: float) -> str:
+    """A rate, or ``-`` where there is none (every sample of the grid point failed)."""
+    return "-" if math.isnan(rate) else format_rate(rate)
+
+
+#: How many failed tasks the report lists one by one.
+LISTED_FAILURES = 8
+
+
 def sweep_table(result: SweepResult) -> Table:
     """One row per grid point: the swept values, the median rate per step and its 10-90 % band over
-    samples, the mean-field theory rate (tanh RNN only) and the verdict counts."""
+    samples, the mean-field theory rate (tanh RNN only) and the verdict counts (failed tasks counted too)."""
     spec = result.spec
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     for name in spec.value_columns:
@@ -41,9 +51,9 @@ def sweep_table(result: SweepResult) -> Table:
     verdicts = result.column("verdict").reshape(-1, int(spec.samples))
     for p, point in enumerate(result.grid()):
         cells: list[str | Text] = [_value_text(point[name]) for name in spec.value_columns]
-        cells.append(format_rate(float(medians[p])))
+        cells.append(_rate_text(float(medians[p])))
         if spec.samples > 1:
-            cells.append(f"{format_rate(float(lower[p]))} .. {format_rate(float(upper[p]))}")
+            cells.append(f"{_rate_text(float(lower[p]))} .. {_rate_text(float(upper[p]))}")
         if theory is not None:
             cells.append(format_rate(float(theory[p * int(spec.samples)])))
         counts = Text()
@@ -52,6 +62,10 @@ def sweep_table(result: SweepResult) -> Table:
             if n:
                 counts.append(", " if counts.plain else "")
                 counts.append(f"{n} {verdict}", style=VERDICT_STYLES[verdict].replace("bold ", ""))
+        failed = sum(row["error"] is not None for row in result.rows[p * spec.samples : (p + 1) * spec.samples])
+        if failed:
+            counts.append(", " if counts.plain else "")
+            counts.append(_("{count} failed").format(count=failed), style="red")
         cells.append(counts)
         table.add_row(*cells)
     return table
@@ -68,14 +82,35 @@ def sweep_settings(result: SweepResult) -> str:
     )
 
 
+def sweep_failures(result: SweepResult) -> Text:
+    """The failed tasks, one line each (the first :data:`LISTED_FAILURES`): swept values, sample, error."""
+    failures = result.failures
+    text = Text(
+        ngettext("{count} task failed:", "{count} tasks failed:", len(failures)).format(count=len(failures)),
+        style="bold red",
+    )
+    for row in failures[:LISTED_FAILURES]:
+        where = ", ".join(f"{name} {_value_text(row[name])}" for name in result.spec.value_columns)
+        text.append(f"\n  {where}, sample {row['sample']}: ", style="red")
+        text.append(str(row["error"]))
+    if len(failures) > LISTED_FAILURES:
+        more = len(failures) - LISTED_FAILURES
+        text.append("\n  " + _("... and {count} more (the rows' error column)").format(count=more), style="dim")
+    return text
+
+
 def sweep_report(result: SweepResult) -> RenderableType:
-    """The ``sweep`` report: settings, then one line per grid point (rates in natural log per step)."""
-    body = Group(
+    """The ``sweep`` report: settings, then one line per grid point (rates in natural log per step), then the
+    failed tasks, if any."""
+    parts: list[RenderableType] = [
         Text(sweep_settings(result), style="dim"),
         Text(""),
         Text("rate per step of ln ||d s_T / d s_{T-k}|| (natural log)", style="bold"),
         sweep_table(result),
-    )
+    ]
+    if result.failed:
+        parts += [Text(""), sweep_failures(result)]
+    body = Group(*parts)
     title = Text.assemble(("gradscope sweep", "bold"), f": {result.spec.cell_name}")
     return Constrain(Panel(body, title=title, title_align="left"), width=REPORT_WIDTH)
 
@@ -86,6 +121,8 @@ def sweep_summary_line(result: SweepResult) -> Text:
     counts = ", ".join(
         f"{int(np.sum(verdicts == v))} {v}" for v in ("vanishing", "stable", "exploding") if np.any(verdicts == v)
     )
+    if result.failed:
+        counts = ", ".join(c for c in (counts, _("{count} failed").format(count=result.failed)) if c)
     axes = ", ".join(f"{a.name} ({len(a.values)})" for a in result.spec.axes)
     return Text(f"{result.spec.cell_name}: swept {axes}, {len(result.rows)} tasks: {counts}")
 
@@ -147,6 +184,7 @@ __all__ = [
     "lyapunov_report",
     "lyapunov_summary_line",
     "lyapunov_table",
+    "sweep_failures",
     "sweep_report",
     "sweep_settings",
     "sweep_summary_line",

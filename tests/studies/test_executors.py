@@ -86,14 +86,34 @@ def test_local_results_are_in_task_order_and_workers_use_one_blas_thread() -> No
     assert os.environ.get("OPENBLAS_NUM_THREADS") == before  # and this process's environment restored
 
 
-def test_errors_in_workers_reach_the_caller() -> None:
+def test_a_failing_task_is_a_row_with_its_error_and_a_raising_chunk_reaches_the_caller() -> None:
     bad = [SweepTask(0, (("init", "he"),), 0, 1)]  # bypasses the spec's validation
-    with pytest.raises(ConfigError, match="unknown init 'he'"):
-        LocalExecutor(workers=1).map(lambda_free_chunk, bad)
+    (row,) = LocalExecutor(workers=1).map(lambda_free_chunk, bad)
+    assert "unknown init 'he'" in row["error"] and row["rate_per_step"] is None and row["seed"] == 1
+    with pytest.raises(ValueError, match="boom"):
+        LocalExecutor(workers=1).map(raising_chunk, [1, 2])
+
+
+def raising_chunk(items: list[int]) -> list[int]:
+    raise ValueError("boom")
 
 
 def lambda_free_chunk(tasks: list[SweepTask]) -> list[dict]:
     return run_chunk(SPEC, tasks)
+
+
+def test_a_worker_orphaned_while_it_started_exits_at_once() -> None:
+    # A parent killed while a spawned worker was still importing has handed it to another process before the
+    # initializer runs: told its real parent, the worker exits instead of waiting forever on a dead queue.
+    code = (
+        "import time; from gradscope.studies.workers import worker_started; "
+        f"worker_started(parent={os.getppid()}); time.sleep(30)"  # not the child's parent (that is this test)
+    )
+    start = time.monotonic()
+    finished = subprocess.run([sys.executable, "-c", code], timeout=30)
+    assert finished.returncode == 1 and time.monotonic() - start < 20
+    watched = "import os, time; from gradscope.studies.workers import worker_started; worker_started(os.getppid())"
+    assert subprocess.run([sys.executable, "-c", watched], timeout=30).returncode == 0  # its parent lives
 
 
 def test_make_executor_and_options() -> None:
@@ -147,3 +167,17 @@ def test_dask_local_cluster_gives_identical_rows(reference: dict, cluster: objec
     by_address = run_sweep(SPEC, executor=DaskExecutor(cluster.scheduler_address, chunk_size=5))
     assert by_address.to_dict() == reference
     assert DaskExecutor(cluster.scheduler_address, chunk_size=1).map(slow_identity, [0.0, 1.0, 2.0]) == [0.0, 1.0, 2.0]
+
+
+def test_dask_runs_only_the_unfinished_tasks_and_hands_each_chunk_back(reference: dict, cluster: object) -> None:
+    tasks = SPEC.tasks()
+    finished = {task.key: row for task, row in zip(tasks, reference["rows"], strict=True) if task.sample == 0}
+    recorded: list[str] = []
+    resumed = run_sweep(
+        SPEC,
+        executor=DaskExecutor(cluster.scheduler_address, chunk_size=2),
+        finished=finished,
+        record=lambda pairs: recorded.extend(key for key, _ in pairs),
+    )
+    assert resumed.to_dict() == reference
+    assert sorted(recorded) == sorted(task.key for task in tasks if task.sample == 1)

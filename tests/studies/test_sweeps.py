@@ -192,7 +192,7 @@ def test_forget_bias_and_chrono_rows_equal_analyze_with_the_same_bias() -> None:
 def test_lyapunov_columns_equal_lyapunov() -> None:
     spec = SweepSpec.create("lstm", parse_axes(["gain=0.5,1.5"]), exponents=3, transient=5, **SMALL)
     result = serial(spec)
-    assert result.columns[-3:] == ("lyapunov_1", "lyapunov_2", "lyapunov_3")
+    assert result.columns[-4:] == ("lyapunov_1", "lyapunov_2", "lyapunov_3", "error")
     for row in result.rows:
         direct = lyapunov("lstm", seed=row["seed"], gain=row["gain"], exponents=3, transient=5, **SMALL)
         assert [row[f"lyapunov_{i}"] for i in (1, 2, 3)] == [float(v) for v in direct.exponents]
@@ -228,7 +228,7 @@ def test_json_and_csv_hold_the_same_table() -> None:
     assert document["columns"] == list(result.columns)
     assert document["columns"] == [
         *("gain", "forget_bias", "sample", "seed"),
-        *("rate_per_step", "efolding_lag", "verdict", "final_log10_norm"),
+        *("rate_per_step", "efolding_lag", "verdict", "final_log10_norm", "error"),
     ]
     assert document["rows"] == [dict(row) for row in result.rows]
 

@@ -1,0 +1,78 @@
+"""The local worker processes' life: their environment at start, their signals, and how they are stopped.
+
+:class:`~gradscope.studies.executors.LocalExecutor` starts its workers with :func:`worker_started` and, when
+its run is left by an exception (an interruption), stops them with :func:`stop_workers`: no process is left
+behind, not even when the parent is killed outright.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+
+
+@contextlib.contextmanager
+def child_environment(variables: dict[str, str]) -> Iterator[None]:
+    """Set ``variables`` in ``os.environ`` (so in the environment of processes started meanwhile), then restore."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+#: How often a worker checks that its parent still lives (seconds).
+PARENT_POLL_S = 0.2
+
+
+def worker_started(parent: int | None = None) -> None:
+    """The local workers' initializer: ignore ``SIGINT`` and ``SIGTERM``, and exit when the parent process is gone.
+
+    A Ctrl-C reaches every process of the terminal's process group, and a service manager's ``SIGTERM``
+    often does too; the parent alone decides (it stops the workers itself, :func:`stop_workers`), so a
+    worker that dies first cannot turn an interruption into a broken pool. A parent killed outright
+    (``SIGKILL``) cannot stop them: a daemon thread notices that the parent changed (the orphan is adopted
+    by another process) and ends the worker.
+
+    ``parent``: the pid the worker was started by, where that is known (``spawn``: the executor's process; a
+    ``forkserver`` worker's parent is the server, read here). A parent killed while the worker was still
+    importing has handed it to another process before this runs, so the pid is passed in, not read.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if parent is None:
+        parent = os.getppid()
+    elif os.getppid() != parent:
+        os._exit(1)  # orphaned before it started
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)  # the parent is gone: nobody reads this worker's results
+
+    threading.Thread(target=watch, name="gradscope-parent-watch", daemon=True).start()
+
+
+def stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now: kill the workers (``SIGKILL``: they ignore the others), then cancel what has not started.
+
+    ``ProcessPoolExecutor.shutdown`` alone waits for the running tasks to finish, which can take minutes; the
+    workers hold nothing but results nobody reads any more, so nothing is lost by killing them.
+    """
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+    for process in processes:
+        process.join(5.0)
+    pool.shutdown(wait=True, cancel_futures=True)
