@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
 from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
@@ -56,9 +57,17 @@ def _paths_table(explanation: Explanation) -> Table:
         format_steps(analysis.efolding_lag),
         "100 %",
     )
-    table.caption = _("share: 1 - ||P_T without the path|| / ||P_T|| at the longest lag T = {steps}").format(
+    caption = _("share: 1 - ||P_T without the path|| / ||P_T|| at the longest lag T = {steps}").format(
         steps=analysis.steps
     )
+    if any(np.isneginf(path.log10_norm[lag - 1]) for path in explanation.paths for lag in lags):
+        # A bridge between two parts of the state (c->h) is nilpotent alone, and a factor that is zero at one
+        # step (d c_1/d a_f = c_0 = 0) zeroes every longer product: exact zeros, not underflow.
+        caption += "\n" + _(
+            "-inf: the path's product alone is exactly zero at that lag (it needs other paths between its "
+            "steps, or one of its factors is zero at some step); its share still says what it carries"
+        )
+    table.caption = caption
     return table
 
 

@@ -39,3 +39,17 @@ def test_quiet_and_bad_input() -> None:
     quiet = invoke("explain", *BASE, "--quiet")
     assert quiet.exit_code == 0 and "carried by W_hh" in quiet.stdout
     assert_bad_input(invoke("explain", "--cell", "nope"), "nope")
+
+
+def test_paths_that_are_exactly_zero_alone_are_said_to_be() -> None:
+    # Second source for the zeros: c->h maps c to h only, so two of its blocks in a row are zero ([[0, D], [0, 0]]
+    # squared); and with c_0 = 0 the forget gate's term d c_1 / d a_f = c_0 * sigma'(a_f) vanishes at step 1, so
+    # W_hf's product over all T steps is zero while its shorter products are not.
+    lstm = ("--cell", "lstm", "--hidden-size", "8", "--steps", "40")
+    document = json.loads(invoke("explain", *lstm, "--json", "-").stdout)
+    paths = {path["name"]: path["log10_norm"] for path in document["paths"]}
+    assert paths["c->h"][0] is not None and paths["c->h"][1:] == [None] * 39
+    assert paths["W_hf"][-1] is None and None not in paths["W_hf"][:-1]
+    note = "-inf: the path's product alone is exactly zero at that lag"
+    assert note in invoke("explain", *lstm, env={"COLUMNS": "200"}).stdout
+    assert note not in invoke("explain", *BASE, env={"COLUMNS": "200"}).stdout  # the RNN's one path never is
