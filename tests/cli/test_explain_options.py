@@ -92,6 +92,6 @@ def test_the_report_says_what_each_suggestion_changes() -> None:
 
 
 def test_a_cell_without_gates_says_so_instead_of_an_empty_table() -> None:
-    result = invoke("explain", "--cell", "janet", "-H", "4", "-T", "20", env={"COLUMNS": "160"})
+    result = invoke("explain", "--cell", "cornn", "-H", "4", "-T", "20", env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
     assert "no gates to show" in result.stdout and "Gates over the trajectory" not in result.stdout
