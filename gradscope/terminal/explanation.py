@@ -6,7 +6,7 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
-from rich.console import Group
+from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -28,12 +28,18 @@ def _share(value: float) -> str:
     return f"{100.0 * value:.0f} %" if math.isfinite(value) else "n/a"
 
 
-def _paths_table(explanation: Explanation) -> Table:
+#: Narrower than this (columns), the paths table leaves out its "term of J_t" column and lists the terms
+#: under it: at 80 columns the formulas wrapped four lines a row.
+TERMS_COLUMN_WIDTH = 110
+
+
+def _paths_table(explanation: Explanation, with_terms: bool = True) -> Table:
     analysis = explanation.analysis
     lags = sorted({min(10, analysis.steps), analysis.steps})
     table = Table(title=_("Paths of the step Jacobian"), title_justify="left")
     table.add_column(_("path"), no_wrap=True)
-    table.add_column(_("term of J_t"))
+    if with_terms:
+        table.add_column(_("term of J_t"))
     for lag in lags:
         table.add_column(_("log10 at lag {lag}").format(lag=lag), justify="right")
     table.add_column(_("rate/step"), justify="right")
@@ -43,7 +49,7 @@ def _paths_table(explanation: Explanation) -> Table:
         role = f" ({_(ROLE_WORDS[path.role])})" if path.role in ROLE_WORDS else ""
         table.add_row(
             path.name + role,
-            path.formula,
+            *((path.formula,) if with_terms else ()),
             *(format_log10(path.log10_norm[lag - 1]) for lag in lags),
             format_rate(path.rate_per_step),
             format_steps(path.efolding_lag),
@@ -51,7 +57,7 @@ def _paths_table(explanation: Explanation) -> Table:
         )
     table.add_row(
         Text(_("full product"), style="bold"),
-        "J_t",
+        *(("J_t",) if with_terms else ()),
         *(format_log10(analysis.log10_norm[lag - 1]) for lag in lags),
         format_rate(analysis.rate_per_step),
         format_steps(analysis.efolding_lag),
@@ -60,6 +66,9 @@ def _paths_table(explanation: Explanation) -> Table:
     caption = _("share: 1 - ||P_T without the path|| / ||P_T|| at the longest lag T = {steps}").format(
         steps=analysis.steps
     )
+    if not with_terms:
+        terms = "; ".join(f"{path.name} = {path.formula}" for path in explanation.paths)
+        caption += "\n" + _("terms of J_t: {terms}").format(terms=terms)
     if any(np.isneginf(path.log10_norm[lag - 1]) for path in explanation.paths for lag in lags):
         # A bridge between two parts of the state (c->h) is nilpotent alone, and a factor that is zero at one
         # step (d c_1/d a_f = c_0 = 0) zeroes every longer product: exact zeros, not underflow.
@@ -68,7 +77,19 @@ def _paths_table(explanation: Explanation) -> Table:
             "steps, or one of its factors is zero at some step); its share still says what it carries"
         )
     table.caption = caption
+    if "\n" in caption:
+        table.caption_justify = "left"  # notes of several lines read as a paragraph, not a centred poem
     return table
+
+
+class _PathsTable:
+    """The paths table at the width it is drawn at (rich asks each renderable with the console's options)."""
+
+    def __init__(self, explanation: Explanation) -> None:
+        self.explanation = explanation
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield _paths_table(self.explanation, with_terms=options.max_width >= TERMS_COLUMN_WIDTH)
 
 
 def _gates_table(explanation: Explanation) -> Table | Text:
@@ -150,7 +171,7 @@ def explanation_report(explanation: Explanation) -> Group:
     if analysis.num_layers > 1 or analysis.bidirectional:
         parts.append(Text(_("Measured on the top layer's forward direction, the recurrence the profile follows.")))
     parts += [
-        _paths_table(explanation),
+        _PathsTable(explanation),
         _gates_table(explanation),
         Panel(why, title=_("Why"), title_align="left"),
     ]

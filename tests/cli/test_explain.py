@@ -53,3 +53,15 @@ def test_paths_that_are_exactly_zero_alone_are_said_to_be() -> None:
     note = "-inf: the path's product alone is exactly zero at that lag"
     assert note in invoke("explain", *lstm, env={"COLUMNS": "200"}).stdout
     assert note not in invoke("explain", *BASE, env={"COLUMNS": "200"}).stdout  # the RNN's one path never is
+
+
+def test_at_80_columns_each_path_is_one_line_and_its_term_is_listed_below() -> None:
+    lstm = ("--cell", "lstm", "--hidden-size", "8", "--steps", "40")
+    narrow = invoke("explain", *lstm, env={"COLUMNS": "80"}).stdout
+    wide = invoke("explain", *lstm, env={"COLUMNS": "160"}).stdout
+    document = json.loads(invoke("explain", *lstm, "--json", "-").stdout)
+    for path in document["paths"]:
+        (row,) = [line for line in narrow.splitlines() if line.startswith(f"│ {path['name']} ")]
+        assert row.endswith("│") and len(row) <= 80
+        assert f"{path['name']} = {path['formula']}" in " ".join(narrow.split())  # the terms, below the table
+        assert path["formula"] in wide and "term of J_t" in wide and "terms of J_t:" not in wide
