@@ -30,13 +30,13 @@ CAROUSEL = N_(
 SATURATION = N_(
     "The strongest path through the recurrent weights, {path}, changes at {rate} per step: "
     "the activations' derivatives account for {derivatives} per step and sigma_max({block}) = {sigma} for "
-    "{weights} ({saturated} of the gate values are saturated), so the derivatives, more than the weights, "
+    "{weights} ({saturated} of the activation values are saturated), so the derivatives, more than the weights, "
     "make it shrink."
 )
 WEIGHTS = N_(
     "The strongest path through the recurrent weights, {path}, changes at {rate} per step: "
     "sigma_max({block}) = {sigma} accounts for {weights} per step and the activations' derivatives for "
-    "{derivatives} ({saturated} of the gate values are saturated), so the small weights, more than "
+    "{derivatives} ({saturated} of the activation values are saturated), so the small weights, more than "
     "saturation, make it shrink."
 )
 #: The same two, for a cell without gates to count saturated values in (JANET, coRNN).
