@@ -144,8 +144,9 @@ def _coefficients(batch: BatchedTrajectory, start: int, stop: int) -> tuple[np.n
     components, gates = len(spec.state), spec.num_gates
     previous = batch.states[:, start:stop]
     weight_t = np.ascontiguousarray(batch.weight_hh.transpose(0, 2, 1))  # (N, R, G H): a plain GEMM per member
-    m = np.matmul(np.ascontiguousarray(previous[..., read_index(spec, hidden)]), weight_t)
-    m = (m + batch.bias_hh[:, None]).reshape(count, n, gates, hidden)
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverged member's rows are not used
+        m = np.matmul(np.ascontiguousarray(previous[..., read_index(spec, hidden)]), weight_t)
+        m = (m + batch.bias_hh[:, None]).reshape(count, n, gates, hidden)
     vectors = None if batch.vectors is None else batch.vectors[:, :, None]  # (P, N, 1, H): broadcast over time
     partials = batch.compiled.state_partials(
         batch.input_projection[:, start:stop], m, previous.reshape(count, n, components, hidden), vectors
