@@ -61,6 +61,14 @@ def _figures() -> Any:
     return figures
 
 
+def _torch_skipped(verification: Any) -> bool:
+    """Whether a verification ran without PyTorch although it is installed (``use_torch=False``): the report then
+    says the autograd checks were skipped, not that PyTorch is missing. Looked up without importing it."""
+    import importlib.util
+
+    return verification.torch_version is None and importlib.util.find_spec("torch") is not None
+
+
 def _analysis_figure(result: Any) -> Figure:
     figures = _figures()
     return figures.profile_depth_figure(result) if result.depth_profiles else figures.profile_figure(result)
@@ -127,7 +135,7 @@ VIEWS: tuple[ResultView, ...] = (
     ResultView(
         "gradscope.testing.verification",
         "Verification",
-        report=lambda r: _terminal().verification_report(r),
+        report=lambda r: _terminal().verification_report(r, torch_skipped=_torch_skipped(r)),
         summary=lambda r: [_terminal().verification_summary(r)],
     ),
     ResultView("gradscope.testing.formula_check", "FormulaCheck", report=lambda r: _terminal().formula_check_text(r)),
