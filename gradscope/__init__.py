@@ -14,8 +14,9 @@ Every command has its function here, returning the frozen result its figure take
 (``gradscope training``, over :class:`Checkpoint` values); :func:`make_problem`
 builds the :class:`Problem` they all take. The SymPy side (``Cell``, ``CELLS``, ``get_cell``,
 ``derive``, ``Derivation``, ``JacobianBlock``, ``check_formula``) and the sweeps are imported on first use, so that
-``import gradscope`` and the command line start quickly. The packages, one per layer, are
-described in ``docs/architecture.md``.
+``import gradscope`` and the command line start quickly. Inside Jupyter every result shows its
+report and figure (:mod:`gradscope.notebook`; ``%load_ext gradscope`` elsewhere in IPython). The packages,
+one per layer, are described in ``docs/architecture.md``.
 """
 
 from __future__ import annotations
@@ -111,6 +112,28 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 sys.meta_path.append(_MovedModules())
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext gradscope``: results show their report and figure in this IPython (see :mod:`gradscope.notebook`)."""
+    from gradscope.notebook import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext gradscope``: results show as plain objects again."""
+    from gradscope.notebook import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
+# Inside a running IPython (a Jupyter kernel) results show themselves at once. The check costs nothing
+# elsewhere: a script that never imported IPython never imports it here, nor gradscope.notebook.
+if "IPython" in sys.modules:
+    from gradscope.notebook import activate as _activate_notebook
+
+    _activate_notebook()
 
 
 __all__ = [

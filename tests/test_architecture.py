@@ -29,6 +29,7 @@ LAYERS = (
     "gallery",
     "torch",
     "terminal",
+    "notebook",
     "cli",
 )
 #: Modules at the top level: the shared base below every layer, and the faces above them all.

@@ -20,7 +20,8 @@ The modules, by job (every public name is re-exported here, so ``report.X`` is t
 * :mod:`~gradscope.terminal.ensembles`: ``analyze --samples`` and ``compare --samples``;
 * :mod:`~gradscope.terminal.checks`: ``verify`` (and ``verify --target``) and the ``report`` gallery's summary;
 * :mod:`~gradscope.terminal.research`: ``sweep`` and ``lyapunov``;
-* :mod:`~gradscope.terminal.training`: ``training`` (a run's checkpoints).
+* :mod:`~gradscope.terminal.training`: ``training`` (a run's checkpoints);
+* :mod:`~gradscope.terminal.export`: a report as HTML or plain text (what a notebook shows).
 """
 
 from gradscope.terminal import (
@@ -30,6 +31,7 @@ from gradscope.terminal import (
     derivation,
     ensembles,
     explanation,
+    export,
     format,
     profiles,
     research,
@@ -41,6 +43,7 @@ from gradscope.terminal.compare import *  # noqa: F403
 from gradscope.terminal.derivation import *  # noqa: F403
 from gradscope.terminal.ensembles import *  # noqa: F403
 from gradscope.terminal.explanation import *  # noqa: F403
+from gradscope.terminal.export import *  # noqa: F403
 from gradscope.terminal.format import *  # noqa: F403
 from gradscope.terminal.profiles import *  # noqa: F403
 from gradscope.terminal.research import *  # noqa: F403
@@ -53,6 +56,7 @@ __all__ = [
     *derivation.__all__,
     *ensembles.__all__,
     *explanation.__all__,
+    *export.__all__,
     *format.__all__,
     *profiles.__all__,
     *research.__all__,
