@@ -7,8 +7,12 @@ lag) runs through :func:`gradscope.studies.sweeps.run_sweep` with
 * ``1 worker`` and ``2 workers``: :class:`~gradscope.studies.executors.LocalExecutor` (process start-up
   included, as a user pays it),
 
+and, in this process, the batched sweep (one chunk: tasks of one shape advanced together, as
+:func:`~gradscope.studies.sweeps.run_chunk` runs a chunk) against the one-at-a-time sweep of the same grid
+(:func:`~gradscope.studies.sweeps.task_row` per task, the path before batching), with their ratio per round
+and its median, and the largest relative difference of their rows (target: <= 1e-12);
 interleaved over ``--repeats`` rounds so that load on the shared machine hits all alike; the best
-round of each is reported, with the speed-up of 2 workers over 1, a check that 1 and 2 workers gave
+round of each executor is reported, with the speed-up of 2 workers over 1, a check that 1 and 2 workers gave
 the identical document, and the largest relative difference of the serial run (this process's BLAS
 thread count can move the last bit). Usage: ``python benchmarks/sweep_throughput.py [--cell lstm] [--hidden 64]
 [--steps 200] [--gains 8] [--samples 4] [--repeats 3]``.
@@ -18,11 +22,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
 
 from gradscope.studies.axes import parse_axes
 from gradscope.studies.executors import LocalExecutor, SerialExecutor
-from gradscope.studies.sweeps import SweepSpec, run_sweep
+from gradscope.studies.sweeps import SweepSpec, run_sweep, task_row
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,12 +55,19 @@ def main(argv: list[str] | None = None) -> int:
     }
     best = {name: float("inf") for name in executors}
     documents = {}
+    ratios, batched_rows, single_rows = [], [], []
     for _ in range(args.repeats):
         for name, executor in executors.items():
             start = time.perf_counter()
             result = run_sweep(spec, executor=executor)
             best[name] = min(best[name], time.perf_counter() - start)
             documents[name] = result.to_dict()
+        start = time.perf_counter()
+        batched_rows = list(run_sweep(spec, executor=SerialExecutor(chunk_size=total)).rows)
+        batched = time.perf_counter() - start
+        start = time.perf_counter()
+        single_rows = [task_row(spec, task) for task in spec.tasks()]
+        ratios.append((time.perf_counter() - start) / batched)
 
     print(
         f"{args.cell}, H={args.hidden}, T={args.steps}: {total} tasks, {os.cpu_count()} cores, best of {args.repeats}"
@@ -63,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'executor':12s} {'seconds':>8s} {'tasks/s':>8s}")
     for name, seconds in best.items():
         print(f"{name:12s} {seconds:8.2f} {total / seconds:8.2f}")
+    print(
+        f"batched sweep (one chunk) over one task at a time, this process: median {statistics.median(ratios):.1f}x "
+        f"(rounds: {', '.join(f'{r:.1f}' for r in ratios)}), largest relative difference of the rows "
+        f"{largest_difference({'serial': {'rows': batched_rows}, '1 worker': {'rows': single_rows}}):.1e}"
+    )
     print(f"speed-up, 2 workers over 1: {best['1 worker'] / best['2 workers']:.2f}x")
     identical = documents["1 worker"] == documents["2 workers"]
     print(f"identical rows on 1 and 2 workers: {identical}")

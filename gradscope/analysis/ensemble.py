@@ -241,8 +241,8 @@ def analyze_many(
     Each result is the one-at-a-time path's to rounding and depends on its problem alone (never on the others
     in its batch). ``kept_directions`` of a batched result is the full state size ``S`` (the batch never
     truncates) and ``svd_fallbacks`` 0. Problems the batch cannot give exactly, and those whose numbers leave
-    float64's range, run through :func:`gradscope.analyze` (in order: its error, with the draw and seed, is the
-    first such problem's).
+    float64's range, run through :func:`gradscope.analyze` (its error, with the draw and seed, is the first
+    such problem's in order).
 
     Args:
         problems: the problems, in order.
@@ -252,8 +252,33 @@ def analyze_many(
     Returns:
         One :class:`~gradscope.analysis.profile.Analysis` per problem, in order.
     """
+    results = analyze_each(problems, thresholds=thresholds, progress=progress)
+    for i, (problem, result) in enumerate(zip(problems, results, strict=True)):
+        if isinstance(result, DivergenceError):  # which draw: the seed reproduces it alone
+            raise DivergenceError(f"draw {i + 1} of {len(problems)} (--seed {problem.seed}): {result}") from result
+        if isinstance(result, Exception):
+            raise result
+    return [result for result in results if isinstance(result, Analysis)]
+
+
+def analyze_each(
+    problems: Sequence[Problem],
+    *,
+    thresholds: Thresholds | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Analysis | Exception]:
+    """As :func:`analyze_many`, but a problem that fails is its own exception in the list (a sweep's failed row).
+
+    Whether a problem is batched depends on that problem alone (its cell, shape, dtype, norm, and whether its
+    numbers stay finite), so its result is the same whatever else is in the list. The exception of a failed
+    problem is the one ``gradscope.analyze(problem)`` raises. A batch whose stacked computation itself raises
+    (no member's fault: memory, say) is run one at a time instead.
+
+    Returns:
+        One :class:`~gradscope.analysis.profile.Analysis` or ``Exception`` per problem, in order.
+    """
     thresholds = Thresholds() if thresholds is None else thresholds
-    results: list[Analysis | None] = [None] * len(problems)
+    results: list[Analysis | Exception | None] = [None] * len(problems)
     done = 0
 
     def finished(count: int) -> None:
@@ -263,27 +288,22 @@ def analyze_many(
             if progress is not None:
                 progress(done, len(problems))
 
-    groups: dict[tuple[Any, ...], list[int]] = {}
-    for i, problem in enumerate(problems):
-        spec, network = problem.spec, problem.network
-        size = spec.state_size(problem.hidden_size)
-        layers = network.num_layers * network.num_directions
-        if batchable(spec.feedback, bool(spec.inner_gates), layers, problem.dtype, problem.norm, size):
-            key = (problem.compiled, problem.hidden_size, problem.input_size, problem.steps, problem.norm)
-            groups.setdefault(key, []).append(i)
-    for indices in groups.values():
+    for indices in _groups(problems).values():
         per_batch = _batch_size(problems[indices[0]])
         for begin in range(0, len(indices) if per_batch else 0, per_batch or 1):
             chosen = indices[begin : begin + per_batch]
             batch = [problems[i] for i in chosen]
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                forward = batched_forward(
-                    batch[0].compiled,
-                    [p.params for p in batch],
-                    [p.inputs for p in batch],
-                    [p.initial_state[0] for p in batch],
-                )
-                profiles = batched_profiles(forward, batch[0].norm, forward.finite)
+            try:
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    forward = batched_forward(
+                        batch[0].compiled,
+                        [p.params for p in batch],
+                        [p.inputs for p in batch],
+                        [p.initial_state[0] for p in batch],
+                    )
+                    profiles = batched_profiles(forward, batch[0].norm, forward.finite)
+            except Exception:  # the batch's own failure: its members run one at a time, each naming its error
+                continue
             good = 0
             for i, problem, profile in zip(chosen, batch, profiles, strict=True):
                 if not np.isnan(profile).any():
@@ -294,10 +314,23 @@ def analyze_many(
         if results[i] is None:
             try:
                 results[i] = analyze(problem, thresholds=thresholds)
-            except DivergenceError as error:  # which draw: the seed reproduces it alone
-                raise DivergenceError(f"draw {i + 1} of {len(problems)} (--seed {problem.seed}): {error}") from error
+            except Exception as error:  # a failed problem is its own result; interruptions pass
+                results[i] = error
             finished(1)
     return [result for result in results if result is not None]
+
+
+def _groups(problems: Sequence[Problem]) -> dict[tuple[Any, ...], list[int]]:
+    """The indices of the batchable problems, by cell and shape (the rest are run one at a time)."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, problem in enumerate(problems):
+        spec, network = problem.spec, problem.network
+        size = spec.state_size(problem.hidden_size)
+        layers = network.num_layers * network.num_directions
+        if batchable(spec.feedback, bool(spec.inner_gates), layers, problem.dtype, problem.norm, size):
+            key = (problem.compiled, problem.hidden_size, problem.input_size, problem.steps, problem.norm)
+            groups.setdefault(key, []).append(i)
+    return groups
 
 
 def _analysis(problem: Problem, profile: np.ndarray, thresholds: Thresholds) -> Analysis:

@@ -50,6 +50,9 @@ CERTIFY_RTOL = 1e-13
 BLOCK = 8
 #: Extra subspace-iteration steps for a member not yet certified, before its exact Gram eigenvalue.
 REFINE = 2
+#: A member whose certificates miss by more than this factor goes to its exact Gram eigenvalue at once: at the
+#: first lags, before the block has converged, refining it would cost two more iterations and still fail.
+HOPELESS = 1e10
 
 
 def batchable(spec_feedback: bool, inner_gates: bool, layers: int, dtype: str, norm: str, size: int) -> bool:
@@ -171,6 +174,10 @@ def _jacobians(batch: BatchedTrajectory, recurrent: np.ndarray, direct: np.ndarr
     count, components, gates = batch.members, len(spec.state), spec.num_gates
     blocks = batch.weight_hh.reshape(count, gates, hidden, -1)  # (N, G, H, R): W_hg
     reads = read_index(spec, hidden)
+    if components == 1 and reads == slice(0, hidden):  # RNN, GRU: J = sum_g diag(D[g]) W_hg + diag(d), no zeros
+        np.einsum("ngi,ngir->nir", recurrent[:, 0], blocks, out=out)
+        out.reshape(count, -1)[:, :: hidden + 1] += direct[:, 0, 0]
+        return
     out[...] = 0.0
     blocked = out.reshape(count, components, hidden, components, hidden)
     diagonal = np.arange(hidden)
@@ -261,16 +268,18 @@ class _Ritz:
         """``sigma_1^2`` of each member's ``product`` (the Frobenius norm is 1), 1.0 where not ``members``."""
         result = np.ones(product.shape[0])
         pending = np.asarray(members, dtype=bool).copy()
+        hopeless = np.zeros_like(pending)
         for attempt in range(1 + REFINE):
-            indices = np.flatnonzero(pending)
+            indices = np.flatnonzero(pending & ~hopeless)
             if indices.size == 0:
-                return result
+                break
             # Every member is one step further after a call: the first attempt for all, refinements for the rest.
-            theta, certified = self._iterate(product, indices if attempt else None)
+            theta, certified, far = self._iterate(product, indices if attempt else None)
             chosen = indices if attempt else np.arange(product.shape[0])
             done = certified & pending[chosen]
             result[chosen[done]] = theta[done]
             pending[chosen[done]] = False
+            hopeless[chosen[far]] = True
         exact = np.flatnonzero(pending)
         if exact.size:
             stacked = product[exact]
@@ -278,9 +287,10 @@ class _Ritz:
             self.exact += int(exact.size)
         return result
 
-    def _iterate(self, product: np.ndarray, indices: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def _iterate(self, product: np.ndarray, indices: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Rayleigh-Ritz on the tracked block of the members ``indices`` (all for ``None``), then one
-        subspace-iteration step ``U <- orth(P P^T U)``; their ``theta_1`` and whether it is certified."""
+        subspace-iteration step ``U <- orth(P P^T U)``; their ``theta_1``, whether it is certified, and whether
+        it is so far from it (:data:`HOPELESS`) that :data:`REFINE` more steps would be wasted on it."""
         chosen = slice(None) if indices is None else indices
         basis, matrix = self.basis[chosen], product[chosen]
         image = np.matmul(matrix.transpose(0, 2, 1), basis)  # Y = P^T U, (n, S, b)
@@ -295,12 +305,14 @@ class _Ritz:
         certified = tail <= bound
         # Kato-Temple with the rigorous lambda_2 <= theta_2 + tail, else with the Ritz gap once the residual
         # is well inside it (the a-posteriori bound of ARPACK-style solvers; engine.spectral uses the same two).
+        far = tail > HOPELESS * bound
         for gap in (theta_1 - theta_2 - tail, np.where(residual < 0.1 * (theta_1 - theta_2), theta_1 - theta_2, 0.0)):
             certified |= (gap > 0.0) & (residual * residual <= bound * np.maximum(gap, 0.0))
+            far &= residual * residual > HOPELESS * bound * np.maximum(gap, 0.0)
         refreshed, _ = np.linalg.qr(forward)
         usable = np.isfinite(refreshed).all(axis=(1, 2))
         if indices is None:
             self.basis[usable] = refreshed[usable]
         else:
             self.basis[indices[usable]] = refreshed[usable]
-        return theta_1, certified
+        return theta_1, certified, far  # far members are never certified

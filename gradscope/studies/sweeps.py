@@ -32,9 +32,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gradscope.analysis.document import json_number
+from gradscope.analysis.ensemble import analyze_each
 from gradscope.analysis.lyapunov_spectrum import lyapunov
 from gradscope.analysis.problem import Problem
-from gradscope.analysis.profile import analyze
+from gradscope.analysis.profile import Analysis, analyze
 from gradscope.errors import ConfigError, GradscopeError
 from gradscope.studies.axes import Axis, Value
 from gradscope.studies.executors import Executor, LocalExecutor
@@ -54,9 +55,14 @@ def task_problem(spec: SweepSpec, task: SweepTask) -> Problem:
 
 def run_task(spec: SweepSpec, task: SweepTask) -> dict[str, Any]:
     """One row: the task's values, sample, seed and results (non-finite numbers as ``None``); with
-    ``keep_profiles``, the profile under ``"log10_norm"`` too (a list, taken out of the row by :func:`run_sweep`)."""
+    ``keep_profiles``, the profile under ``"log10_norm"`` too (a list, taken out of the row by :func:`run_sweep`).
+    The one-at-a-time path: :func:`run_chunk` gives the same row (to 1e-12 relative where the task is batched)."""
     problem = task_problem(spec, task)
-    result = analyze(problem, thresholds=spec.thresholds)
+    return result_row(spec, task, problem, analyze(problem, thresholds=spec.thresholds))
+
+
+def result_row(spec: SweepSpec, task: SweepTask, problem: Problem, result: Analysis) -> dict[str, Any]:
+    """The row of a task whose problem is ``problem`` and analysis ``result`` (Lyapunov columns measured here)."""
     row: dict[str, Any] = dict(task.values)
     row |= {
         "sample": task.sample,
@@ -111,8 +117,32 @@ def task_row(spec: SweepSpec, task: SweepTask) -> dict[str, Any]:
 
 
 def run_chunk(spec: SweepSpec, tasks: list[SweepTask]) -> list[dict[str, Any]]:
-    """:func:`task_row` for each task of a chunk (the unit of work an executor ships)."""
-    return [task_row(spec, task) for task in tasks]
+    """The rows of a chunk's tasks (the unit of work an executor ships), in order.
+
+    The tasks' problems are analysed together (:func:`~gradscope.analysis.ensemble.analyze_each`: networks
+    of one cell and shape advanced as one batch, the rest one at a time), so each row is :func:`task_row`'s
+    to rounding (1e-12 relative; exactly where the task is not batched), and depends on its task alone, never
+    on which tasks share its chunk: every executor and chunk size gives the same rows. A task whose problem
+    cannot be made, or whose analysis or Lyapunov spectrum raises, is its own :func:`failed_row`.
+    """
+    rows: list[dict[str, Any] | None] = [None] * len(tasks)
+    problems: dict[int, Problem] = {}
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # see task_row
+        for i, task in enumerate(tasks):
+            try:
+                problems[i] = task_problem(spec, task)
+            except Exception as error:  # a task's failure is its row
+                rows[i] = failed_row(spec, task, error)
+        order = list(problems)
+        results = analyze_each([problems[i] for i in order], thresholds=spec.thresholds)
+        for i, result in zip(order, results, strict=True):
+            try:
+                if isinstance(result, Exception):
+                    raise result
+                rows[i] = result_row(spec, tasks[i], problems[i], result)
+            except Exception as error:  # a task's failure is its row
+                rows[i] = failed_row(spec, tasks[i], error)
+    return [row for row in rows if row is not None]
 
 
 #: ``record(rows)``: newly finished ``(task key, row)`` pairs, one chunk at a time (rows with their profile).
