@@ -165,7 +165,8 @@ def norm_profile(
             log10_scale, compensation = _kahan_add(log10_scale, compensation, float(np.log10(scale)))
             lag += 1
             z = None
-            tracking = tracker is not None and buffers[0].shape[1] - sketched > exact_below
+            width = buffers[0].shape[1] - sketched
+            tracking = tracker is not None and width > exact_below and tracker.wants_image(width)
             if lag == 1:
                 buffers[0][:size] = operator.first()
             else:
