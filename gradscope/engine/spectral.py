@@ -201,17 +201,11 @@ class SpectralNormTracker:
             # values holds every Ritz value of the (orthonormal) search space, so by Cauchy
             # interlacing the tail bounds what all of them miss together.
             tail = max(frobenius_squared - values.sum(), 0.0) + slack
-            if tail <= tolerance * theta_1:
-                self._fallback_streak = 0
-                return float(np.sqrt(theta_1))
             theta_2 = values[-2] if values.size > 1 else 0.0
             rho = float(np.linalg.norm(ritz_product[:, -1] - theta_1 * ritz[:, -1]))
-            # Kato-Temple with the rigorous lambda_2 <= theta_2 + tail, else with the Ritz gap
-            # once the residual is well inside it (the a-posteriori bound of ARPACK-style solvers).
-            for gap in (theta_1 - theta_2 - tail, theta_1 - theta_2 if rho < 0.1 * (theta_1 - theta_2) else 0.0):
-                if gap > 0 and rho * rho <= tolerance * theta_1 * gap:
-                    self._fallback_streak = 0
-                    return float(np.sqrt(theta_1))
+            if tail <= tolerance * theta_1 or _kato_temple(theta_1, theta_2, tail, rho, tolerance):
+                self._fallback_streak = 0
+                return float(np.sqrt(theta_1))
         return self._dense(q)
 
     def wants_image(self, width: int) -> bool:
