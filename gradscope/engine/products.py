@@ -165,7 +165,8 @@ def norm_profile(
             log10_scale, compensation = _kahan_add(log10_scale, compensation, float(np.log10(scale)))
             lag += 1
             z = None
-            tracking = tracker is not None and buffers[0].shape[1] - sketched > exact_below
+            width = buffers[0].shape[1] - sketched
+            tracking = tracker is not None and width > exact_below and tracker.wants_image(width)
             if lag == 1:
                 buffers[0][:size] = operator.first()
             else:
@@ -205,7 +206,8 @@ def norm_profile(
                     progress(steps, steps)
                 return _finished(log10_norm, norm, dtype, tracker, singular_values, q)
             if schedule is not None and schedule.due(lag):
-                kept = truncate(q, TRUNCATE_BELOW[work], minimum_drop=max(MINIMUM_DROP, q.shape[1] // 8))
+                drop = max(MINIMUM_DROP, q.shape[1] // 8)
+                kept = truncate(q, TRUNCATE_BELOW[work], minimum_drop=drop, likely=schedule.succeeded)
                 schedule.record(lag, kept is not None)
                 if kept is not None:
                     # The sketch: random combinations of everything dropped so far, E Omega.
@@ -273,11 +275,14 @@ class _TruncationSchedule:
     def __init__(self, after: int) -> None:
         self.interval = TRUNCATE_EVERY
         self.next = after + TRUNCATE_EVERY
+        #: Whether the last try dropped directions (the next one then likely does too).
+        self.succeeded = True
 
     def due(self, lag: int) -> bool:
         return lag >= self.next
 
     def record(self, lag: int, success: bool) -> None:
+        self.succeeded = success
         self.interval = TRUNCATE_EVERY if success else min(2 * self.interval, TRUNCATE_EVERY_MAX)
         self.next = lag + self.interval
 
