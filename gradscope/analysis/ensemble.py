@@ -16,7 +16,6 @@ or product leaves float64's range run one at a time through :func:`gradscope.ana
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,8 +24,8 @@ import numpy as np
 
 from gradscope.analysis.document import json_numbers
 from gradscope.analysis.problem import Problem, as_problem
-from gradscope.analysis.profile import Analysis, analyze
-from gradscope.analysis.summary import Thresholds, summarize
+from gradscope.analysis.profile import Analysis, analyze, profile_analysis
+from gradscope.analysis.summary import Thresholds
 from gradscope.engine.batched import batchable, batched_forward, batched_profiles
 from gradscope.engine.products import CHUNK_STEPS
 from gradscope.errors import ConfigError, DivergenceError
@@ -307,7 +306,12 @@ def analyze_each(
             good = 0
             for i, problem, profile in zip(chosen, batch, profiles, strict=True):
                 if not np.isnan(profile).any():
-                    results[i] = _analysis(problem, profile, thresholds)
+                    results[i] = profile_analysis(
+                        problem,
+                        np.array(profile),
+                        thresholds,
+                        kept_directions=problem.spec.state_size(problem.hidden_size),
+                    )
                     good += 1
             finished(good)
     for i, problem in enumerate(problems):
@@ -331,23 +335,6 @@ def _groups(problems: Sequence[Problem]) -> dict[tuple[Any, ...], list[int]]:
             key = (problem.compiled, problem.hidden_size, problem.input_size, problem.steps, problem.norm)
             groups.setdefault(key, []).append(i)
     return groups
-
-
-def _analysis(problem: Problem, profile: np.ndarray, thresholds: Thresholds) -> Analysis:
-    """The :class:`Analysis` of a batched profile ``(T,)``, as :func:`gradscope.analyze` builds it."""
-    lags = np.arange(1, problem.steps + 1)
-    summary = summarize(lags, profile, thresholds)
-    lags.setflags(write=False)
-    profile = np.array(profile)
-    profile.setflags(write=False)
-    return Analysis.of(
-        problem,
-        lags=lags,
-        log10_norm=profile,
-        thresholds=thresholds,
-        kept_directions=problem.spec.state_size(problem.hidden_size),
-        **dataclasses.asdict(summary),
-    )
 
 
 def _batch_size(problem: Problem) -> int:

@@ -244,18 +244,24 @@ def analyze(
         depth = tuple(depth_profiles(problem.compiled, network, runs))
     for values in profile.singular_values.values():
         values.setflags(write=False)
-    lags = np.arange(1, problem.steps + 1)
-    summary = summarize(lags, profile.log10_norm, thresholds)
-    lags.setflags(write=False)
-    profile.log10_norm.setflags(write=False)
-    return Analysis.of(
+    return profile_analysis(
         problem,
-        lags=lags,
-        log10_norm=profile.log10_norm,
-        thresholds=thresholds,
+        profile.log10_norm,
+        thresholds,
         svd_fallbacks=profile.svd_fallbacks,
         kept_directions=profile.directions,
         singular_values=profile.singular_values,
         depth_profiles=depth,
-        **dataclasses.asdict(summary),
+    )
+
+
+def profile_analysis(problem: Problem, log10_norm: np.ndarray, thresholds: Thresholds, **fields: Any) -> Analysis:
+    """The :class:`Analysis` of ``problem`` whose profile is ``log10_norm`` ``(T,)`` (made read-only here): its
+    lags and summary, and ``fields`` (the engine's record: ``kept_directions``, ``svd_fallbacks``, ...)."""
+    lags = np.arange(1, problem.steps + 1)
+    summary = summarize(lags, log10_norm, thresholds)
+    lags.setflags(write=False)
+    log10_norm.setflags(write=False)
+    return Analysis.of(
+        problem, lags=lags, log10_norm=log10_norm, thresholds=thresholds, **fields, **dataclasses.asdict(summary)
     )
