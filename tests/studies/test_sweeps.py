@@ -156,10 +156,12 @@ def test_rows_equal_analyze_with_the_task_seed() -> None:
 def test_hidden_size_and_steps_axes() -> None:
     spec = SweepSpec.create("rnn", parse_axes(["hidden_size=3,5", "steps=10,25"]), input_size=2, gain=1.3)
     for row in serial(spec).rows:
-        direct = gradscope.analyze(
+        problem = make_problem(
             "rnn", seed=row["seed"], hidden_size=row["hidden_size"], input_size=2, steps=row["steps"], gain=1.3
         )
-        assert row["final_log10_norm"] == direct.final_log10_norm
+        direct = gradscope.analyze(problem)
+        # a batched task (float64 RNN): the one-at-a-time number to 1e-12, not to the last bit (BLAS kernels vary)
+        assert_number(row["final_log10_norm"], direct.final_log10_norm, batched=is_batched(problem))
 
 
 def test_input_scale_multiplies_the_drawn_inputs() -> None:
@@ -169,7 +171,7 @@ def test_input_scale_multiplies_the_drawn_inputs() -> None:
         direct = gradscope.analyze(
             "rnn", params=problem.params.as_dict(), inputs=row["input_scale"] * problem.inputs, seed=row["seed"]
         )
-        assert row["rate_per_step"] == direct.rate_per_step
+        assert_number(row["rate_per_step"], direct.rate_per_step, batched=is_batched(problem))
 
 
 def test_forget_bias_and_chrono_rows_equal_analyze_with_the_same_bias() -> None:
