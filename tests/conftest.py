@@ -14,6 +14,7 @@ from gradscope.cells.activations import sigmoid
 from gradscope.engine import products as engine_products
 from gradscope.engine.coefficients import dense_jacobians
 from gradscope.i18n import set_language
+from gradscope.params.init import haar_orthogonal
 
 
 def exact_products(cell: str, **options: object) -> tuple[np.ndarray, object]:
@@ -27,6 +28,12 @@ def exact_products(cell: str, **options: object) -> tuple[np.ndarray, object]:
         running = running @ jacobians[steps - k]
         products[k - 1] = running
     return products, problem
+
+
+def with_singular_values(singular: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``U diag(singular) W^T`` with Haar-random ``U``, ``W``: ``(S, S)``."""
+    size = singular.size
+    return (haar_orthogonal(size, rng) * singular) @ haar_orthogonal(size, rng).T
 
 
 def exact_log10_norms(cell: str, order: int | str = 2, **options: object) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import exact_products
+from conftest import exact_products, with_singular_values
 
 import gradscope
 from gradscope.analysis.problem import make_problem, trajectory
@@ -111,11 +111,6 @@ def test_a_wide_lstm_switches_from_the_lanczos_route_to_the_others() -> None:
     single = gradscope.analyze("lstm", dtype="float32", **options)
     assert np.max(np.abs(single.log10_norm - np.log10(exact))) <= SINGLE_LOG10
     assert result.log10_norm.size == options["steps"]
-
-
-def with_singular_values(singular: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    size = singular.size
-    return (haar_orthogonal(size, rng) * singular) @ haar_orthogonal(size, rng).T
 
 
 @pytest.mark.parametrize("seed", [0, 1])

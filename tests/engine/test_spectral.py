@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import exact_products
+from conftest import exact_products, with_singular_values
 
 import gradscope
 from gradscope.engine.spectral import SpectralNormTracker, _orthonormal_complement
 from gradscope.params.init import haar_orthogonal
 
 SPECTRAL_RTOL = 1e-9
-
-
-def with_singular_values(singular: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``U diag(singular) W^T`` with Haar-random ``U``, ``W``: ``(S, S)``."""
-    size = singular.size
-    return (haar_orthogonal(size, rng) * singular) @ haar_orthogonal(size, rng).T
 
 
 @pytest.mark.parametrize("seed", [0, 1])
