@@ -6,7 +6,7 @@ on every draw, with the seeds ``seed, seed + 1, ..., seed + N - 1`` (so any memb
 reproduced on its own with ``analyze(..., seed=ensemble.seeds[i])``), and keeps every profile plus
 the pointwise median and quantile band.
 
-The draws are advanced together (:func:`analyze_many`, over :mod:`gradscope.engine.batched`): networks of
+The draws are advanced together (:func:`analyze_many`, over :mod:`gradscope.engine.batched_profiles`): networks of
 one cell and shape share every step's stacked NumPy calls, in sub-batches that fit the memory budget.
 Their profiles are the one-at-a-time path's to rounding (about 1e-14 in ``log10``; tested to 1e-12 relative).
 Draws the batch cannot give exactly (see :func:`~gradscope.engine.batched.batchable`: float32, Jordan's
@@ -26,7 +26,8 @@ from gradscope.analysis.document import json_numbers
 from gradscope.analysis.problem import Problem, as_problem
 from gradscope.analysis.profile import Analysis, analyze, profile_analysis
 from gradscope.analysis.summary import Thresholds
-from gradscope.engine.batched import batchable, batched_forward, batched_profiles
+from gradscope.engine.batched import batchable, batched_forward
+from gradscope.engine.batched_profiles import batched_profiles
 from gradscope.engine.products import CHUNK_STEPS
 from gradscope.errors import ConfigError, DivergenceError
 
@@ -238,10 +239,10 @@ def analyze_many(
     """:func:`gradscope.analyze` of every problem, networks of one cell and shape advanced together.
 
     Each result is the one-at-a-time path's to rounding and depends on its problem alone (never on the others
-    in its batch). ``kept_directions`` of a batched result is the full state size ``S`` (the batch never
-    truncates) and ``svd_fallbacks`` 0. Problems the batch cannot give exactly, and those whose numbers leave
-    float64's range, run through :func:`gradscope.analyze` (its error, with the draw and seed, is the first
-    such problem's in order).
+    in its batch). ``kept_directions`` of a batched result is what the batch's own truncations
+    kept (it may differ from the one-at-a-time path's by a few) and ``svd_fallbacks`` 0. Problems the
+    batch cannot give exactly, and those whose numbers leave float64's range, run through
+    :func:`gradscope.analyze` (its error, with the draw and seed, is the first such problem's in order).
 
     Args:
         problems: the problems, in order.
@@ -300,17 +301,16 @@ def analyze_each(
                         [p.inputs for p in batch],
                         [p.initial_state[0] for p in batch],
                     )
-                    profiles = batched_profiles(forward, batch[0].norm, forward.finite)
+                    profiles = batched_profiles(forward, batch[0].norm, forward.finite, [p.seed for p in batch])
             except Exception:  # the batch's own failure: its members run one at a time, each naming its error
                 continue
             good = 0
-            for i, problem, profile in zip(chosen, batch, profiles, strict=True):
+            for i, problem, profile, directions in zip(
+                chosen, batch, profiles.log10_norm, profiles.directions, strict=True
+            ):
                 if not np.isnan(profile).any():
                     results[i] = profile_analysis(
-                        problem,
-                        np.array(profile),
-                        thresholds,
-                        kept_directions=problem.spec.state_size(problem.hidden_size),
+                        problem, np.array(profile), thresholds, kept_directions=int(directions)
                     )
                     good += 1
             finished(good)

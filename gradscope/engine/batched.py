@@ -1,4 +1,4 @@
-"""N networks of one cell and shape advanced together: forward passes and norm profiles over a leading axis.
+"""N networks of one cell and shape advanced together: forward passes and step Jacobians over a leading axis.
 
 An ensemble (or a sweep's tasks of one shape) runs the same small computation N times; one at a time,
 Python's per-step overhead, not arithmetic, is most of the cost for H up to about 64. Here every step
@@ -10,19 +10,8 @@ is one stacked NumPy call for all N networks:
   per-unit code on ``(N, G, H)``: every member's states are bit for bit those of
   :func:`~gradscope.engine.trajectory.run_forward` (checked in the tests; a chaotic network would
   amplify a difference in the last bit to any size).
-* :func:`batched_profiles`: ``log10 ||P_k||`` for ``k = 1..T`` of every member. ``P_k = P_{k-1} J_{T-k+1}``
-  is advanced as dense ``(N, S, S)`` products, divided by its Frobenius norm every step (``log10`` of what was
-  divided out Kahan-summed per member), with negligible entries flushed as the one-at-a-time path does.
-  Norms: Frobenius directly; spectral from a block of ``b`` approximate top left singular vectors ``U``
-  (one subspace-iteration step per lag, so they follow the converging top subspace), with Rayleigh-Ritz
-  values ``theta`` of ``P P^T`` on ``span(U)`` and two rigorous certificates, as in
-  :mod:`gradscope.engine.spectral`: ``lambda_1 <= theta_1 + tail`` (Cauchy interlacing, ``tail =
-  ||P||_F^2 - sum theta``) and Kato-Temple with ``lambda_2 <= theta_2 + tail``. A member that neither
-  certifies to :data:`CERTIFY_RTOL` gets the exact eigenvalue of its Gram matrix (``eigvalsh`` over the
-  stack of such members). Products are never truncated (:mod:`gradscope.engine.truncation` drops only
-  directions whose effect on any norm is below ``1e-24`` relative, and at most ``1e-14`` before its sketch
-  alarm), so the profiles agree with :func:`~gradscope.engine.products.norm_profile` to rounding, about
-  ``1e-14`` in ``log10``.
+* :func:`batched_coefficients` and :func:`batched_jacobians`: the step Jacobians ``J_t`` ``(N, S, S)`` of
+  every member, from a chunk's coefficients; :mod:`gradscope.engine.batched_profiles` multiplies them.
 
 Every member's numbers depend on that member alone (each stacked call works slice by slice), never on
 which or how many networks share its batch: a sweep's rows are the same however its tasks are chunked.
@@ -38,21 +27,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradscope.compile.compiled import CompiledCell
-from gradscope.engine.operator import FLUSH_RELATIVE, flush_negligible
-from gradscope.engine.products import CHUNK_STEPS, EXACT_BELOW, FLUSH_EVERY
+from gradscope.engine.operator import flush_negligible
+from gradscope.engine.products import EXACT_BELOW
 from gradscope.engine.trajectory import CHECK_EVERY, read_index
+from gradscope.engine.truncation import coupling, strongly_connected
 from gradscope.params.layer import LayerParams
-
-#: Relative accuracy of ``sigma_1^2`` the certificates must reach before the exact Gram eigenvalue is skipped
-#: (``1e-13`` on ``sigma^2`` is ``2e-14`` in ``log10 sigma``: far inside the 1e-12 the batch promises).
-CERTIFY_RTOL = 1e-13
-#: Approximate top singular vectors tracked per member.
-BLOCK = 8
-#: Extra subspace-iteration steps for a member not yet certified, before its exact Gram eigenvalue.
-REFINE = 2
-#: A member whose certificates miss by more than this factor goes to its exact Gram eigenvalue at once: at the
-#: first lags, before the block has converged, refining it would cost two more iterations and still fail.
-HOPELESS = 1e10
 
 
 def batchable(spec_feedback: bool, inner_gates: bool, layers: int, dtype: str, norm: str, size: int) -> bool:
@@ -139,7 +118,7 @@ def batched_forward(
     return BatchedTrajectory(compiled, weight, bias, vectors, projection, states, finite)
 
 
-def _coefficients(batch: BatchedTrajectory, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+def batched_coefficients(batch: BatchedTrajectory, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
     """``(recurrent (N, n, C, G, H), direct (N, n, C, C, H))`` for steps ``start+1 .. stop`` (see
     :class:`~gradscope.engine.coefficients.StepCoefficients`), flushed like the one-at-a-time path's."""
     spec, hidden = batch.compiled.spec, batch.hidden
@@ -168,11 +147,18 @@ def _coefficients(batch: BatchedTrajectory, start: int, stop: int) -> tuple[np.n
     return recurrent, direct
 
 
-def _jacobians(batch: BatchedTrajectory, recurrent: np.ndarray, direct: np.ndarray, out: np.ndarray) -> None:
-    """Dense ``J_t`` ``(N, S, S)`` into ``out`` from one step's coefficients ``(N, C, G, H)`` / ``(N, C, C, H)``."""
+def weight_blocks(batch: BatchedTrajectory) -> np.ndarray:
+    """``W_hg`` of every member, ``(N, G, H, R)`` (a view of the stacked weights)."""
+    return batch.weight_hh.reshape(batch.members, batch.compiled.spec.num_gates, batch.hidden, -1)
+
+
+def batched_jacobians(
+    batch: BatchedTrajectory, blocks: np.ndarray, recurrent: np.ndarray, direct: np.ndarray, out: np.ndarray
+) -> None:
+    """Dense ``J_t`` ``(n, S, S)`` into ``out`` from one step's coefficients ``(n, C, G, H)`` / ``(n, C, C, H)``
+    and the members' weight blocks ``(n, G, H, R)`` (any ``n`` members of ``batch``, in any order)."""
     spec, hidden = batch.compiled.spec, batch.hidden
-    count, components, gates = batch.members, len(spec.state), spec.num_gates
-    blocks = batch.weight_hh.reshape(count, gates, hidden, -1)  # (N, G, H, R): W_hg
+    count, components = blocks.shape[0], len(spec.state)
     reads = read_index(spec, hidden)
     if components == 1 and reads == slice(0, hidden):  # RNN, GRU: J = sum_g diag(D[g]) W_hg + diag(d), no zeros
         np.einsum("ngi,ngir->nir", recurrent[:, 0], blocks, out=out)
@@ -188,131 +174,28 @@ def _jacobians(batch: BatchedTrajectory, recurrent: np.ndarray, direct: np.ndarr
             blocked[:, a, diagonal, b, diagonal] += direct[:, a, b]
 
 
-def batched_profiles(batch: BatchedTrajectory, norm: str, members: np.ndarray | None = None) -> np.ndarray:
-    """``log10 ||d s_T / d s_{T-k}||`` ``(N, T)`` for every member (float64), ``-inf`` where exactly zero.
-
-    A member whose product stops being finite gets ``NaN`` from then on (the one-at-a-time path raises there).
-    ``members`` (bool ``(N,)``) restricts the work to some; the others' rows are ``NaN``.
-    """
-    count, steps = batch.members, batch.steps
-    size = batch.states.shape[2]
-    live = np.ones(count, dtype=bool) if members is None else np.asarray(members, dtype=bool).copy()
-    log10_norm = np.full((count, steps), np.nan)
-    product = np.zeros((count, size, size))
-    factor = np.empty((count, size, size))
-    total = np.zeros(count)  # log10 of what was divided out, Kahan-summed
-    compensation = np.zeros(count)
-    zero = np.zeros(count, dtype=bool)
-    tracker = _Ritz(count, size) if norm == "spectral" else None
-    lag = 0
-    for stop in range(steps, 0, -CHUNK_STEPS):
-        start = max(0, stop - CHUNK_STEPS)
-        recurrent, direct = _coefficients(batch, start, stop)
-        for k in range(stop - start - 1, -1, -1):
-            _jacobians(batch, recurrent[:, k], direct[:, k], factor)
-            lag += 1
-            if lag == 1:
-                product[...] = factor
-            else:
-                product = np.matmul(product, factor)  # P_k = P_{k-1} J_t, slice by slice
-            product[~live] = 0.0  # members that are not ours (or no longer): zeros keep the stacked calls finite
-            if lag % FLUSH_EVERY == 0:
-                magnitude = np.abs(product)
-                product[magnitude < FLUSH_RELATIVE * magnitude.max(axis=(1, 2), keepdims=True)] = 0.0
-            frobenius = np.einsum("nij,nij->n", product, product)
-            awkward = np.flatnonzero(live & ~zero & ~((frobenius > 0.0) & (frobenius < np.inf)))
-            for n in awkward:  # squares that under- or overflow: divide by the largest entry first
-                largest = float(np.abs(product[n]).max())
-                if largest == 0.0:
-                    zero[n] = True
-                elif not np.isfinite(largest):
-                    live[n] = False  # a non-finite product: the one-at-a-time path raises there
-                else:
-                    product[n] /= largest
-                    total[n : n + 1], compensation[n : n + 1] = _kahan(
-                        total[n : n + 1], compensation[n : n + 1], np.log10(np.array([largest]))
-                    )
-                    frobenius[n] = float(np.vdot(product[n], product[n]))
-            live &= np.isfinite(frobenius)
-            product[~live] = 0.0
-            working = live & ~zero
-            scale = np.where(working, np.sqrt(np.where(working, frobenius, 1.0)), 1.0)
-            product /= scale[:, None, None]
-            value = np.zeros(count) if tracker is None else 0.5 * np.log10(tracker.norm_squared(product, working))
-            with np.errstate(divide="ignore"):
-                total, compensation = _kahan(total, compensation, np.log10(scale))
-            log10_norm[working, lag - 1] = (value + total)[working]
-            log10_norm[zero & live, lag - 1] = -np.inf
-    return log10_norm
-
-
-def _kahan(total: np.ndarray, compensation: np.ndarray, term: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Elementwise Kahan-compensated ``total + term``."""
-    term = term - compensation
-    new_total = total + term
-    return new_total, (new_total - total) - term
-
-
-class _Ritz:
-    """``sigma_1(P)^2`` of a stack of products ``P`` ``(N, S, S)`` with ``||P||_F = 1``: a tracked block of
-    approximate top left singular vectors, certified values, and exact Gram eigenvalues for the rest."""
-
-    def __init__(self, count: int, size: int) -> None:
-        self.block = min(BLOCK, size)
-        start = np.random.default_rng(0).standard_normal((size, self.block))
-        self.basis = np.broadcast_to(np.linalg.qr(start)[0], (count, size, self.block)).copy()  # U, (N, S, b)
-        self.slack = 64 * float(np.finfo(np.float64).eps)  # rounding in ||P||_F^2 - sum(theta), relative
-        self.exact = 0  # members answered by the dense eigensolver (for the benchmark's record)
-
-    def norm_squared(self, product: np.ndarray, members: np.ndarray) -> np.ndarray:
-        """``sigma_1^2`` of each member's ``product`` (the Frobenius norm is 1), 1.0 where not ``members``."""
-        result = np.ones(product.shape[0])
-        pending = np.asarray(members, dtype=bool).copy()
-        hopeless = np.zeros_like(pending)
-        for attempt in range(1 + REFINE):
-            indices = np.flatnonzero(pending & ~hopeless)
-            if indices.size == 0:
-                break
-            # Every member is one step further after a call: the first attempt for all, refinements for the rest.
-            theta, certified, far = self._iterate(product, indices if attempt else None)
-            chosen = indices if attempt else np.arange(product.shape[0])
-            done = certified & pending[chosen]
-            result[chosen[done]] = theta[done]
-            pending[chosen[done]] = False
-            hopeless[chosen[far]] = True
-        exact = np.flatnonzero(pending)
-        if exact.size:
-            stacked = product[exact]
-            result[exact] = np.maximum(np.linalg.eigvalsh(np.matmul(stacked, stacked.transpose(0, 2, 1)))[:, -1], 0.0)
-            self.exact += int(exact.size)
-        return result
-
-    def _iterate(self, product: np.ndarray, indices: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Rayleigh-Ritz on the tracked block of the members ``indices`` (all for ``None``), then one
-        subspace-iteration step ``U <- orth(P P^T U)``; their ``theta_1``, whether it is certified, and whether
-        it is so far from it (:data:`HOPELESS`) that :data:`REFINE` more steps would be wasted on it."""
-        chosen = slice(None) if indices is None else indices
-        basis, matrix = self.basis[chosen], product[chosen]
-        image = np.matmul(matrix.transpose(0, 2, 1), basis)  # Y = P^T U, (n, S, b)
-        values, vectors = np.linalg.eigh(np.matmul(image.transpose(0, 2, 1), image))  # theta ascending, (n, b)
-        theta_1 = values[:, -1]
-        tail = np.maximum(1.0 - values.sum(axis=1), 0.0) + self.slack
-        ritz = np.matmul(basis, vectors)  # Ritz vectors U C
-        forward = np.matmul(matrix, np.matmul(image, vectors))  # P P^T U C, (n, S, b)
-        residual = np.linalg.norm(forward[:, :, -1] - theta_1[:, None] * ritz[:, :, -1], axis=1)
-        theta_2 = values[:, -2] if self.block > 1 else np.zeros_like(theta_1)
-        bound = CERTIFY_RTOL * theta_1
-        certified = tail <= bound
-        # Kato-Temple with the rigorous lambda_2 <= theta_2 + tail, else with the Ritz gap once the residual
-        # is well inside it (the a-posteriori bound of ARPACK-style solvers; engine.spectral uses the same two).
-        far = tail > HOPELESS * bound
-        for gap in (theta_1 - theta_2 - tail, np.where(residual < 0.1 * (theta_1 - theta_2), theta_1 - theta_2, 0.0)):
-            certified |= (gap > 0.0) & (residual * residual <= bound * np.maximum(gap, 0.0))
-            far &= residual * residual > HOPELESS * bound * np.maximum(gap, 0.0)
-        refreshed, _ = np.linalg.qr(forward)
-        usable = np.isfinite(refreshed).all(axis=(1, 2))
-        if indices is None:
-            self.basis[usable] = refreshed[usable]
+def strongly_coupled(batch: BatchedTrajectory) -> np.ndarray:
+    """``(N,)`` bool: whether each member's coupling graph (an edge ``j -> i`` wherever ``J_t[i, j]`` can be
+    nonzero, from the weights that count and the cell's partials) is strongly connected, the condition
+    under which :mod:`gradscope.engine.truncation` may drop directions (as the one-at-a-time path decides)."""
+    spec, hidden = batch.compiled.spec, batch.hidden
+    components = {name: k for k, name in enumerate(spec.state)}
+    gates = {name: k for k, name in enumerate(spec.gates)}
+    recurrent_mask = np.zeros((len(spec.state), len(spec.gates)), dtype=bool)
+    direct_mask = np.zeros((len(spec.state), len(spec.state)), dtype=bool)
+    for kind, row, other in batch.compiled.state_partial_keys:
+        if kind in ("m", "u"):
+            recurrent_mask[components[row], gates[other]] = True
         else:
-            self.basis[indices[usable]] = refreshed[usable]
-        return theta_1, certified, far  # far members are never certified
+            direct_mask[components[row], components[other]] = True
+    size, reads, diagonal = len(spec.state) * hidden, read_index(spec, hidden), np.arange(hidden)
+    result = np.zeros(batch.members, dtype=bool)
+    for n, blocks in enumerate(weight_blocks(batch)):
+        weights = coupling(blocks)  # (G, H, R), relative to the largest weight of any gate
+        pattern = np.zeros((len(spec.state), hidden, size), dtype=bool)
+        for a in range(len(spec.state)):
+            pattern[a][:, reads] = weights[recurrent_mask[a]].any(axis=0)
+            for b in np.flatnonzero(direct_mask[a]):
+                pattern[a, diagonal, b * hidden + diagonal] = True
+        result[n] = strongly_connected(pattern.reshape(size, size))
+    return result
