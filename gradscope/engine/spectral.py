@@ -248,7 +248,7 @@ class SpectralNormTracker:
         for iteration in range(LANCZOS_ITERATIONS):
             self.iterations += 1
             space[:, used : used + step] = current
-            product, _ = gram_image(q, current)  # (B X_j)^T, (step, r): one or two passes over Q
+            product = gram_image(q, current)  # (B X_j)^T, (step, r): two passes over Q
             filled = used + step
             basis = space[:, :filled]
             coefficients = product @ basis  # (X^T B X_j)^T
@@ -316,9 +316,9 @@ class SpectralNormTracker:
         keep = min(self.block, used)
         ritz = space @ vectors[:, -keep:].astype(self.dtype)  # ascending, the top one last
         top = ritz[:, -1] / np.linalg.norm(ritz[:, -1])
-        product, squared = gram_image(q, top[:, None])
-        theta_1 = float(squared[0])  # the Rayleigh quotient, measured
-        residual = float(np.linalg.norm(product[0].astype(np.float64) - theta_1 * top))
+        image = q @ top
+        theta_1 = float(image.astype(np.float64) @ image)  # the Rayleigh quotient, measured
+        residual = float(np.linalg.norm((image @ q).astype(np.float64) - theta_1 * top))
         theta_2 = values[-2] if values.size > 1 else 0.0
         tail = max(frobenius_squared - values[:-1].sum() - max(theta_1, values[-1]), 0.0) + slack
         if not (tail <= tolerance * theta_1 or _kato_temple(theta_1, theta_2, tail, residual, tolerance)):
@@ -338,22 +338,15 @@ class SpectralNormTracker:
         return gram_spectral_norm(q)
 
 
-def gram_image(q: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``((Q^T Q x)^T, ||Q x_j||^2)`` for ``Q`` ``(S, r)`` and ``x`` ``(r, n)``: ``(n, r)`` and ``(n,)`` (the
-    squared norms summed in float64). Two passes over ``Q`` per column, by whichever BLAS path is faster at
-    its size (:data:`PER_COLUMN_FROM`)."""
+def gram_image(q: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``(Q^T Q x)^T`` ``(n, r)`` for ``Q`` ``(S, r)`` and ``x`` ``(r, n)``: two passes over ``Q`` per column, by
+    whichever BLAS path is faster at its size (:data:`PER_COLUMN_FROM`)."""
     if q.size < PER_COLUMN_FROM or x.shape[1] == 1:
-        image = q @ x
-        image64 = image.astype(np.float64, copy=False)
-        return image.T @ q, np.einsum("ij,ij->j", image64, image64)
+        return (q @ x).T @ q
     product = np.empty((x.shape[1], q.shape[1]), dtype=q.dtype)
-    squared = np.empty(x.shape[1])
     for j in range(x.shape[1]):
-        image = q @ x[:, j]
-        np.matmul(image, q, out=product[j])
-        image64 = image.astype(np.float64, copy=False)
-        squared[j] = float(image64 @ image64)
-    return product, squared
+        np.matmul(q @ x[:, j], q, out=product[j])
+    return product
 
 
 def _thin_qr(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
