@@ -31,20 +31,19 @@ solve, and one that slows down badly when the machine's cores are shared, so the
 enough steps to avoid it at the flat first lags.
 
 Wide products (at least :data:`LANCZOS_FROM` columns: the dense regime, where nothing can be truncated)
-take a leaner route, :meth:`SpectralNormTracker.norm` with ``lanczos=True``: there every thin product
-``Q X`` costs about as much as reading ``Q`` once for one or two columns (BLAS's matrix-vector paths)
-but several times that per column for blocks of 4 to 16 (measured on this machine's OpenBLAS,
-S = 512: 31 us for 1 or 2 columns, 140 to 190 us for 4 to 8, a GEMM 5.5 ms), so the block-Krylov step
-above with ``b = 8`` spends more on certifying a lag than the lag's own GEMM. The lean route is block
-Lanczos with :data:`LANCZOS_BLOCK` = 2 columns, started from the previous lag's top Ritz vectors: the
+take a leaner route, :meth:`SpectralNormTracker.norm` with ``lanczos=True``: there a thin product ``Q X``
+costs several times a matrix-vector product per column for blocks of 4 to 16 (measured on this
+machine's OpenBLAS, S = 512: 31 us for 1 or 2 columns, 140 to 190 us for 4 to 8, a GEMM 5.5 ms; from
+about ``720^2`` entries on OpenBLAS spreads even a two-column product over its threads, at half the
+speed of two matrix-vector products), so the block-Krylov step above with ``b = 8`` spends more on
+certifying a lag than the lag's own GEMM. The lean route is Lanczos with :data:`LANCZOS_BLOCK` columns
+per block (one: see there), started from the previous lag's top Ritz vector: the
 projected matrix ``X^T B X`` is accumulated one block column at a time from ``B X_j`` (no Gram of the
 whole search space per step), the next block is the residual made orthogonal to the space twice
 (classical Gram-Schmidt), Ritz values are computed only once the iteration is expected to be close
 (from the previous lag's count), and the residual ``||B x - theta x||`` of the top Ritz vector, read
 from the Lanczos relation while iterating, is measured explicitly (two matrix-vector products) before
-it certifies ``theta`` by the same two bounds as above. Each step's ``B X_j`` is :func:`gram_image`: for
-products of more than about ``720^2`` entries, where OpenBLAS spreads a two-column product over its
-threads at half its matrix-vector speed, it goes column by column.
+it certifies ``theta`` by the same two bounds as above.
 """
 
 from __future__ import annotations
@@ -64,21 +63,19 @@ DEFAULT_BLOCK = 8
 #: Products at least this wide take the block-Lanczos route (see the module docstring).
 LANCZOS_FROM = 256
 
-#: Columns per block of the Lanczos route (BLAS's matrix-vector paths serve 1 or 2 at nearly one's cost).
-LANCZOS_BLOCK = 2
+#: Columns per block of the Lanczos route. One: a two-column block needs fewer steps (RNN, orthogonal W_hh,
+#: gain 1: 11.4 a lag at H=512, 19.7 at H=1024, against 14.9 and 26.4 for one column) but more columns in
+#: all (22.8 and 39.4 against 14.9 and 26.4), each costing about one column's two matrix-vector passes; the
+#: route took 0.79 s against 0.88 s at H=512, T=400 and 2.41 s against 3.18 s at H=1024, T=300. A flat
+#: top costs both about the same (LSTM H=128 and 256, GRU H=256 at PyTorch's initialisation: no fallback
+#: either way, the same time to noise).
+LANCZOS_BLOCK = 1
 
 #: Largest Lanczos search space (columns) before a thick restart to the top :data:`DEFAULT_BLOCK` Ritz vectors.
 LANCZOS_DIMENSION = 64
 
 #: Lanczos steps per lag before the dense fallback.
 LANCZOS_ITERATIONS = 96
-
-#: From this many entries of ``Q`` on, :func:`gram_image` applies ``B = Q^T Q`` one column at a time: there
-#: OpenBLAS splits a product with two columns over its threads and runs it at about half its matrix-vector
-#: speed (measured, (Q x)^T Q for two columns as one product / column by column: float64 S = 640 100 / 166
-#: us, S = 704 129 / 116, S = 1024 533 / 267, S = 2048 3675 / 2059; float32 S = 768 204 / 111; a
-#: truncated (1024, 300) product 69 / 120).
-PER_COLUMN_FROM = 2**19
 
 #: Default relative accuracy of ``sigma_1`` by working precision.
 DEFAULT_RTOL = {np.dtype(np.float64): 4e-10, np.dtype(np.float32): 1e-5}
@@ -248,7 +245,7 @@ class SpectralNormTracker:
         for iteration in range(LANCZOS_ITERATIONS):
             self.iterations += 1
             space[:, used : used + step] = current
-            product = gram_image(q, current)  # (B X_j)^T, (step, r): two passes over Q
+            product = (q @ current).T @ q  # (B X_j)^T, (step, r): two matrix-vector passes over Q
             filled = used + step
             basis = space[:, :filled]
             coefficients = product @ basis  # (X^T B X_j)^T
@@ -258,12 +255,14 @@ class SpectralNormTracker:
             block_column = (coefficients + correction).astype(np.float64)
             projected[used:filled, :filled] = block_column
             projected[:filled, used:filled] = block_column.T
-            diagonal = projected[used:filled, used:filled]
-            projected[used:filled, used:filled] = 0.5 * (diagonal + diagonal.T)
+            if step > 1:
+                diagonal = projected[used:filled, used:filled]
+                projected[used:filled, used:filled] = 0.5 * (diagonal + diagonal.T)
             used = filled
             current, beta = _thin_qr(residual)
             exhausted = False
-            if min(abs(beta[i, i]) for i in range(step)) <= 1e-8 * np.abs(block_column).max(initial=0.0):
+            smallest = abs(float(beta[0, 0])) if step == 1 else float(np.abs(np.diag(beta)).min())
+            if smallest <= 1e-8 * float(np.abs(block_column).max()):
                 # (Nearly) rank-deficient residual: Householder's extra columns need not be orthogonal
                 # to the space; make them so, or the space is invariant (its Ritz values are exact).
                 complement = _orthonormal_complement(space[:, :used], current)
@@ -336,17 +335,6 @@ class SpectralNormTracker:
         self.fallbacks += 1
         self._fallback_streak += 1
         return gram_spectral_norm(q)
-
-
-def gram_image(q: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """``(Q^T Q x)^T`` ``(n, r)`` for ``Q`` ``(S, r)`` and ``x`` ``(r, n)``: two passes over ``Q`` per column, by
-    whichever BLAS path is faster at its size (:data:`PER_COLUMN_FROM`)."""
-    if q.size < PER_COLUMN_FROM or x.shape[1] == 1:
-        return (q @ x).T @ q
-    product = np.empty((x.shape[1], q.shape[1]), dtype=q.dtype)
-    for j in range(x.shape[1]):
-        np.matmul(q @ x[:, j], q, out=product[j])
-    return product
 
 
 def _thin_qr(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
