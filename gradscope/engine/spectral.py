@@ -31,19 +31,18 @@ solve, and one that slows down badly when the machine's cores are shared, so the
 enough steps to avoid it at the flat first lags.
 
 Wide products (at least :data:`LANCZOS_FROM` columns: the dense regime, where nothing can be truncated)
-take a leaner route, :meth:`SpectralNormTracker.norm` with ``lanczos=True``: there a thin product ``Q X``
-costs several times a matrix-vector product per column for blocks of 4 to 16 (measured on this
-machine's OpenBLAS, S = 512: 31 us for 1 or 2 columns, 140 to 190 us for 4 to 8, a GEMM 5.5 ms; from
-about ``720^2`` entries on OpenBLAS spreads even a two-column product over its threads, at half the
-speed of two matrix-vector products), so the block-Krylov step above with ``b = 8`` spends more on
-certifying a lag than the lag's own GEMM. The lean route is Lanczos with :data:`LANCZOS_BLOCK` columns
-per block (one: see there), started from the previous lag's top Ritz vector: the
-projected matrix ``X^T B X`` is accumulated one block column at a time from ``B X_j`` (no Gram of the
-whole search space per step), the next block is the residual made orthogonal to the space twice
-(classical Gram-Schmidt), Ritz values are computed only once the iteration is expected to be close
-(from the previous lag's count), and the residual ``||B x - theta x||`` of the top Ritz vector, read
-from the Lanczos relation while iterating, is measured explicitly (two matrix-vector products) before
-it certifies ``theta`` by the same two bounds as above.
+take a leaner route in :meth:`SpectralNormTracker.norm`: there a thin product ``Q X`` costs several
+times a matrix-vector product per column for blocks of 4 to 16 (measured on this machine's OpenBLAS,
+S = 512: 31 us for 1 or 2 columns, 140 to 190 us for 4 to 8, a GEMM 5.5 ms; from about ``720^2``
+entries on, OpenBLAS spreads even a two-column product over its threads, at half the speed of two
+matrix-vector products), so the block-Krylov step above with ``b = 8`` spends more on certifying a lag
+than the lag's own GEMM. The lean route is Lanczos with :data:`LANCZOS_BLOCK` (one) columns a step,
+started from the previous lag's top Ritz vector: the projected matrix ``X^T B X`` is accumulated one
+block column at a time from ``B X_j`` (no Gram of the whole search space per step), the next block is
+the residual made orthogonal to the space twice (classical Gram-Schmidt), Ritz values are computed
+only once the iteration is expected to be close (from the previous lag's count), and the residual
+``||B x - theta x||`` of the top Ritz vector, read from the Lanczos relation while iterating, is
+measured explicitly (two matrix-vector products) before it certifies ``theta`` by the same two bounds as above.
 """
 
 from __future__ import annotations
@@ -63,12 +62,9 @@ DEFAULT_BLOCK = 8
 #: Products at least this wide take the block-Lanczos route (see the module docstring).
 LANCZOS_FROM = 256
 
-#: Columns per block of the Lanczos route. One: a two-column block needs fewer steps (RNN, orthogonal W_hh,
-#: gain 1: 11.4 a lag at H=512, 19.7 at H=1024, against 14.9 and 26.4 for one column) but more columns in
-#: all (22.8 and 39.4 against 14.9 and 26.4), each costing about one column's two matrix-vector passes; the
-#: route took 0.79 s against 0.88 s at H=512, T=400 and 2.41 s against 3.18 s at H=1024, T=300. A flat
-#: top costs both about the same (LSTM H=128 and 256, GRU H=256 at PyTorch's initialisation: no fallback
-#: either way, the same time to noise).
+#: Columns per block of the Lanczos route: one. Two-column blocks take fewer steps but more columns in all
+#: (RNN, orthogonal W_hh, gain 1: 11.4 steps, 22.8 columns a lag at H=512, 19.7 and 39.4 at H=1024, against
+#: 14.9 and 26.4), each column two matrix-vector passes; a flat LSTM or GRU top costs both the same.
 LANCZOS_BLOCK = 1
 
 #: Largest Lanczos search space (columns) before a thick restart to the top :data:`DEFAULT_BLOCK` Ritz vectors.
