@@ -34,15 +34,15 @@ Wide products (at least :data:`LANCZOS_FROM` columns: the dense regime, where no
 take a leaner route in :meth:`SpectralNormTracker.norm`: there a thin product ``Q X`` costs several
 times a matrix-vector product per column for blocks of 4 to 16 (measured on this machine's OpenBLAS,
 S = 512: 31 us for 1 or 2 columns, 140 to 190 us for 4 to 8, a GEMM 5.5 ms; from about ``720^2``
-entries on, OpenBLAS spreads even a two-column product over its threads, at half the speed of two
-matrix-vector products), so the block-Krylov step above with ``b = 8`` spends more on certifying a lag
-than the lag's own GEMM. The lean route is Lanczos with :data:`LANCZOS_BLOCK` (one) columns a step,
-started from the previous lag's top Ritz vector: the projected matrix ``X^T B X`` is accumulated one
-block column at a time from ``B X_j`` (no Gram of the whole search space per step), the next block is
-the residual made orthogonal to the space twice (classical Gram-Schmidt), Ritz values are computed
-only once the iteration is expected to be close (from the previous lag's count), and the residual
-``||B x - theta x||`` of the top Ritz vector, read from the Lanczos relation while iterating, is
-measured explicitly (two matrix-vector products) before it certifies ``theta`` by the same two bounds as above.
+entries on even a two-column product runs at half the speed of two matrix-vector products), so the
+block-Krylov step above with ``b = 8`` spends more on certifying a lag than the lag's own GEMM. The
+lean route is Lanczos with one vector a step (:data:`LANCZOS_BLOCK`), started from the previous lag's
+top Ritz vector: the projected matrix ``X^T B X`` is accumulated one block column at a time from
+``B X_j`` (no Gram of the whole search space per step), the next block is the residual made orthogonal
+to the space twice (classical Gram-Schmidt), Ritz values are computed only once the iteration is
+expected to be close (from the previous lag's count), and the residual ``||B x - theta x||`` of the top
+Ritz vector, read from the Lanczos relation while iterating, is measured explicitly (two matrix-vector
+products) before it certifies ``theta`` by the same two bounds as above.
 """
 
 from __future__ import annotations
