@@ -30,7 +30,7 @@ from gradscope.compile.compiled import CompiledCell
 from gradscope.engine.operator import flush_negligible
 from gradscope.engine.products import EXACT_BELOW
 from gradscope.engine.trajectory import CHECK_EVERY, read_index
-from gradscope.engine.truncation import coupling, strongly_connected
+from gradscope.engine.truncation import coupling, state_coupling, strongly_connected
 from gradscope.params.layer import LayerParams
 
 
@@ -188,14 +188,12 @@ def strongly_coupled(batch: BatchedTrajectory) -> np.ndarray:
             recurrent_mask[components[row], gates[other]] = True
         else:
             direct_mask[components[row], components[other]] = True
-    size, reads, diagonal = len(spec.state) * hidden, read_index(spec, hidden), np.arange(hidden)
-    result = np.zeros(batch.members, dtype=bool)
-    for n, blocks in enumerate(weight_blocks(batch)):
-        weights = coupling(blocks)  # (G, H, R), relative to the largest weight of any gate
-        pattern = np.zeros((len(spec.state), hidden, size), dtype=bool)
-        for a in range(len(spec.state)):
-            pattern[a][:, reads] = weights[recurrent_mask[a]].any(axis=0)
-            for b in np.flatnonzero(direct_mask[a]):
-                pattern[a, diagonal, b * hidden + diagonal] = True
-        result[n] = strongly_connected(pattern.reshape(size, size))
-    return result
+    reads = read_index(spec, hidden)
+    # coupling() is relative to the largest weight of any gate, as the one-at-a-time path's
+    return np.array(
+        [
+            strongly_connected(state_coupling(coupling(blocks), recurrent_mask, direct_mask, reads))
+            for blocks in weight_blocks(batch)
+        ],
+        dtype=bool,
+    )

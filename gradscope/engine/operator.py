@@ -22,7 +22,7 @@ import numpy as np
 
 from gradscope.engine.coefficients import InnerCoefficients, StepCoefficients, inner_weights, step_coefficients
 from gradscope.engine.trajectory import Trajectory
-from gradscope.engine.truncation import coupling
+from gradscope.engine.truncation import coupling, state_coupling
 
 #: Magnitudes below this (relative to the step's largest coefficient, or to the product's largest entry) are
 #: flushed to zero: they cannot change a norm at any reportable precision, and subnormal floats
@@ -314,10 +314,4 @@ class StepOperator:
         if self.readout:
             readout = coupling(self.readout_t.T).astype(float)  # W_hy (O, H)
             return (readout @ weights.any(axis=0).astype(float)) > 0
-        C, H, S = self.components, self.hidden, self.size
-        pattern = np.zeros((C, H, S), dtype=bool)
-        for a in range(C):
-            pattern[a, :, S - self.reads :] = weights[self.recurrent_mask[a]].any(axis=0)
-            for b in np.flatnonzero(self.direct_mask[a]):
-                pattern[a, self.diagonal, b * H + self.diagonal] = True
-        return pattern.reshape(S, S)
+        return state_coupling(weights, self.recurrent_mask, self.direct_mask, slice(self.size - self.reads, self.size))

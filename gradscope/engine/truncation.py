@@ -75,6 +75,28 @@ def coupling(matrix: np.ndarray) -> np.ndarray:
     return magnitude > COUPLING_BELOW * magnitude.max(initial=0.0)
 
 
+def state_coupling(
+    weights: np.ndarray, recurrent_mask: np.ndarray, direct_mask: np.ndarray, reads: slice
+) -> np.ndarray:
+    """``(S, S)`` bool: where ``J_t[i, j]`` can be nonzero, for a state of ``C`` components of ``H`` units.
+
+    Args:
+        weights: ``(G, H, R)`` the couplings of each gate's recurrent weights ``W_hg`` that count.
+        recurrent_mask: ``(C, G)`` whether component ``a`` has a partial through gate ``g``'s projection.
+        direct_mask: ``(C, C)`` whether component ``a`` has a direct (diagonal) partial on component ``b``.
+        reads: the ``R`` state entries the recurrent projections read (their columns of ``J_t``): a slice
+            or an index array.
+    """
+    components, hidden = recurrent_mask.shape[0], weights.shape[1]
+    size, diagonal = components * hidden, np.arange(hidden)
+    pattern = np.zeros((components, hidden, size), dtype=bool)
+    for a in range(components):
+        pattern[a][:, reads] = weights[recurrent_mask[a]].any(axis=0)
+        for b in np.flatnonzero(direct_mask[a]):
+            pattern[a, diagonal, b * hidden + diagonal] = True
+    return pattern.reshape(size, size)
+
+
 @dataclass(frozen=True)
 class Truncation:
     """The kept part of ``X`` ``(S, r)``: ``columns = X @ rotation``."""
