@@ -40,7 +40,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from gradscope.errors import ConfigError
-from gradscope.studies.workers import child_environment, stop_workers, worker_started
+from gradscope.studies.workers import (
+    child_environment,
+    signals_blocked_for_new_workers,
+    stop_workers,
+    worker_started,
+)
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -208,7 +213,7 @@ class LocalExecutor:
         ) as pool:
             try:
                 # Worker processes start inside submit() (spawn and forkserver start them on demand).
-                with child_environment(variables):
+                with child_environment(variables), signals_blocked_for_new_workers():
                     futures = {pool.submit(function, part): index for index, part in enumerate(parts)}
                 for future in as_completed(futures):
                     index = futures[future]

@@ -34,6 +34,30 @@ def child_environment(variables: dict[str, str]) -> Iterator[None]:
 #: How often a worker checks that its parent still lives (seconds).
 PARENT_POLL_S = 0.2
 
+#: The signals a worker ignores (:func:`worker_started`); blocked from its first instruction until then.
+WORKER_IGNORED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def signals_blocked_for_new_workers() -> Iterator[None]:
+    """Block ``SIGINT`` and ``SIGTERM`` in this thread while it starts worker processes.
+
+    A new process inherits the mask of the thread that started it, and a worker spends its first half
+    second importing, before :func:`worker_started` can ignore anything: a Ctrl-C to the process group in
+    that window would end it with a ``KeyboardInterrupt`` traceback on the shared stderr. Blocked, the
+    signal waits in the worker, which discards it once it ignores the signal and unblocks. This process
+    loses nothing: the kernel gives the signal to another thread or keeps it pending until the mask is
+    restored. (The standard library's resource tracker is started the same way.)
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # no signal masks (Windows): no process groups either
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_IGNORED_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
 
 def worker_started(parent: int | None = None) -> None:
     """The local workers' initializer: ignore ``SIGINT`` and ``SIGTERM``, and exit when the parent process is gone.
@@ -48,8 +72,10 @@ def worker_started(parent: int | None = None) -> None:
     ``forkserver`` worker's parent is the server, read here). A parent killed while the worker was still
     importing has handed it to another process before this runs, so the pid is passed in, not read.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for number in WORKER_IGNORED_SIGNALS:
+        signal.signal(number, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # blocked since the worker started: what arrived meanwhile is dropped
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_IGNORED_SIGNALS)
     if parent is None:
         parent = os.getppid()
     elif os.getppid() != parent:

@@ -7,6 +7,7 @@ identical document (same floats to the last bit), because each task's seed comes
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ from gradscope.studies.executors import (
     make_executor,
 )
 from gradscope.studies.sweeps import SweepSpec, SweepTask, run_chunk, run_sweep
+from gradscope.studies.workers import signals_blocked_for_new_workers
 
 SPEC = SweepSpec.create(
     "lstm",
@@ -114,6 +116,29 @@ def test_a_worker_orphaned_while_it_started_exits_at_once() -> None:
     assert finished.returncode == 1 and time.monotonic() - start < 20
     watched = "import os, time; from gradscope.studies.workers import worker_started; worker_started(os.getppid())"
     assert subprocess.run([sys.executable, "-c", watched], timeout=30).returncode == 0  # its parent lives
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="needs POSIX signal masks")
+def test_a_ctrl_c_while_a_worker_starts_is_dropped_by_the_worker_and_kept_by_this_process() -> None:
+    # The worker sends itself SIGINT and SIGTERM before its initializer ran, as a Ctrl-C to the process group
+    # can while it imports: started inside the block it holds them, and drops them once it ignores them.
+    code = (
+        "import os, signal; from gradscope.studies.workers import worker_started\n"
+        "held = signal.pthread_sigmask(signal.SIG_BLOCK, [])\n"
+        "print(signal.SIGINT in held and signal.SIGTERM in held)\n"
+        "os.kill(os.getpid(), signal.SIGINT); os.kill(os.getpid(), signal.SIGTERM)\n"
+        "worker_started(os.getppid())\n"
+        "print(signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []), 'alive')"
+    )
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    # This process's own Ctrl-C comes once the workers are started.
+    with pytest.raises(KeyboardInterrupt), signals_blocked_for_new_workers():
+        worker = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        signal.raise_signal(signal.SIGINT)
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
+    assert (worker.returncode, worker.stdout.split(), worker.stderr) == (0, ["True", "False", "alive"], "")
+    outside = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert outside.returncode == -signal.SIGINT and outside.stderr.strip().endswith("KeyboardInterrupt")  # what it prevents
 
 
 def test_make_executor_and_options() -> None:
