@@ -138,7 +138,8 @@ def test_a_ctrl_c_while_a_worker_starts_is_dropped_by_the_worker_and_kept_by_thi
     assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
     assert (worker.returncode, worker.stdout.split(), worker.stderr) == (0, ["True", "False", "alive"], "")
     outside = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert outside.returncode == -signal.SIGINT and outside.stderr.strip().endswith("KeyboardInterrupt")  # what it prevents
+    # What the block prevents: started outside it, the worker dies of its own Ctrl-C.
+    assert outside.returncode == -signal.SIGINT and outside.stderr.strip().endswith("KeyboardInterrupt")
 
 
 def test_make_executor_and_options() -> None:
