@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from gradscope.errors import ConfigError
 from gradscope.studies.workers import (
     child_environment,
-    signals_blocked_for_new_workers,
+    signals_held_while_workers_start,
     stop_workers,
     worker_started,
 )
@@ -213,7 +213,7 @@ class LocalExecutor:
         ) as pool:
             try:
                 # Worker processes start inside submit() (spawn and forkserver start them on demand).
-                with child_environment(variables), signals_blocked_for_new_workers():
+                with child_environment(variables), signals_held_while_workers_start():
                     futures = {pool.submit(function, part): index for index, part in enumerate(parts)}
                 for future in as_completed(futures):
                     index = futures[future]

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -39,24 +40,37 @@ WORKER_IGNORED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextlib.contextmanager
-def signals_blocked_for_new_workers() -> Iterator[None]:
-    """Block ``SIGINT`` and ``SIGTERM`` in this thread while it starts worker processes.
+def signals_held_while_workers_start() -> Iterator[None]:
+    """Hold ``SIGINT`` and ``SIGTERM`` back while this thread starts worker processes; deliver them after.
 
-    A new process inherits the mask of the thread that started it, and a worker spends its first half
-    second importing, before :func:`worker_started` can ignore anything: a Ctrl-C to the process group in
-    that window would end it with a ``KeyboardInterrupt`` traceback on the shared stderr. Blocked, the
-    signal waits in the worker, which discards it once it ignores the signal and unblocks. This process
-    loses nothing: the kernel gives the signal to another thread or keeps it pending until the mask is
-    restored. (The standard library's resource tracker is started the same way.)
+    Two windows are closed. A worker inherits the signal mask of the thread that starts it and spends its
+    first half second importing, before :func:`worker_started` can ignore anything: blocked, a Ctrl-C to the
+    process group waits in the worker, which drops it once it ignores it (the standard library starts its
+    resource tracker the same way), instead of dying of a ``KeyboardInterrupt`` traceback on the shared
+    stderr. And this process, interrupted halfway through starting a worker (spawned, but not yet sent
+    what to run), would leave it to die of an ``EOFError`` traceback: in the main thread a handler notes
+    the signals meanwhile (the kernel may hand a blocked one to another thread), and each is raised, as it
+    would have come, once the block is done. Nothing is lost: a signal is either noted or still pending.
     """
-    if not hasattr(signal, "pthread_sigmask"):  # no signal masks (Windows): no process groups either
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_IGNORED_SIGNALS)
+    masks = hasattr(signal, "pthread_sigmask")  # not on Windows (which has no process groups to signal either)
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_IGNORED_SIGNALS) if masks else None
+    arrived: list[int] = []
+
+    def note(number: int, _frame: object) -> None:
+        arrived.append(number)
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():  # handlers can only be set there
+        previous = {number: signal.signal(number, note) for number in WORKER_IGNORED_SIGNALS}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        if previous_mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)  # a pending one comes now, to its handler
+        for number in dict.fromkeys(arrived):
+            signal.raise_signal(number)
 
 
 def worker_started(parent: int | None = None) -> None:

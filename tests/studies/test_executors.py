@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
@@ -26,7 +27,7 @@ from gradscope.studies.executors import (
     make_executor,
 )
 from gradscope.studies.sweeps import SweepSpec, SweepTask, run_chunk, run_sweep
-from gradscope.studies.workers import signals_blocked_for_new_workers
+from gradscope.studies.workers import signals_held_while_workers_start
 
 SPEC = SweepSpec.create(
     "lstm",
@@ -119,7 +120,7 @@ def test_a_worker_orphaned_while_it_started_exits_at_once() -> None:
 
 
 @pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="needs POSIX signal masks")
-def test_a_ctrl_c_while_a_worker_starts_is_dropped_by_the_worker_and_kept_by_this_process() -> None:
+def test_a_ctrl_c_while_a_worker_starts_is_dropped_by_the_worker() -> None:
     # The worker sends itself SIGINT and SIGTERM before its initializer ran, as a Ctrl-C to the process group
     # can while it imports: started inside the block it holds them, and drops them once it ignores them.
     code = (
@@ -131,15 +132,46 @@ def test_a_ctrl_c_while_a_worker_starts_is_dropped_by_the_worker_and_kept_by_thi
         "print(signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []), 'alive')"
     )
     before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
-    # This process's own Ctrl-C comes once the workers are started.
-    with pytest.raises(KeyboardInterrupt), signals_blocked_for_new_workers():
+    with signals_held_while_workers_start():
         worker = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-        signal.raise_signal(signal.SIGINT)
     assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
     assert (worker.returncode, worker.stdout.split(), worker.stderr) == (0, ["True", "False", "alive"], "")
     outside = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     # What the block prevents: started outside it, the worker dies of its own Ctrl-C.
     assert outside.returncode == -signal.SIGINT and outside.stderr.strip().endswith("KeyboardInterrupt")
+
+
+class StoppedError(Exception):
+    """Raised by the test's own SIGTERM handler."""
+
+
+def test_an_interruption_while_workers_start_comes_once_they_are_started() -> None:
+    # Raised halfway through starting a worker, an interruption would leave it waiting for what to run. A
+    # thread started before the block does not block the signals, so the kernel hands it the process-directed
+    # ones: only the block's handler keeps those from being raised at once.
+    def stop(number: int, _frame: object) -> None:
+        raise StoppedError(number)
+
+    idle = threading.Event()
+    threading.Thread(target=idle.wait, daemon=True).start()
+    sends = [
+        lambda: signal.raise_signal(signal.SIGINT),  # to this thread
+        lambda: os.kill(os.getpid(), signal.SIGINT),  # to the process
+        lambda: os.kill(os.getpid(), signal.SIGTERM),  # to the process, for this test's own handler
+    ]
+    previous = signal.signal(signal.SIGTERM, stop)
+    finished = []
+    try:
+        for send, expected in zip(sends, [KeyboardInterrupt, KeyboardInterrupt, StoppedError], strict=True):
+            with pytest.raises(expected), signals_held_while_workers_start():
+                send()
+                time.sleep(0.2)  # long enough for a handler to have run, had the signal not been held
+                finished.append(expected)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        idle.set()
+    assert finished == [KeyboardInterrupt, KeyboardInterrupt, StoppedError]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_make_executor_and_options() -> None:
