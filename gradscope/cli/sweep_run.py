@@ -64,13 +64,9 @@ def run_sweep_command(
     from gradscope.studies.sweeps import run_sweep
 
     total = len(spec.tasks())
-    journal, finished = None, {}
-    if checkpoint is not None:
-        if resume:
-            journal, finished = TaskJournal.resume(checkpoint, spec.identity())
-        else:
-            journal = TaskJournal.start(checkpoint, spec.identity())
-    done = [len(finished)]
+    journal: TaskJournal | None = None
+    finished: dict[str, dict[str, Any]] = {}
+    done = [0]
 
     def record(pairs: list[tuple[str, dict[str, Any]]]) -> None:
         with held_off():  # a signal now waits: the checkpoint gets whole lines and ``done`` counts what it holds
@@ -80,6 +76,14 @@ def run_sweep_command(
 
     try:
         with interruptible():
+            # A signal while the checkpoint is opened waits until it is: the one line below then reports it,
+            # and an empty checkpoint is not left behind.
+            with held_off():
+                if checkpoint is not None and resume:
+                    journal, finished = TaskJournal.resume(checkpoint, spec.identity())
+                elif checkpoint is not None:
+                    journal = TaskJournal.start(checkpoint, spec.identity())
+                done[0] = len(finished)
             result = run_sweep(spec, executor=executor, progress=progress, finished=finished, record=record)
     except BaseException as error:  # an error or an interruption: keep what finished, leave no empty file
         kept = journal.path if journal is not None and done[0] > 0 else None

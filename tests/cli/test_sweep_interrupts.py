@@ -84,6 +84,34 @@ def test_checkpoints_that_do_not_fit_exit_2_and_stay_untouched(serial: None, tmp
     assert_bad_input(invoke(*DIVERGING, "--json", str(out), "--checkpoint", str(out)), "is also an output")
 
 
+@pytest.mark.parametrize("resume", [False, True])
+def test_an_interruption_as_the_checkpoint_is_opened_is_reported_and_leaves_no_empty_one(
+    serial: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, resume: bool
+) -> None:
+    # A Ctrl-C the moment the checkpoint appears (what the killed-at-random test below does at 0 tasks) waits
+    # until it is open, then stops the run like any other: one line, exit 130, no empty checkpoint left.
+    out = tmp_path / "s.json"
+    kept = Path(f"{out}{CHECKPOINT_SUFFIX}")
+    name = "resume" if resume else "start"
+    opened = getattr(TaskJournal, name).__func__
+
+    def then_interrupted(cls: type, *args: Any) -> Any:
+        journal = opened(cls, *args)
+        signal.raise_signal(signal.SIGINT)
+        return journal
+
+    if resume:
+        spec = SweepSpec.create(
+            "rnn_relu", parse_axes(["gain=1,1e200"]), samples=2, hidden_size=4, input_size=2, steps=12
+        )
+        TaskJournal.start(kept, spec.identity()).close()
+    monkeypatch.setattr(TaskJournal, name, classmethod(then_interrupted))
+    result = invoke(*DIVERGING, "--json", str(out), *(["--resume"] if resume else []))
+    assert result.exit_code == 130, result.output
+    assert result.stderr.strip().splitlines() == ["gradscope: stopped: interrupted: 0 of 4 tasks finished"]
+    assert list(tmp_path.iterdir()) == []
+
+
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
