@@ -52,25 +52,42 @@ def signals_held_while_workers_start() -> Iterator[None]:
     the signals meanwhile (the kernel may hand a blocked one to another thread), and each is raised, as it
     would have come, once the block is done. Nothing is lost: a signal is either noted or still pending.
     """
-    masks = hasattr(signal, "pthread_sigmask")  # not on Windows (which has no process groups to signal either)
-    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_IGNORED_SIGNALS) if masks else None
     arrived: list[int] = []
 
     def note(number: int, _frame: object) -> None:
         arrived.append(number)
 
+    previous_mask: set[int] | None = None
     previous: dict[int, Any] = {}
-    if threading.current_thread() is threading.main_thread():  # handlers can only be set there
-        previous = {number: signal.signal(number, note) for number in WORKER_IGNORED_SIGNALS}
-    try:
+    try:  # set up inside: a signal that came just before may be raised here, and all of it is undone then
+        if hasattr(signal, "pthread_sigmask"):  # not on Windows (which has no process groups to signal either)
+            previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_IGNORED_SIGNALS)
+        if threading.current_thread() is threading.main_thread():  # handlers can only be set there
+            for number in WORKER_IGNORED_SIGNALS:
+                previous[number] = signal.getsignal(number)  # recorded before it is replaced
+                signal.signal(number, note)
         yield
     finally:
-        for number, handler in previous.items():
-            signal.signal(number, signal.SIG_DFL if handler is None else handler)
-        if previous_mask is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)  # a pending one comes now, to its handler
+        # Unmasked first, with `note` still in place: a pending signal is noted, not raised halfway through.
+        _restore(previous_mask, list(previous.items()))
         for number in dict.fromkeys(arrived):
             signal.raise_signal(number)
+
+
+def _restore(mask: set[int] | None, handlers: list[tuple[int, Any]]) -> None:
+    """Restore the signal ``mask`` (if any), then each of ``handlers``: every one of them, even if a signal
+    arriving in between raises from a handler already restored."""
+    try:
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            mask = None
+        if handlers:
+            number, handler = handlers[-1]
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+            handlers.pop()  # only once restored (restoring twice does no harm)
+    finally:
+        if mask is not None or handlers:
+            _restore(mask, handlers)
 
 
 def worker_started(parent: int | None = None) -> None:

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -172,6 +173,39 @@ def test_an_interruption_while_workers_start_comes_once_they_are_started() -> No
         idle.set()
     assert finished == [KeyboardInterrupt, KeyboardInterrupt, StoppedError]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="needs POSIX signal masks")
+def test_a_signal_raised_while_the_handlers_are_restored_leaves_everything_restored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As if a Ctrl-C came right after the first handler was put back, and that handler raised at once.
+    before = (
+        signal.pthread_sigmask(signal.SIG_BLOCK, []),
+        signal.getsignal(signal.SIGINT),
+        signal.getsignal(signal.SIGTERM),
+    )
+    real = signal.signal
+    calls = []
+
+    def restoring_then_interrupted(number: int, handler: Any) -> Any:
+        old = real(number, handler)
+        calls.append(number)
+        if len(calls) == 3:  # two set the block's handler, the third puts the first one back
+            raise KeyboardInterrupt
+        return old
+
+    with pytest.raises(KeyboardInterrupt):
+        monkeypatch.setattr(signal, "signal", restoring_then_interrupted)
+        with signals_held_while_workers_start():
+            pass
+    monkeypatch.undo()
+    after = (
+        signal.pthread_sigmask(signal.SIG_BLOCK, []),
+        signal.getsignal(signal.SIGINT),
+        signal.getsignal(signal.SIGTERM),
+    )
+    assert after == before
 
 
 def test_make_executor_and_options() -> None:
