@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradscope.compile.compiled import CompiledCell
+from gradscope.engine.coefficients import partial_masks, partials_by_component
 from gradscope.engine.operator import flush_negligible
 from gradscope.engine.products import EXACT_BELOW
 from gradscope.engine.trajectory import CHECK_EVERY, read_index
@@ -133,15 +134,7 @@ def batched_coefficients(batch: BatchedTrajectory, start: int, stop: int) -> tup
     partials = batch.compiled.state_partials(
         batch.input_projection[:, start:stop], m, previous.reshape(count, n, components, hidden), vectors
     )
-    recurrent = np.zeros((count, n, components, gates, hidden))
-    direct = np.zeros((count, n, components, components, hidden))
-    component_index = {name: k for k, name in enumerate(spec.state)}
-    gate_index = {name: k for k, name in enumerate(spec.gates)}
-    for (kind, row, other), value in partials.items():
-        if kind in ("m", "u"):
-            recurrent[:, :, component_index[row], gate_index[other]] = value
-        else:
-            direct[:, :, component_index[row], component_index[other]] = value
+    recurrent, direct, _, _ = partials_by_component(spec.state, spec.gates, partials, (count, n), hidden)
     for array in (recurrent, direct):  # flushed per member and step, as the operator does per step
         flush_negligible(array.reshape(count * n, *array.shape[2:]))
     return recurrent, direct
@@ -179,15 +172,7 @@ def strongly_coupled(batch: BatchedTrajectory) -> np.ndarray:
     nonzero, from the weights that count and the cell's partials) is strongly connected, the condition
     under which :mod:`gradscope.engine.truncation` may drop directions (as the one-at-a-time path decides)."""
     spec, hidden = batch.compiled.spec, batch.hidden
-    components = {name: k for k, name in enumerate(spec.state)}
-    gates = {name: k for k, name in enumerate(spec.gates)}
-    recurrent_mask = np.zeros((len(spec.state), len(spec.gates)), dtype=bool)
-    direct_mask = np.zeros((len(spec.state), len(spec.state)), dtype=bool)
-    for kind, row, other in batch.compiled.state_partial_keys:
-        if kind in ("m", "u"):
-            recurrent_mask[components[row], gates[other]] = True
-        else:
-            direct_mask[components[row], components[other]] = True
+    recurrent_mask, direct_mask = partial_masks(spec.state, spec.gates, batch.compiled.state_partial_keys)
     reads = read_index(spec, hidden)
     # coupling() is relative to the largest weight of any gate, as the one-at-a-time path's
     return np.array(

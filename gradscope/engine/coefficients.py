@@ -21,6 +21,7 @@ memory); :func:`dense_jacobians` builds full matrices and is meant for small pro
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,22 +92,47 @@ def _by_component(
     trajectory: Trajectory, partials: dict[PartialKey, np.ndarray], n: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The partials as ``(n, C, G, H)`` / ``(n, C, C, H)`` arrays with their masks (``C = 1`` for a readout cell)."""
-    spec, hidden = trajectory.spec, trajectory.params.hidden_size
+    spec = trajectory.spec
     rows = ("h",) if spec.feedback else spec.state
+    return partials_by_component(rows, spec.gates, partials, (n,), trajectory.params.hidden_size)
+
+
+def partial_masks(
+    rows: Sequence[str], gates: Sequence[str], keys: Iterable[PartialKey]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(C, G)`` / ``(C, C)`` bool: the (row, gate) pairs with a recurrent partial among ``keys``, and the
+    (row, component) pairs with a direct one; ``rows`` are the state's components (``h`` for a readout cell)."""
     components = {name: k for k, name in enumerate(rows)}
-    gates = {name: k for k, name in enumerate(spec.gates)}
-    recurrent = np.zeros((n, len(rows), len(gates), hidden))
-    direct = np.zeros((n, len(rows), len(rows), hidden))
+    gate_index = {name: k for k, name in enumerate(gates)}
     recurrent_mask = np.zeros((len(rows), len(gates)), dtype=bool)
     direct_mask = np.zeros((len(rows), len(rows)), dtype=bool)
+    for kind, row, other in keys:
+        if kind in ("m", "u"):
+            recurrent_mask[components[row], gate_index[other]] = True
+        else:
+            direct_mask[components[row], components[other]] = True
+    return recurrent_mask, direct_mask
+
+
+def partials_by_component(
+    rows: Sequence[str],
+    gates: Sequence[str],
+    partials: dict[PartialKey, np.ndarray],
+    leading: tuple[int, ...],
+    hidden: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The partials (each ``(*leading, H)`` or broadcastable to it) as ``recurrent`` ``(*leading, C, G, H)``
+    and ``direct`` ``(*leading, C, C, H)``, zero where there is none, with their :func:`partial_masks`."""
+    components = {name: k for k, name in enumerate(rows)}
+    gate_index = {name: k for k, name in enumerate(gates)}
+    recurrent = np.zeros((*leading, len(rows), len(gates), hidden))
+    direct = np.zeros((*leading, len(rows), len(rows), hidden))
     for (kind, row, other), value in partials.items():
         if kind in ("m", "u"):
-            recurrent[:, components[row], gates[other]] = value
-            recurrent_mask[components[row], gates[other]] = True
+            recurrent[..., components[row], gate_index[other], :] = value
         else:
-            direct[:, components[row], components[other]] = value
-            direct_mask[components[row], components[other]] = True
-    return recurrent, direct, recurrent_mask, direct_mask
+            direct[..., components[row], components[other], :] = value
+    return (recurrent, direct, *partial_masks(rows, gates, partials))
 
 
 def compiled_arguments(trajectory: Trajectory, start: int, stop: int) -> tuple[np.ndarray, ...]:
